@@ -1,0 +1,139 @@
+/// The JSON-lines protocol between the runner and the guest agent over virtio-serial.
+/// Every line is one envelope: {"v": protocol version, "type": ..., "body": {...}}.
+
+public struct Hello: Codable, Sendable, Equatable {
+    public var agentVersion: String
+    public var protocolVersion: Int
+    public var stage: Int
+    public var kernelRelease: String
+    public var bootID: String
+    public var cmdline: String
+    public var liveUpdateDevice: Bool
+    /// From "Retrieved live update data, liveupdate number: N" in this boot's kernel log.
+    public var liveUpdateNumber: Int?
+    /// From "KHO: exec from: RELEASE (count N)".
+    public var previousRelease: String?
+    public var kexecCount: Int?
+    /// Seconds since this kernel started, when the agent began.
+    public var uptimeAtStart: Double
+    /// Kernel log lines that tell how the handover went (ABI refusals, missing handlers).
+    public var liveUpdateLog: [String]
+    /// printk times (µs since boot) of boot milestones, read from /dev/kmsg.
+    public var bootMarks: [String: Int]
+
+    public init(agentVersion: String, protocolVersion: Int, stage: Int, kernelRelease: String, bootID: String,
+                cmdline: String, liveUpdateDevice: Bool, liveUpdateNumber: Int?, previousRelease: String?,
+                kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [String: Int]) {
+        self.agentVersion = agentVersion
+        self.protocolVersion = protocolVersion
+        self.stage = stage
+        self.kernelRelease = kernelRelease
+        self.bootID = bootID
+        self.cmdline = cmdline
+        self.liveUpdateDevice = liveUpdateDevice
+        self.liveUpdateNumber = liveUpdateNumber
+        self.previousRelease = previousRelease
+        self.kexecCount = kexecCount
+        self.uptimeAtStart = uptimeAtStart
+        self.liveUpdateLog = liveUpdateLog
+        self.bootMarks = bootMarks
+    }
+}
+
+/// One step the agent took and how it ended. `errno` is set when a system call refused.
+public struct StepReport: Codable, Sendable, Equatable {
+    public var stage: Int
+    public var step: String
+    public var ok: Bool
+    public var detail: String
+    public var errno: Int32?
+    public var errnoName: String?
+    public var microseconds: Int?
+
+    public init(stage: Int, step: String, ok: Bool, detail: String, errno: Int32? = nil,
+                errnoName: String? = nil, microseconds: Int? = nil) {
+        self.stage = stage
+        self.step = step
+        self.ok = ok
+        self.detail = detail
+        self.errno = errno
+        self.errnoName = errnoName
+        self.microseconds = microseconds
+    }
+}
+
+/// A promise of the uAPI checked in the new kernel, with what was expected and seen.
+public struct CheckResult: Codable, Sendable, Equatable {
+    public var name: String
+    public var passed: Bool
+    public var expected: String
+    public var observed: String
+
+    public init(name: String, passed: Bool, expected: String, observed: String) {
+        self.name = name
+        self.passed = passed
+        self.expected = expected
+        self.observed = observed
+    }
+}
+
+/// Where a changed chunk first differs from the content the plan wrote.
+public struct LocatedDifference: Codable, Sendable, Equatable {
+    public var object: String
+    public var chunk: Int
+    public var offset: Int
+    public var expected: UInt8
+    public var found: UInt8
+    public var differingBytes: Int
+
+    public init(object: String, chunk: Int, offset: Int, expected: UInt8, found: UInt8, differingBytes: Int) {
+        self.object = object
+        self.chunk = chunk
+        self.offset = offset
+        self.expected = expected
+        self.found = found
+        self.differingBytes = differingBytes
+    }
+}
+
+public enum AgentMessage: Sendable, Equatable {
+    case hello(Hello)
+    case step(StepReport)
+    /// Stage 1: the state of every object just before it was preserved.
+    case fingerprints(stage: Int, [ObjectFingerprint])
+    /// Stage 1: everything is preserved and the next kernel loaded; reboot(KEXEC) follows.
+    case quiesce
+    /// The new kernel's agent holds every preserved object again.
+    case resumed(retrieved: Int, microseconds: Int)
+    case located([LocatedDifference])
+    case checks([CheckResult])
+    /// The first kernel cannot do what the scenario needs; nothing was preserved.
+    case unsupported(reason: String, errno: Int32?)
+    /// The agent gave up; the runner classifies it with what it saw.
+    case failed(step: String, message: String, errno: Int32?)
+    case log(String)
+    case done
+}
+
+public enum RunnerCommand: Sendable, Equatable {
+    /// Stage 1 may begin.
+    case start
+    /// Stage 2: fingerprint the retrieved objects and locate differences from these.
+    case verify([ObjectFingerprint])
+    case powerOff
+}
+
+public struct ProtocolError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var line: String
+    public var reason: String
+
+    public init(line: String, reason: String) {
+        self.line = line
+        self.reason = reason
+    }
+
+    public var description: String {
+        let shown = line.count > 300 ? String(line.prefix(300)) + "..." : line
+        return "malformed protocol line (\(reason)): \(shown)"
+    }
+}

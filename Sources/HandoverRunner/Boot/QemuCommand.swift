@@ -1,0 +1,69 @@
+import Foundation
+
+public enum Accelerator: String, Codable, Sendable, CaseIterable {
+    case kvm, tcg
+}
+
+/// Everything that decides a VM's QEMU command line.
+public struct VMConfig: Sendable, Equatable {
+    public var kernel: URL
+    public var initrd: URL
+    public var cmdline: String
+    public var accelerator: Accelerator
+    public var machine: String = "pc"
+    public var memoryMiB: Int = 1024
+    public var cpus: Int = 2
+    public var agentPortName: String = VMConfig.agentPortName
+
+    public static let agentPortName = "org.handover.agent"
+
+    public init(kernel: URL, initrd: URL, cmdline: String, accelerator: Accelerator) {
+        self.kernel = kernel
+        self.initrd = initrd
+        self.cmdline = cmdline
+        self.accelerator = accelerator
+    }
+}
+
+/// The command line of a handover VM: direct kernel boot, no default devices, the serial
+/// console and the agent's virtio-serial port on unix sockets that the runner listens on
+/// (so both are connected before the guest runs), and a QMP socket QEMU listens on.
+public enum QemuCommand {
+    public static let binary = "qemu-system-x86_64"
+
+    public static func arguments(_ config: VMConfig, consoleSocket: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
+        let args = [
+            "-name", "handover",
+            "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
+            "-machine", config.machine,
+            "-accel", config.accelerator == .kvm ? "kvm" : "tcg,thread=multi",
+            "-cpu", config.accelerator == .kvm ? "host" : "max",
+            "-smp", String(config.cpus),
+            "-m", "\(config.memoryMiB)M",
+            "-kernel", config.kernel.path,
+            "-initrd", config.initrd.path,
+            "-append", config.cmdline,
+            "-chardev", "socket,id=console,path=\(consoleSocket.path)",
+            "-serial", "chardev:console",
+            "-device", "virtio-serial-pci,id=virtio-serial0",
+            "-chardev", "socket,id=agent,path=\(agentSocket.path)",
+            "-device", "virtserialport,bus=virtio-serial0.0,chardev=agent,name=\(config.agentPortName)",
+            "-qmp", "unix:\(qmpSocket.path),server=on,wait=off",
+        ]
+        return args
+    }
+
+    /// The kernel command line handover boots with: serial console, KHO and LUO on, panics
+    /// end the VM at once (with -no-reboot), and SWIFT_ROOT so a static Swift /init can start.
+    public static func kernelCommandLine(stage: Int, extra: [String] = []) -> String {
+        (["console=ttyS0", "kho=on", "liveupdate=on", "panic=-1", "SWIFT_ROOT=/", "handover.stage=\(stage)"] + extra)
+            .joined(separator: " ")
+    }
+
+    /// A shell-quoted form, for logs and for people to rerun by hand.
+    public static func display(_ arguments: [String]) -> String {
+        ([binary] + arguments).map { word in
+            word.allSatisfy({ $0.isLetter || $0.isNumber || "-_=,./:".contains($0) }) ? word : "'\(word.replacingOccurrences(of: "'", with: "'\\''"))'"
+        }.joined(separator: " ")
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import HandoverCore
+import Subprocess
+import Synchronization
+import SystemPackage
+
+/// One QEMU process and its two channels. Every event (agent messages, console lines, the
+/// process ending) arrives in one mailbox with its host time; the console goes to
+/// console.log and the protocol to transcript.jsonl in the run directory.
+public final class QemuMachine: Sendable {
+    public let config: VMConfig
+    public let directory: RunDirectory
+    let events = Mailbox<VMEvent>()
+    private let startedAt = HostTime.monotonicNow()
+    private let state = Mutex<State>(State())
+    private let consoleTail = Mutex<[String]>([])
+
+    struct State {
+        var pid: pid_t?
+        var agent: SocketConnection?
+        var console: SocketConnection?
+        var exited = false
+        var logs: [FileHandle] = []
+        var stderr: [String] = []
+    }
+
+    public init(config: VMConfig, directory: RunDirectory) {
+        self.config = config
+        self.directory = directory
+    }
+
+    public var consoleLog: URL { directory.file("console.log") }
+    public var transcript: URL { directory.file("transcript.jsonl") }
+    var qmpSocket: URL { directory.file("qmp.sock") }
+
+    public var arguments: [String] {
+        QemuCommand.arguments(config, consoleSocket: directory.file("console.sock"),
+                              agentSocket: directory.file("agent.sock"), qmpSocket: qmpSocket)
+    }
+
+    func now() -> HostTime { HostTime(nanoseconds: HostTime.monotonicNow() - startedAt) }
+
+    /// The last console lines, for error messages and results.
+    public func consoleLines(last count: Int = 40) -> [String] {
+        consoleTail.withLock { Array($0.suffix(count)) }
+    }
+
+    public var qemuErrors: [String] { state.withLock { $0.stderr } }
+
+    /// Starts QEMU and waits until it has connected to both channels.
+    public func start(connectTimeout: TimeInterval = 15) async throws {
+        let consoleListener = try UnixListener(path: directory.file("console.sock"))
+        let agentListener = try UnixListener(path: directory.file("agent.sock"))
+        defer {
+            consoleListener.close()
+            agentListener.close()
+        }
+        FileManager.default.createFile(atPath: consoleLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(atPath: transcript.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        let consoleFile = try FileHandle(forWritingTo: consoleLog)
+        let transcriptFile = try FileHandle(forWritingTo: transcript)
+        state.withLock { $0.logs = [consoleFile, transcriptFile] }
+        try AtomicFile.write(QemuCommand.display(arguments) + "\n", to: directory.file("qemu-command"))
+
+        let arguments = self.arguments
+        let launched = Mailbox<Result<pid_t, HarnessError>>()
+        Task.detached { [self] in
+            await self.runProcess(arguments: arguments, launched: launched)
+        }
+        let deadline = ContinuousClock.now + .seconds(connectTimeout)
+        guard case .success(let pid)? = await launched.next(until: deadline) else {
+            throw HarnessError(.toolFailed, "QEMU did not start: \(QemuCommand.binary) is not installed or failed to launch")
+        }
+        state.withLock { $0.pid = pid }
+
+        // QEMU connects to the chardev sockets while it sets up, before the guest runs.
+        var console: SocketConnection?
+        var agent: SocketConnection?
+        let accepting = Date()
+        while console == nil || agent == nil {
+            if Date().timeIntervalSince(accepting) > connectTimeout || state.withLock({ $0.exited }) {
+                stop()
+                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets", tail: qemuErrors)
+            }
+            if console == nil { console = consoleListener.accept(timeout: 0.05) }
+            if agent == nil { agent = agentListener.accept(timeout: 0.05) }
+        }
+        state.withLock {
+            $0.console = console
+            $0.agent = agent
+        }
+        startReaders(console: console!, agent: agent!, consoleFile: consoleFile, transcriptFile: transcriptFile)
+    }
+
+    private func runProcess(arguments: [String], launched: Mailbox<Result<pid_t, HarnessError>>) async {
+        var options = PlatformOptions()
+        options.createSession = true
+        do {
+            let result = try await Subprocess.run(
+                .name(QemuCommand.binary), arguments: Arguments(arguments), platformOptions: options,
+                input: .none, output: .sequence, error: .combinedWithOutput
+            ) { execution in
+                let pid = execution.processIdentifier.value
+                ChildProcesses.shared.register(pid)
+                await launched.post(.success(pid))
+                for try await line in execution.standardOutput.strings() {
+                    state.withLock { $0.stderr.append(line) }
+                }
+            }
+            let status = result.terminationStatus
+            state.withLock {
+                if let pid = $0.pid { ChildProcesses.shared.unregister(pid) }
+                $0.exited = true
+            }
+            await events.post(.exited(status: "\(status)", now()))
+        } catch {
+            state.withLock { $0.exited = true; $0.stderr.append("\(error)") }
+            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(QemuCommand.binary): \(error)")))
+            await events.post(.exited(status: "failed to start", now()))
+        }
+    }
+
+    private func startReaders(console: SocketConnection, agent: SocketConnection, consoleFile: FileHandle, transcriptFile: FileHandle) {
+        let events = self.events
+        Thread.detachNewThread { [self] in
+            console.readLines { line in
+                let time = now()
+                consoleFile.write(Data(String(format: "[%10.6f] %@\n", time.seconds, line).utf8))
+                consoleTail.withLock {
+                    $0.append(line)
+                    if $0.count > 400 { $0.removeFirst($0.count - 400) }
+                }
+                Task { await events.post(.console(line, time)) }
+            }
+        }
+        Thread.detachNewThread { [self] in
+            agent.readLines { line in
+                let time = now()
+                transcriptFile.write(Data(String(format: "{\"t\":%.6f,\"from\":\"agent\",\"line\":%@}\n", time.seconds, Self.jsonString(line)).utf8))
+                let event: VMEvent
+                do throws(ProtocolError) {
+                    event = .agent(try ProtocolLine.decode(AgentMessage.self, from: line), time)
+                } catch {
+                    event = .malformed(error, time)
+                }
+                // Post in order: a detached Task per line could reorder them.
+                let semaphore = DispatchSemaphore(value: 0)
+                Task {
+                    await events.post(event)
+                    semaphore.signal()
+                }
+                semaphore.wait()
+            }
+            let time = now()
+            Task { await events.post(.agentChannelClosed(time)) }
+        }
+    }
+
+    static func jsonString(_ text: String) -> String {
+        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+    }
+
+    public func send(_ command: RunnerCommand) {
+        let line = ProtocolLine.encode(command)
+        let (agent, transcript) = state.withLock { ($0.agent, $0.logs.last) }
+        transcript?.write(Data(String(format: "{\"t\":%.6f,\"from\":\"runner\",\"line\":%@}\n", now().seconds, Self.jsonString(line)).utf8))
+        agent?.write(line: line)
+    }
+
+    /// The next event, or nil at the deadline.
+    public func next(until deadline: ContinuousClock.Instant) async -> VMEvent? {
+        await events.next(until: deadline)
+    }
+
+    /// Waits for QEMU to end by itself (after the guest powered off) for up to `timeout`.
+    public func waitForExit(timeout: TimeInterval) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while !state.withLock({ $0.exited }) {
+            guard let event = await events.next(until: deadline) else { return false }
+            if case .exited = event { return true }
+        }
+        return true
+    }
+
+    /// Kills QEMU if it still runs and closes everything. Safe to call more than once.
+    public func stop() {
+        let (pid, exited, connections, logs) = state.withLock { ($0.pid, $0.exited, [$0.agent, $0.console], $0.logs) }
+        if let pid, !exited {
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+            for _ in 0..<300 {
+                if state.withLock({ $0.exited }) || kill(pid, 0) != 0 { break }
+                usleep(10_000)
+            }
+            ChildProcesses.shared.unregister(pid)
+        }
+        for connection in connections { connection?.close() }
+        state.withLock { $0.agent = nil; $0.console = nil }
+        for log in logs { try? log.synchronize() }
+        unlink(qmpSocket.path)
+    }
+}

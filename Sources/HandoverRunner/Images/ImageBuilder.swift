@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+
+/// Builds kernel images from recipes into the cache, or finds them there.
+public struct ImageBuilder: Sendable {
+    public let paths: CachePaths
+    public let progress: ProgressReporter
+    public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    public init(paths: CachePaths, progress: ProgressReporter) {
+        self.paths = paths
+        self.progress = progress
+    }
+
+    var archive: DebianArchive { DebianArchive(paths: paths, progress: progress) }
+
+    /// The cache key of a recipe as it stands now, with the resolved source.
+    func key(for recipe: Recipe, refresh: Bool) async throws -> (ImageKeyInputs, ResolvedSource) {
+        let source = try await ResolvedSource.resolve(recipe, archive: archive, refresh: refresh)
+        var base = recipe.base.label
+        if case .file(let url) = recipe.base { base = "file:\(try Digest.sha256(file: url))" }
+        if case .prebuilt = recipe.source { base = "prebuilt" }
+        let fragments = try recipe.fragments.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
+        let compiler: String
+        if case .prebuilt = recipe.source { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion() }
+        return (ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler, cmdline: recipe.cmdline), source)
+    }
+
+    static func compilerVersion() async throws -> String {
+        let output = try await Shell.check("gcc", ["--version"])
+        return output.split(separator: "\n").first.map(String.init) ?? "unknown"
+    }
+
+    /// Returns the cached image for the recipe, building it first when the cache has none.
+    public func build(_ recipe: Recipe, refresh: Bool = false, force: Bool = false) async throws -> KernelImage {
+        let (inputs, source) = try await key(for: recipe, refresh: refresh)
+        let folder = paths.images.appendingPathComponent(inputs.key)
+        if !force, let cached = try? KernelImage.load(from: folder) {
+            try recordRecipe(recipe.name, key: inputs.key)
+            return cached
+        }
+        let started = Date()
+        let fm = FileManager.default
+        let staging = paths.images.appendingPathComponent(".staging-\(inputs.key)-\(getpid())")
+        try? fm.removeItem(at: staging)
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: staging) }
+
+        var image: KernelImage
+        switch recipe.source {
+        case .prebuilt(let bzImage, let config, let tree):
+            progress.step("\(recipe.name): importing prebuilt \(bzImage.path)")
+            try fm.copyItem(at: bzImage, to: staging.appendingPathComponent("bzImage"))
+            try fm.copyItem(at: config, to: staging.appendingPathComponent("config"))
+            let header = try BzImageHeader(contentsOf: bzImage)
+            let resolved = KernelConfig(text: try String(contentsOf: config, encoding: .utf8))
+            image = KernelImage(
+                recipe: recipe.name, recipeFile: recipe.file.path, key: inputs.key,
+                kernelRelease: header.release ?? "unknown", source: source.info, baseConfig: "prebuilt", fragments: [],
+                compiler: "prebuilt", capabilities: Capabilities(config: resolved),
+                abi: try tree.map { try ABIStrings.extract(fromTree: $0) }, kexecLoadable: header.canBeLoadedAbove4G,
+                cmdline: recipe.cmdline, builtAt: Date(), sourceTree: tree?.path)
+        case .debian, .tree:
+            let tree: URL
+            if let debian = source.debian {
+                tree = try await unpackedTree(package: debian.package, version: debian.version, suite: debian.suite)
+            } else if case .tree(let path) = recipe.source {
+                tree = path
+            } else { fatalError("unreachable") }
+            image = try await compile(recipe, tree: tree, inputs: inputs, source: source, staging: staging)
+        }
+        image.buildSeconds = Date().timeIntervalSince(started)
+        try AtomicFile.writeJSON(image, to: staging.appendingPathComponent("image.json"))
+        try? fm.removeItem(at: folder)
+        guard rename(staging.path, folder.path) == 0 else {
+            throw HarnessError(.io, "cannot move the built image into \(folder.path): \(String(cString: strerror(errno)))")
+        }
+        try recordRecipe(recipe.name, key: inputs.key)
+        return try KernelImage.load(from: folder)
+    }
+
+    /// Remembers which key a recipe name last built, for `image list` and `image show`.
+    func recordRecipe(_ name: String, key: String) throws {
+        try AtomicFile.write(key + "\n", to: paths.recipeIndex.appendingPathComponent(name))
+    }
+
+    /// The Debian source tree, unpacked once per package version.
+    func unpackedTree(package: String, version: String, suite: String) async throws -> URL {
+        let fm = FileManager.default
+        let escaped = version.replacingOccurrences(of: ":", with: "%3a")
+        let destination = paths.sources.appendingPathComponent("\(package)_\(escaped)")
+        if let tree = Self.singleSubfolder(destination) { return tree }
+        let deb = try await archive.download(package: package, version: version, suite: suite)
+        progress.step("unpacking \(deb.lastPathComponent)")
+        let staging = paths.sources.appendingPathComponent(".unpack-\(package)-\(getpid())")
+        try? fm.removeItem(at: staging)
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: staging) }
+        let script = #"dpkg-deb --fsys-tarfile "$1" | tar -xO --wildcards './usr/src/linux-source-*.tar.*' | tar -xJ -C "$2""#
+        try await Shell.check("bash", ["-o", "pipefail", "-c", script, "unpack", deb.path, staging.path])
+        try? fm.removeItem(at: destination)
+        guard rename(staging.path, destination.path) == 0, let tree = Self.singleSubfolder(destination) else {
+            throw HarnessError(.io, "unpacking \(deb.lastPathComponent) did not give one source tree in \(destination.path)")
+        }
+        return tree
+    }
+
+    static func singleSubfolder(_ folder: URL) -> URL? {
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { !$0.hasPrefix(".") }
+        guard entries.count == 1 else { return nil }
+        let url = folder.appendingPathComponent(entries[0])
+        return FileManager.default.isDirectory(url) ? url : nil
+    }
+}

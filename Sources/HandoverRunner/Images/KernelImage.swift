@@ -1,0 +1,93 @@
+import Foundation
+
+/// A built kernel image as recorded in the cache (image.json beside bzImage and config).
+public struct KernelImage: Codable, Sendable, Equatable {
+    public struct SourceInfo: Codable, Sendable, Equatable {
+        public var kind: String
+        public var package: String?
+        public var packageVersion: String?
+        public var suite: String?
+        public var tree: String?
+        public var commit: String?
+        public var dirty: Bool?
+        public var prebuiltFrom: String?
+    }
+
+    public var recipe: String
+    public var recipeFile: String
+    public var key: String
+    public var kernelRelease: String
+    public var source: SourceInfo
+    public var baseConfig: String
+    public var fragments: [String]
+    public var compiler: String
+    public var capabilities: Capabilities
+    /// nil when the image came without a source tree (a prebuilt bzImage alone).
+    public var abi: ABIStrings?
+    /// The bzImage carries XLF_CAN_BE_LOADED_ABOVE_4G, which kexec_file_load requires.
+    public var kexecLoadable: Bool
+    public var cmdline: [String]
+    public var builtAt: Date
+    public var buildSeconds: Double?
+    public var makeSeconds: Double?
+    public var compiledUnits: Int?
+    /// The unpacked source tree this image was built from (for its selftests), if kept.
+    public var sourceTree: String?
+
+    /// Filled in when loaded: the cache folder holding bzImage, config, headers.
+    public var folder: URL? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case recipe, recipeFile, key, kernelRelease, source, baseConfig, fragments, compiler, capabilities, abi
+        case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, sourceTree
+    }
+
+    public var bzImage: URL { folder!.appendingPathComponent("bzImage") }
+    public var configFile: URL { folder!.appendingPathComponent("config") }
+    public var headers: URL { folder!.appendingPathComponent("headers") }
+
+    public var hasLiveUpdate: Bool { capabilities.liveUpdate && capabilities.kexecHandover }
+
+    /// "7.3.4-1~bpo13+1" for a Debian source, the commit for a tree.
+    public var versionLabel: String {
+        source.packageVersion ?? source.commit.map { String($0.prefix(12)) + (source.dirty == true ? "-dirty" : "") } ?? "prebuilt"
+    }
+
+    public static func load(from folder: URL) throws -> KernelImage {
+        var image = try JSONCoding.decode(KernelImage.self, from: folder.appendingPathComponent("image.json"))
+        image.folder = folder
+        return image
+    }
+}
+
+/// Reads the x86 boot protocol header of a bzImage.
+public struct BzImageHeader: Sendable, Equatable {
+    public var protocolVersion: UInt16
+    public var xloadflags: UInt16
+    public var kernelVersion: String?
+
+    public var canBeLoadedAbove4G: Bool { xloadflags & 0x2 != 0 }
+    public var release: String? { kernelVersion?.split(separator: " ").first.map(String.init) }
+
+    public init(data: Data) throws {
+        let bytes = [UInt8](data.prefix(0x10000))
+        func u16(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
+        guard bytes.count > 0x240, bytes[0x202] == 0x48, bytes[0x203] == 0x64, bytes[0x204] == 0x72, bytes[0x205] == 0x53 else {
+            throw HarnessError(.io, "not a bzImage: no 'HdrS' boot header")
+        }
+        protocolVersion = u16(0x206)
+        xloadflags = protocolVersion >= 0x20c ? u16(0x236) : 0
+        let versionOffset = Int(u16(0x20e))
+        if versionOffset != 0, versionOffset + 0x200 < bytes.count {
+            let start = versionOffset + 0x200
+            let end = bytes[start...].firstIndex(of: 0) ?? min(bytes.count, start + 256)
+            kernelVersion = String(decoding: bytes[start..<end], as: UTF8.self)
+        }
+    }
+
+    public init(contentsOf url: URL) throws {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw HarnessError(.io, "cannot read \(url.path)") }
+        defer { try? handle.close() }
+        try self.init(data: handle.readData(ofLength: 0x10000))
+    }
+}

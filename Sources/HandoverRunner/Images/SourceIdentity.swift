@@ -1,0 +1,71 @@
+import Foundation
+
+/// What identifies a recipe's source for the cache key, resolved without building anything.
+struct ResolvedSource: Sendable {
+    var identity: String
+    var info: KernelImage.SourceInfo
+    /// For a Debian source, the .deb to unpack (downloaded lazily on a miss).
+    var debian: (package: String, version: String, suite: String)?
+}
+
+extension ResolvedSource {
+    static func resolve(_ recipe: Recipe, archive: DebianArchive, refresh: Bool) async throws -> ResolvedSource {
+        switch recipe.source {
+        case .debian(let package, let pattern, let suite):
+            guard let version = try await archive.resolve(package: package, pattern: pattern, suite: suite, refresh: refresh) else {
+                let available = (try? await archive.availableVersions(of: package, suite: suite)) ?? []
+                throw InputError(
+                    file: recipe.file.path, keyPath: available.isEmpty ? "source.debian.package" : "source.debian.version",
+                    message: available.isEmpty
+                        ? "package \(package) does not exist in suite \(suite)"
+                        : "no version of \(package) in \(suite) matches '\(pattern)'; available: \(available.joined(separator: ", "))")
+            }
+            return ResolvedSource(
+                identity: "debian:\(package)=\(version)",
+                info: .init(kind: "debian", package: package, packageVersion: version, suite: suite),
+                debian: (package, version, suite))
+        case .tree(let path):
+            let (commit, dirty, dirtyDigest) = try await treeState(path)
+            return ResolvedSource(
+                identity: "tree:\(path.path)@\(commit)\(dirty ? "+dirty:\(dirtyDigest)" : "")",
+                info: .init(kind: "tree", tree: path.path, commit: commit, dirty: dirty))
+        case .prebuilt(let bzImage, let config, let tree):
+            let identity = "prebuilt:\(try Digest.sha256(file: bzImage)):\(try Digest.sha256(file: config))"
+            var info = KernelImage.SourceInfo(kind: "prebuilt", prebuiltFrom: bzImage.path)
+            if let tree {
+                let (commit, dirty, _) = try await treeState(tree)
+                info.tree = tree.path
+                info.commit = commit
+                info.dirty = dirty
+            }
+            return ResolvedSource(identity: identity, info: info)
+        }
+    }
+
+    /// A git tree is its HEAD plus a digest of what differs from it; any other tree is a
+    /// digest of every file's path, size and modification time.
+    static func treeState(_ tree: URL) async throws -> (commit: String, dirty: Bool, digest: String) {
+        let head = try await Shell.capture("git", ["-C", tree.path, "rev-parse", "HEAD"])
+        if head.succeeded {
+            let commit = head.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let status = try await Shell.check("git", ["-C", tree.path, "status", "--porcelain", "--untracked-files=normal"])
+            guard !status.isEmpty else { return (commit, false, "") }
+            let diff = try await Shell.check("git", ["-C", tree.path, "diff", "HEAD", "--binary"])
+            var material = status + diff
+            let untracked = try await Shell.check("git", ["-C", tree.path, "ls-files", "--others", "--exclude-standard"])
+            for file in untracked.split(separator: "\n") {
+                material += "\(file):\((try? Digest.sha256(file: tree.appendingPathComponent(String(file)))) ?? "unreadable")\n"
+            }
+            return (commit, true, String(Digest.sha256(Data(material.utf8)).prefix(16)))
+        }
+        var material = ""
+        let fm = FileManager.default
+        if let walker = fm.enumerator(at: tree, includingPropertiesForKeys: [.fileSizeKey, .contentModificationDateKey]) {
+            for case let url as URL in walker {
+                let values = try? url.resourceValues(forKeys: [.fileSizeKey, .contentModificationDateKey])
+                material += "\(url.path):\(values?.fileSize ?? -1):\(values?.contentModificationDate?.timeIntervalSince1970 ?? 0)\n"
+            }
+        }
+        return ("no-git", true, String(Digest.sha256(Data(material.utf8)).prefix(16)))
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// Writes go to a temporary file beside the target and are renamed into place, so a reader
+/// (or an interrupted run) sees either the old content or the new, never a torn file.
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL) throws {
+        let directory = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        do {
+            try data.write(to: temporary)
+            guard rename(temporary.path, url.path) == 0 else {
+                throw HarnessError(.io, "cannot rename \(temporary.path) to \(url.path): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            if let harness = error as? HarnessError { throw harness }
+            throw HarnessError(.io, "cannot write \(url.path): \(error.localizedDescription)")
+        }
+    }
+
+    public static func write(_ text: String, to url: URL) throws {
+        try write(Data(text.utf8), to: url)
+    }
+
+    public static func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
+        try write(JSONCoding.encode(value) + Data("\n".utf8), to: url)
+    }
+}
+
+public enum JSONCoding {
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(value)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(type, from: Data(contentsOf: url))
+    }
+}

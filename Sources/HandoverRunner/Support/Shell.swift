@@ -1,0 +1,87 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// Runs host tools (make, apt-get, git, qemu). Every child gets its own session so that
+/// the whole tree can be stopped at once, and is registered with `ChildProcesses` so an
+/// interrupt never leaves one behind.
+public enum Shell {
+    public struct Output: Sendable {
+        public var status: TerminationStatus
+        public var stdout: String
+        public var stderr: String
+        public var succeeded: Bool { status.isSuccess }
+    }
+
+    static func executable(_ name: String) -> Executable {
+        name.hasPrefix("/") ? .path(FilePath(name)) : .name(name)
+    }
+
+    static var isolatedOptions: PlatformOptions {
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
+        return options
+    }
+
+    /// Runs a short command and collects what it prints.
+    public static func capture(
+        _ name: String, _ arguments: [String], in directory: URL? = nil,
+        environment: [String: String] = [:], limit: Int = 16 << 20
+    ) async throws -> Output {
+        let env: Environment = environment.isEmpty ? .inherit : .inherit.updating(environment.reduce(into: [:]) { $0[.init(stringLiteral: $1.key)] = $1.value })
+        do {
+            let result = try await Subprocess.run(
+                executable(name), arguments: Arguments(arguments), environment: env,
+                workingDirectory: directory.map { FilePath($0.path) }, platformOptions: isolatedOptions,
+                output: .string(limit: limit), error: .string(limit: limit))
+            return Output(status: result.terminationStatus, stdout: result.standardOutput, stderr: result.standardError)
+        } catch let error as SubprocessError {
+            throw HarnessError(.toolFailed, "cannot run \(name): \(error)")
+        }
+    }
+
+    /// Runs a command, succeeds or throws with the command's own error output.
+    @discardableResult
+    public static func check(
+        _ name: String, _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]
+    ) async throws -> String {
+        let output = try await capture(name, arguments, in: directory, environment: environment)
+        guard output.succeeded else {
+            let lines = (output.stderr + output.stdout).split(separator: "\n").suffix(15).map(String.init)
+            throw HarnessError(.toolFailed, "\(([name] + arguments).joined(separator: " ")) failed (\(output.status))", tail: lines)
+        }
+        return output.stdout
+    }
+
+    /// Runs a long command, handing each line of its combined output to `onLine` and
+    /// appending it to `log`. Returns the termination status and the output's last lines.
+    public static func stream(
+        _ name: String, _ arguments: [String], in directory: URL? = nil,
+        environment: [String: String] = [:], log: FileHandle?, onLine: @escaping @Sendable (String) -> Void
+    ) async throws -> (status: TerminationStatus, tail: [String]) {
+        let env: Environment = environment.isEmpty ? .inherit : .inherit.updating(environment.reduce(into: [:]) { $0[.init(stringLiteral: $1.key)] = $1.value })
+        do {
+            let result = try await Subprocess.run(
+                executable(name), arguments: Arguments(arguments), environment: env,
+                workingDirectory: directory.map { FilePath($0.path) }, platformOptions: isolatedOptions,
+                input: .none, output: .sequence, error: .combinedWithOutput
+            ) { execution in
+                let pid = execution.processIdentifier.value
+                ChildProcesses.shared.register(pid)
+                defer { ChildProcesses.shared.unregister(pid) }
+                var tail: [String] = []
+                for try await line in execution.standardOutput.strings() {
+                    log?.write(Data((line + "\n").utf8))
+                    tail.append(line)
+                    if tail.count > 40 { tail.removeFirst(tail.count - 40) }
+                    onLine(line)
+                }
+                return tail
+            }
+            return (result.terminationStatus, result.closureResult)
+        } catch let error as SubprocessError {
+            throw HarnessError(.toolFailed, "cannot run \(name): \(error)")
+        }
+    }
+}

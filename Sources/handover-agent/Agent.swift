@@ -1,0 +1,123 @@
+import CLiveUpdate
+import Glibc
+import HandoverCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#endif
+
+/// The guest side of a run: PID 1 of every kernel in the chain.
+final class Agent {
+    static let planPath = "/handover/plan.json"
+
+    let port: Port
+    let stage: Int
+    let plan: AgentPlan?
+    let kernelLog: KernelLog
+
+    init(port: Port, stage: Int, plan: AgentPlan?, kernelLog: KernelLog) {
+        self.port = port
+        self.stage = stage
+        self.plan = plan
+        self.kernelLog = kernelLog
+    }
+
+    func hello(cmdline: String, startedAt uptime: Double) -> Hello {
+        let previous = kernelLog.previousKernel
+        return Hello(
+            agentVersion: HandoverVersion.tool, protocolVersion: HandoverVersion.protocolVersion, stage: stage,
+            kernelRelease: Machine.release,
+            bootID: Files.read("/proc/sys/kernel/random/boot_id")?.trimmed ?? "unknown",
+            cmdline: cmdline, liveUpdateDevice: Files.exists("/dev/liveupdate"),
+            liveUpdateNumber: kernelLog.liveUpdateNumber, previousRelease: previous?.release, kexecCount: previous?.count,
+            uptimeAtStart: uptime, liveUpdateLog: kernelLog.liveUpdateLines, bootMarks: kernelLog.bootMarks)
+    }
+
+    func step(_ name: String, _ detail: String, started: Int) {
+        port.send(.step(StepReport(stage: stage, step: name, ok: true, detail: detail, microseconds: Machine.microseconds - started)))
+    }
+
+    func fail(_ step: String, _ error: any Error) {
+        let system = error as? SystemError
+        port.send(.failed(step: step, message: system?.description ?? "\(error)", errno: system?.errno))
+    }
+
+    func crashIfInjected() {
+        guard let plan, plan.injections.contains(.crash(stage: stage)) else { return }
+        port.send(.log("injected crash in stage \(stage)"))
+        abort()
+    }
+
+    /// Waits for commands until told to power off; `verify` is answered in the last stage.
+    func serve(restored: Restored?) -> Never {
+        while let command = port.nextCommand() {
+            switch command {
+            case .powerOff:
+                Machine.powerOff()
+            case .start:
+                port.send(.log("start ignored: stage \(stage) has nothing to start"))
+            case .verify(let before):
+                guard let restored, let plan else {
+                    port.send(.failed(step: "verify", message: "nothing was retrieved in this stage", errno: nil))
+                    continue
+                }
+                verify(restored, plan: plan, before: before)
+                if plan.checks { port.send(.checks(Checks(plan: plan, restored: restored).run())) }
+                port.send(.done)
+            }
+        }
+        console("handover-agent: the runner closed the channel; powering off")
+        Machine.powerOff()
+    }
+}
+
+@main
+enum AgentMain {
+    static func main() {
+        if getpid() == 1 { Machine.mountEssentials() }
+        let startedAt = Machine.uptime
+        Machine.raiseFileLimit()
+        let cmdline = Files.read("/proc/cmdline")?.trimmed ?? ""
+        let words = cmdline.split(separator: " ").map(String.init)
+        func argument(_ name: String) -> String? {
+            words.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+        let stage = argument("handover.stage").flatMap(Int.init) ?? 1
+        let portName = argument("handover.port") ?? "org.handover.agent"
+        let kernelLog = KernelLog.read()
+
+        let port: Port
+        do {
+            port = try Port.open(named: portName)
+        } catch {
+            console("handover-agent: cannot reach the runner: \(error.description); powering off")
+            Machine.powerOff()
+        }
+
+        var plan: AgentPlan?
+        if let bytes = Files.readBytes(Agent.planPath) {
+            do {
+                plan = try JSONDecoder().decode(AgentPlan.self, from: Data(bytes))
+            } catch {
+                port.send(.failed(step: "read-plan", message: "\(Agent.planPath) is not a valid plan: \(error)", errno: nil))
+                Machine.powerOff()
+            }
+        }
+        let agent = Agent(port: port, stage: stage, plan: plan, kernelLog: kernelLog)
+        port.send(.hello(agent.hello(cmdline: cmdline, startedAt: startedAt)))
+
+        guard let plan else { agent.serve(restored: nil) }
+        if stage == 1 {
+            // The runner says when to begin, so it is listening before anything is timed.
+            while let command = port.nextCommand() {
+                if command == .start { break }
+                if command == .powerOff { Machine.powerOff() }
+            }
+            agent.preserveAndKexec(plan)
+            agent.serve(restored: nil)
+        } else {
+            let restored = agent.restore(plan)
+            agent.serve(restored: restored)
+        }
+    }
+}

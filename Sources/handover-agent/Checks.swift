@@ -1,0 +1,60 @@
+import CLiveUpdate
+import Glibc
+import HandoverCore
+
+/// The promises /dev/liveupdate makes about retrieval and FINISH, checked in the new kernel
+/// after verification. Each check reports what was expected and what the kernel did.
+struct Checks {
+    let plan: AgentPlan
+    let restored: Restored
+
+    func run() -> [CheckResult] {
+        guard let session = plan.sessions.first, let sessionFD = restored.sessions[session.name],
+              let member = session.members.first else { return [] }
+        var results: [CheckResult] = []
+        let tokens = Set(plan.sessions.flatMap { $0.members.map(\.token) })
+        var unknownToken: UInt64 = 0xdead_0000_0000_0001
+        while tokens.contains(unknownToken) { unknownToken += 1 }
+
+        func expectErrno(_ name: String, _ expected: Int32, _ rc: Int32) {
+            results.append(CheckResult(name: name, passed: rc == -expected, expected: errnoName(expected),
+                                       observed: rc < 0 ? errnoName(-rc) : "success (\(rc))"))
+        }
+
+        var fd: Int32 = -1
+        expectErrno("retrieve-unknown-token", ENOENT, hv_luo_retrieve_fd(sessionFD, unknownToken, &fd))
+
+        var again: Int32 = -1
+        let rc = hv_luo_retrieve_fd(sessionFD, member.token, &again)
+        if rc == 0, let first = restored.objects[member.object] {
+            var a = stat(), b = stat()
+            fstat(first, &a)
+            fstat(again, &b)
+            let same = a.st_ino == b.st_ino && a.st_dev == b.st_dev
+            results.append(CheckResult(name: "retrieve-token-twice-same-file", passed: same, expected: "the same file (inode \(a.st_ino))",
+                                       observed: "inode \(b.st_ino)"))
+            close(again)
+        } else {
+            results.append(CheckResult(name: "retrieve-token-twice-same-file", passed: false, expected: "the same file",
+                                       observed: rc < 0 ? errnoName(-rc) : "no first fd"))
+        }
+
+        var unknownSession: Int32 = -1
+        expectErrno("retrieve-unknown-session", ENOENT, hv_luo_retrieve_session(restored.device, "handover-no-such-session", &unknownSession))
+        expectErrno("finish-nonzero-reserved", EINVAL, hv_luo_finish(sessionFD, 1))
+
+        var finished = true
+        for spec in plan.sessions {
+            guard let fd = restored.sessions[spec.name] else { continue }
+            let rc = hv_luo_finish(fd, 0)
+            if rc != 0 { finished = false }
+            results.append(CheckResult(name: "finish-\(spec.name)", passed: rc == 0, expected: "success",
+                                       observed: rc == 0 ? "success" : errnoName(-rc)))
+        }
+        if finished {
+            var after: Int32 = -1
+            expectErrno("retrieve-after-finish", ENOENT, hv_luo_retrieve_fd(sessionFD, member.token, &after))
+        }
+        return results
+    }
+}

@@ -1,0 +1,73 @@
+import Glibc
+import HandoverCore
+
+/// This boot's kernel log from /dev/kmsg: record times in µs since boot, read without
+/// blocking and without slowing the boot the way reading the serial console would.
+struct KernelLog {
+    struct Record {
+        var microseconds: Int
+        var text: String
+    }
+
+    var records: [Record] = []
+
+    static func read() -> KernelLog {
+        var log = KernelLog()
+        let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return log }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EPIPE { continue }  // overwritten records: skip ahead
+            if count <= 0 { break }
+            let text = String(decoding: buffer[0..<count], as: UTF8.self)
+            // "prio,seq,usec,flags;message\n continuation lines"
+            guard let semicolon = text.firstIndex(of: ";") else { continue }
+            let fields = text[..<semicolon].split(separator: ",")
+            guard fields.count >= 3, let usec = Int(fields[2]) else { continue }
+            let message = text[text.index(after: semicolon)...].split(separator: "\n", omittingEmptySubsequences: false).first ?? ""
+            log.records.append(Record(microseconds: usec, text: String(message)))
+        }
+        return log
+    }
+
+    func first(containing needle: String) -> Record? { records.first { $0.text.contains(needle) } }
+
+    /// "Retrieved live update data, liveupdate number: N".
+    var liveUpdateNumber: Int? {
+        guard let line = first(containing: "liveupdate number:")?.text,
+              let value = line.split(separator: ":").last.map({ String($0).trimmed }) else { return nil }
+        return Int(value)
+    }
+
+    /// "KHO: exec from: 7.2.13 (count 1)" → ("7.2.13", 1).
+    var previousKernel: (release: String, count: Int?)? {
+        guard let line = first(containing: "exec from:")?.text,
+              let range = line.firstRange(of: "exec from:") else { return nil }
+        let rest = String(line[range.upperBound...]).trimmed
+        let release = rest.split(separator: " ").first.map(String.init) ?? rest
+        var count: Int?
+        if let open = rest.firstRange(of: "(count ") {
+            count = Int(rest[open.upperBound...].prefix { $0.isNumber })
+        }
+        return (release, count)
+    }
+
+    /// Lines of the live update subsystems, which say how the handover went.
+    var liveUpdateLines: [String] {
+        records.map(\.text).filter { $0.hasPrefix("luo:") || $0.hasPrefix("KHO:") || $0.contains("liveupdate") || $0.contains("Live Update") }
+    }
+
+    /// printk times of the boot milestones the runner uses to split the blackout.
+    var bootMarks: [String: Int] {
+        var marks: [String: Int] = [:]
+        if let first = records.first { marks["first-record"] = first.microseconds }
+        let milestones = [
+            ("kho-exec-from", "exec from:"), ("luo-retrieved", "Retrieved live update data"),
+            ("free-init-memory", "Freeing unused kernel image"), ("run-init", "Run /init as init process"),
+        ]
+        for (key, needle) in milestones { if let record = first(containing: needle) { marks[key] = record.microseconds } }
+        return marks
+    }
+}

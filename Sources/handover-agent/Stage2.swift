@@ -1,0 +1,82 @@
+import CLiveUpdate
+import Glibc
+import HandoverCore
+
+/// What the new kernel's agent took back: the session fds and one fd per preserved object.
+struct Restored {
+    var device: Int32
+    var sessions: [String: Int32]
+    var objects: [String: Int32]
+}
+
+extension Agent {
+    /// Retrieves every session and fd the plan preserved, then says `resumed`. Nothing else
+    /// happens before `resumed`: verification is not part of a real restore.
+    func restore(_ plan: AgentPlan) -> Restored? {
+        let started = Machine.microseconds
+        let device = open("/dev/liveupdate", O_RDWR | O_CLOEXEC)
+        guard device >= 0 else {
+            fail("open-liveupdate", SystemError(call: "open /dev/liveupdate", errno: errno))
+            return nil
+        }
+        var restored = Restored(device: device, sessions: [:], objects: [:])
+        do {
+            for session in plan.sessions {
+                var sessionFD: Int32 = -1
+                try check("LIVEUPDATE_IOCTL_RETRIEVE_SESSION \(session.name)", hv_luo_retrieve_session(device, session.name, &sessionFD))
+                restored.sessions[session.name] = sessionFD
+                for member in session.members {
+                    var fd: Int32 = -1
+                    try check("LIVEUPDATE_SESSION_RETRIEVE_FD \(member.object) token \(member.token)",
+                              hv_luo_retrieve_fd(sessionFD, member.token, &fd))
+                    restored.objects[member.object] = fd
+                }
+            }
+        } catch {
+            fail("retrieve", error)
+            return nil
+        }
+        port.send(.resumed(retrieved: restored.objects.count, microseconds: Machine.microseconds - started))
+        crashIfInjected()
+        return restored
+    }
+
+    /// Fingerprints what came back and, for each chunk that differs from `before`, finds the
+    /// first byte that differs from what the plan wrote.
+    func verify(_ restored: Restored, plan: AgentPlan, before: [ObjectFingerprint]) {
+        for injection in plan.injections {
+            guard case .flipByte(let object, let offset) = injection, let fd = restored.objects[object] else { continue }
+            var byte: UInt8 = 0
+            if pread(fd, &byte, 1, off_t(offset)) == 1 {
+                byte = ~byte
+                let written = pwrite(fd, &byte, 1, off_t(offset))
+                port.send(.log(written == 1 ? "injected: flipped byte \(offset) of \(object)" : "injection failed: pwrite \(object): \(errnoName(errno))"))
+            }
+        }
+        let started = Machine.microseconds
+        var after: [ObjectFingerprint] = []
+        var located: [LocatedDifference] = []
+        do {
+            for session in plan.sessions {
+                for member in session.members {
+                    guard let fd = restored.objects[member.object] else { continue }
+                    let fingerprint = try MemfdObject.fingerprint(fd: fd, object: member.object, session: session.name,
+                                                                  token: member.token, chunkSize: plan.chunkSize)
+                    after.append(fingerprint)
+                    guard let old = before.first(where: { $0.object == member.object }), let spec = plan.object(named: member.object) else { continue }
+                    for index in 0..<fingerprint.chunks.count where index >= old.chunks.count || old.chunks[index] != fingerprint.chunks[index] {
+                        if let difference = try MemfdObject.locate(fd: fd, spec: spec, chunk: index, chunkSize: plan.chunkSize) {
+                            located.append(difference)
+                        }
+                    }
+                }
+            }
+        } catch {
+            fail("verify", error)
+            return
+        }
+        step("verify", "\(after.count) objects", started: started)
+        port.send(.fingerprints(stage: stage, after))
+        if !located.isEmpty { port.send(.located(located)) }
+    }
+}

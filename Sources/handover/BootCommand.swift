@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import HandoverRunner
+
+struct AcceleratorOption: ParsableArguments {
+    @Option(help: "kvm, tcg or auto (KVM only if a probe boot works here).")
+    var accel: String = "auto"
+
+    func choose(image: KernelImage, global: GlobalOptions) async throws -> (Accelerator, String) {
+        switch accel {
+        case "kvm": return (.kvm, "asked for with --accel kvm")
+        case "tcg": return (.tcg, "asked for with --accel tcg")
+        case "auto":
+            let verdict = try await AcceleratorProbe(paths: global.paths, progress: global.progress).choose(probeWith: image)
+            return (verdict.accelerator, verdict.reason)
+        default: throw ValidationError("--accel takes kvm, tcg or auto, not '\(accel)'")
+        }
+    }
+}
+
+struct BootCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot", abstract: "Boot an image with the agent, print its hello, power off.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var acceleratorOption: AcceleratorOption
+    @Argument(help: "The image (recipe name or key; built first if needed).") var image: String
+    @Flag(help: "Keep the run directory (console log, protocol transcript).") var keep = false
+    @Option(help: "Seconds to wait for the agent's hello.") var timeout: Double = 90
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func run() async throws {
+        ChildProcesses.shared.installSignalHandlers()
+        try await reportingErrors {
+            let kernel = try await global.image(named: image)
+            let (accelerator, reason) = try await acceleratorOption.choose(image: kernel, global: global)
+            global.progress.step("booting \(kernel.recipe) (\(kernel.kernelRelease)) under \(accelerator.rawValue): \(reason)")
+            let result = try await BootSession(image: kernel, accelerator: accelerator, progress: global.progress, keep: keep)
+                .bootToHello(timeout: timeout)
+            if json {
+                print(String(decoding: try JSONCoding.encode(result), as: UTF8.self))
+                return
+            }
+            let hello = result.hello
+            print("hello from \(kernel.recipe) under \(accelerator.rawValue), \(String(format: "%.2f", result.secondsToHello)) s after QEMU start")
+            print("  kernel release:   \(hello.kernelRelease)")
+            print("  boot id:          \(hello.bootID)")
+            print("  command line:     \(hello.cmdline)")
+            print("  /dev/liveupdate:  \(hello.liveUpdateDevice ? "present" : "absent")")
+            print("  live update:      \(hello.liveUpdateNumber.map { "number \($0)" } ?? "none (fresh boot)")\(hello.previousRelease.map { ", from \($0)" } ?? "")")
+            print("  agent:            \(hello.agentVersion), protocol \(hello.protocolVersion), started \(String(format: "%.2f", hello.uptimeAtStart)) s after kernel start")
+            print("  powered off:      \(result.poweredOffCleanly ? "cleanly" : "QEMU had to be killed")")
+            if let folder = result.runDirectory { print("  run directory:    \(folder)") }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import HandoverRunner
+
+@main
+struct Handover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "handover",
+        abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
+        subcommands: [ImageCommand.self, BootCommand.self])
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Print every step and tool output.")
+    var verbose = false
+
+    @Flag(name: .shortAndLong, help: "Print nothing but results and errors.")
+    var quiet = false
+
+    @Option(name: .customLong("images"), help: "The folder of image recipes (default: the nearest Images/).")
+    var imagesFolder: String?
+
+    var progress: ProgressReporter { ProgressReporter(mode: verbose ? .verbose : quiet ? .quiet : .normal) }
+    var paths: CachePaths { CachePaths.fromEnvironment() }
+    var catalog: RecipeCatalog { RecipeCatalog.locate(explicit: imagesFolder) }
+
+    /// A cached image by key, or a recipe's image, built first when the cache lacks it.
+    func image(named name: String) async throws -> KernelImage {
+        if !name.contains("/"), !name.hasSuffix(".yaml"), catalog.names().contains(name) == false,
+           let cached = ImageStore(paths: paths).find(name) {
+            return cached
+        }
+        let recipe = try catalog.load(name)
+        return try await ImageBuilder(paths: paths, progress: progress).build(recipe)
+    }
+}
+
+/// Turns the harness's own errors into a one-line message and exit code 2 (the harness broke
+/// or the input was bad), rather than a stack of Swift error descriptions.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as InputError {
+        printError(error.description)
+        throw ExitCode(2)
+    } catch let error as HarnessError {
+        printError(error.description)
+        throw ExitCode(2)
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data("handover: error: \(text)\n".utf8))
+}
