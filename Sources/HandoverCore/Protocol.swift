@@ -103,8 +103,9 @@ public enum AgentMessage: Sendable, Equatable {
     case fingerprints(stage: Int, [ObjectFingerprint])
     /// Stage 1: everything is preserved and the next kernel loaded; reboot(KEXEC) follows.
     case quiesce
-    /// The new kernel's agent holds every preserved object again.
-    case resumed(retrieved: Int, microseconds: Int)
+    /// The new kernel's agent holds every preserved object again. `microseconds` is how long
+    /// retrieval took; `clock` is the agent's CLOCK_MONOTONIC (µs since this kernel started) when sent.
+    case resumed(retrieved: Int, microseconds: Int, clock: Int)
     case located([LocatedDifference])
     case checks([CheckResult])
     /// The first kernel cannot do what the scenario needs; nothing was preserved.

@@ -7,7 +7,7 @@ import Foundation
 private enum EnvelopeKey: String, CodingKey { case v, type, body }
 
 private struct Empty: Codable {}
-private struct ResumedBody: Codable { var retrieved: Int; var microseconds: Int }
+private struct ResumedBody: Codable { var retrieved: Int; var microseconds: Int; var clock: Int }
 private struct FingerprintsBody: Codable { var stage: Int; var objects: [ObjectFingerprint] }
 private struct UnsupportedBody: Codable { var reason: String; var errno: Int32? }
 private struct FailedBody: Codable { var step: String; var message: String; var errno: Int32? }
@@ -39,7 +39,8 @@ extension AgentMessage: Codable {
         case .step(let step): try container.encode(step, forKey: .body)
         case .fingerprints(let stage, let objects): try container.encode(FingerprintsBody(stage: stage, objects: objects), forKey: .body)
         case .quiesce, .done: try container.encode(Empty(), forKey: .body)
-        case .resumed(let retrieved, let microseconds): try container.encode(ResumedBody(retrieved: retrieved, microseconds: microseconds), forKey: .body)
+        case .resumed(let retrieved, let microseconds, let clock):
+            try container.encode(ResumedBody(retrieved: retrieved, microseconds: microseconds, clock: clock), forKey: .body)
         case .located(let differences): try container.encode(differences, forKey: .body)
         case .checks(let checks): try container.encode(checks, forKey: .body)
         case .unsupported(let reason, let errno): try container.encode(UnsupportedBody(reason: reason, errno: errno), forKey: .body)
@@ -62,7 +63,7 @@ extension AgentMessage: Codable {
         case "done": self = .done
         case "resumed":
             let body = try container.decode(ResumedBody.self, forKey: .body)
-            self = .resumed(retrieved: body.retrieved, microseconds: body.microseconds)
+            self = .resumed(retrieved: body.retrieved, microseconds: body.microseconds, clock: body.clock)
         case "located": self = .located(try container.decode([LocatedDifference].self, forKey: .body))
         case "checks": self = .checks(try container.decode([CheckResult].self, forKey: .body))
         case "unsupported":

@@ -36,7 +36,8 @@ extension Agent {
             fail("retrieve", error)
             return nil
         }
-        port.send(.resumed(retrieved: restored.objects.count, microseconds: Machine.microseconds - started))
+        let now = Machine.microseconds
+        port.send(.resumed(retrieved: restored.objects.count, microseconds: now - started, clock: now))
         crashIfInjected()
         return restored
     }

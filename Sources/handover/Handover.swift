@@ -7,7 +7,7 @@ struct Handover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "handover",
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
-        subcommands: [ImageCommand.self, BootCommand.self])
+        subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self])
 }
 
 struct GlobalOptions: ParsableArguments {

@@ -66,8 +66,12 @@ public struct KernelConfig: Sendable, Equatable {
         fragments: [(name: String, config: KernelConfig)], resolved: KernelConfig, knownOptions: Set<String>?
     ) -> [Mismatch] {
         var mismatches: [Mismatch] = []
-        for (name, fragment) in fragments {
-            for option in fragment.order {
+        // A later fragment overrides an earlier one: only the last setting of an option counts.
+        let lastSetter = fragments.enumerated().reduce(into: [String: Int]()) { owners, entry in
+            for option in entry.element.config.order { owners[option] = entry.offset }
+        }
+        for (index, (name, fragment)) in fragments.enumerated() {
+            for option in fragment.order where lastSetter[option] == index {
                 let wanted = fragment.values[option]!
                 let actual = resolved[option]
                 let satisfied = wanted == "n" ? (actual == nil || actual == "n") : actual == wanted

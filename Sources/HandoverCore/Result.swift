@@ -1,0 +1,96 @@
+/// What a run concluded, in the terms of the design: a verdict and, for failures, a class.
+public enum Verdict: String, Codable, Sendable, Comparable {
+    case pass
+    /// The first kernel cannot preserve what the scenario needs; nothing was promised.
+    case unsupported
+    /// Restored state differs, or a required step failed.
+    case fail
+    /// The harness or the host broke; says nothing about the kernels.
+    case error
+
+    private var rank: Int {
+        switch self {
+        case .pass: 0
+        case .unsupported: 1
+        case .fail: 2
+        case .error: 3
+        }
+    }
+
+    public static func < (a: Verdict, b: Verdict) -> Bool { a.rank < b.rank }
+}
+
+public enum FailureClass: String, Codable, Sendable, CaseIterable {
+    case preserveFailed = "preserve-failed"
+    case kexecLoadFailed = "kexec-load-failed"
+    case abiIncompatible = "abi-incompatible"
+    case newKernelPanic = "new-kernel-panic"
+    case bootTimeout = "boot-timeout"
+    case retrieveFailed = "retrieve-failed"
+    case stateMismatch = "state-mismatch"
+    case finishFailed = "finish-failed"
+    case agentCrash = "agent-crash"
+    case infrastructure
+}
+
+/// The blackout: from the arrival of `quiesce` to the arrival of `resumed` on the host clock,
+/// split into phases. Guest-clock phases come from the new kernel's printk times and the
+/// agent's monotonic clock; `unaccounted` is what the host saw beyond their sum.
+public struct Blackout: Codable, Sendable, Equatable {
+    public var total: Double
+    /// quiesce → the new kernel's clock zero (old kernel shutdown, kexec, decompression).
+    public var shutdown: Double?
+    /// New kernel's clock zero → "Run /init" (printk time).
+    public var kernelBoot: Double?
+    /// "Run /init" → the agent running (static binary start, mounts, kernel log, port).
+    public var agentStart: Double?
+    /// The agent's retrieve of every session and fd.
+    public var restore: Double?
+    /// The rest: message delivery and clock estimation error.
+    public var unaccounted: Double?
+
+    public init(total: Double, shutdown: Double? = nil, kernelBoot: Double? = nil, agentStart: Double? = nil,
+                restore: Double? = nil, unaccounted: Double? = nil) {
+        self.total = total
+        self.shutdown = shutdown
+        self.kernelBoot = kernelBoot
+        self.agentStart = agentStart
+        self.restore = restore
+        self.unaccounted = unaccounted
+    }
+}
+
+public struct Statistics: Codable, Sendable, Equatable {
+    public var count: Int
+    public var min: Double
+    public var median: Double
+    public var p95: Double
+    public var max: Double
+    public var mean: Double
+    /// Standard deviation over the mean; 0 for a single value.
+    public var coefficientOfVariation: Double
+
+    public init?(_ values: [Double]) {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        count = sorted.count
+        min = sorted.first!
+        max = sorted.last!
+        median = Statistics.quantile(sorted, 0.5)
+        p95 = Statistics.quantile(sorted, 0.95)
+        let average = sorted.reduce(0, +) / Double(sorted.count)
+        mean = average
+        let variance = sorted.count > 1 ? sorted.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(sorted.count - 1) : 0
+        coefficientOfVariation = average > 0 ? variance.squareRoot() / average : 0
+    }
+
+    /// Linear interpolation between closest ranks.
+    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        guard sorted.count > 1 else { return sorted[0] }
+        let position = q * Double(sorted.count - 1)
+        let lower = Int(position)
+        let upper = Swift.min(lower + 1, sorted.count - 1)
+        let fraction = position - Double(lower)
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import HandoverCore
+
+/// The kernel as a result names it: enough to reproduce the run.
+public struct ImageRef: Codable, Sendable, Equatable {
+    public var recipe: String
+    public var kernelRelease: String
+    public var version: String
+    public var key: String
+    public var liveUpdate: Bool
+
+    public init(_ image: KernelImage) {
+        recipe = image.recipe
+        kernelRelease = image.kernelRelease
+        version = image.versionLabel
+        key = image.key
+        liveUpdate = image.hasLiveUpdate
+    }
+}
+
+public struct ObjectResult: Codable, Sendable, Equatable {
+    public var object: String
+    public var session: String
+    public var token: UInt64
+    public var ok: Bool
+    public var properties: [PropertyOutcome]
+}
+
+/// One run of a scenario across one kernel pair.
+public struct RunResult: Codable, Sendable {
+    public static let schema = 1
+
+    public var schema = RunResult.schema
+    public var handoverVersion = HandoverVersion.tool
+    public var scenario: String
+    public var scenarioFile: String
+    public var scenarioDigest: String
+    public var from: ImageRef
+    public var to: ImageRef
+    public var accelerator: Accelerator
+    public var acceleratorReason: String
+    public var verdict: Verdict
+    public var failureClass: FailureClass?
+    /// One sentence a person reads first.
+    public var reason: String
+    /// The kernel line that explains a failure, when there is one.
+    public var evidence: String?
+    public var prediction: HandoverPrediction
+    public var hellos: [Hello] = []
+    public var steps: [StepReport] = []
+    public var objects: [ObjectResult] = []
+    public var checks: [CheckResult] = []
+    public var blackout: Blackout?
+    public var consoleTail: [String] = []
+    public var startedAt: Date
+    public var wallSeconds: Double = 0
+    /// Host seconds from QEMU start to QEMU exit.
+    public var vmSeconds: Double?
+    public var runDirectory: String?
+
+    public var summaryLine: String {
+        var text = "\(verdict.rawValue.uppercased())"
+        if let failureClass { text += " (\(failureClass.rawValue))" }
+        text += " \(scenario): \(from.recipe) \(from.kernelRelease) -> \(to.recipe) \(to.kernelRelease) under \(accelerator.rawValue)"
+        if let blackout { text += String(format: ", blackout %.3f s", blackout.total) }
+        return text
+    }
+}
+
+/// Several runs of the same pair, with blackout statistics.
+public struct RepeatedRunResult: Codable, Sendable {
+    public var schema = RunResult.schema
+    public var scenario: String
+    public var from: ImageRef
+    public var to: ImageRef
+    public var accelerator: Accelerator
+    /// The worst verdict of the runs.
+    public var verdict: Verdict
+    public var runs: [RunResult]
+    public var blackout: Statistics?
+    public var phases: [String: Statistics]
+
+    public init(runs: [RunResult]) {
+        let first = runs[0]
+        scenario = first.scenario
+        from = first.from
+        to = first.to
+        accelerator = first.accelerator
+        verdict = runs.map(\.verdict).max()!
+        self.runs = runs
+        let blackouts = runs.compactMap(\.blackout)
+        blackout = Statistics(blackouts.map(\.total))
+        var phases: [String: Statistics] = [:]
+        let named: [(String, KeyPath<Blackout, Double?>)] = [
+            ("shutdown", \.shutdown), ("kernelBoot", \.kernelBoot), ("agentStart", \.agentStart),
+            ("restore", \.restore), ("unaccounted", \.unaccounted),
+        ]
+        for (name, path) in named {
+            if let stats = Statistics(blackouts.compactMap { $0[keyPath: path] }) { phases[name] = stats }
+        }
+        self.phases = phases
+    }
+}

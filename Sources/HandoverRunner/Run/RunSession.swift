@@ -1,0 +1,133 @@
+import Foundation
+import HandoverCore
+
+public struct RunOptions: Sendable {
+    public var accelerator: Accelerator
+    public var acceleratorReason: String
+    public var injections: [Injection] = []
+    /// QEMU start → the first kernel's hello.
+    public var bootTimeout: TimeInterval = 120
+    /// Longest silence from the agent during stage 1 and verification.
+    public var stepTimeout: TimeInterval = 180
+    /// quiesce → the new kernel's agent says resumed.
+    public var kexecTimeout: TimeInterval = 120
+    public var memoryMiB: Int?
+    public var cpus = 2
+    /// Keep the private run directory (sockets, initramfs, logs) after the run.
+    public var keep = false
+    /// Where console.log, transcript.jsonl and qemu-command are copied.
+    public var artifacts: URL?
+
+    public init(accelerator: Accelerator, acceleratorReason: String) {
+        self.accelerator = accelerator
+        self.acceleratorReason = acceleratorReason
+    }
+}
+
+/// One scenario across one kernel pair: boot A, preserve, kexec into B, retrieve, verify.
+/// Every way it can end becomes a verdict; only harness trouble becomes `error`.
+public struct RunSession: Sendable {
+    public let scenario: Scenario
+    public let from: KernelImage
+    public let to: KernelImage
+    public let options: RunOptions
+    public let progress: ProgressReporter
+
+    public init(scenario: Scenario, from: KernelImage, to: KernelImage, options: RunOptions, progress: ProgressReporter) {
+        self.scenario = scenario
+        self.from = from
+        self.to = to
+        self.options = options
+        self.progress = progress
+    }
+
+    /// Guest memory: room for the objects, the initramfs (twice: unpacked and as a kexec
+    /// segment) and the kernels.
+    var memoryMiB: Int {
+        if let explicit = options.memoryMiB { return explicit }
+        return max(1024, 640 + 2 * (scenario.totalBytes >> 20))
+    }
+
+    public func run() async -> RunResult {
+        let started = Date()
+        var result = RunResult(
+            scenario: scenario.name, scenarioFile: scenario.file, scenarioDigest: scenario.digest,
+            from: ImageRef(from), to: ImageRef(to), accelerator: options.accelerator,
+            acceleratorReason: options.acceleratorReason, verdict: .error, failureClass: .infrastructure,
+            reason: "the run did not finish", prediction: HandoverPrediction(from: from, to: to), startedAt: started)
+        do {
+            try await execute(into: &result)
+        } catch let error as HarnessError {
+            result.verdict = .error
+            result.failureClass = .infrastructure
+            result.reason = error.message
+            if !error.tail.isEmpty { result.consoleTail = error.tail }
+        } catch {
+            result.verdict = .error
+            result.failureClass = .infrastructure
+            result.reason = "\(error)"
+        }
+        result.wallSeconds = Date().timeIntervalSince(started)
+        return result
+    }
+
+    func buildInitramfs(in directory: RunDirectory) throws -> URL {
+        let agent = try AgentBinary.locate()
+        let hop = Hop(kernel: "/" + Initramfs.Layout.nextKernel(1), initrd: "/" + Initramfs.Layout.nextInitrd(1),
+                      cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: to.cmdline), expectedRelease: to.kernelRelease)
+        let plan = scenario.plan(hops: [hop], injections: options.injections)
+        let planData = try JSONCoding.encode(plan)
+
+        var second = Initramfs.agentBase(agent: agent)
+        second.addFile(Initramfs.Layout.plan, data: planData)
+        let secondURL = directory.file("initrd-2.cpio")
+        try second.write(to: secondURL)
+
+        var first = Initramfs.agentBase(agent: agent)
+        first.addFile(Initramfs.Layout.plan, data: planData)
+        first.addFile(Initramfs.Layout.nextKernel(1), from: to.bzImage)
+        first.addFile(Initramfs.Layout.nextInitrd(1), from: secondURL)
+        let firstURL = directory.file("initrd-1.cpio")
+        try first.write(to: firstURL)
+        return firstURL
+    }
+
+    private func execute(into result: inout RunResult) async throws {
+        let directory = try RunDirectory()
+        let keep = options.keep
+        let cleanup = ChildProcesses.shared.onInterrupt { if !keep { directory.remove() } }
+        defer {
+            ChildProcesses.shared.removeInterruptAction(cleanup)
+            if !keep { directory.remove() }
+        }
+        if keep { result.runDirectory = directory.url.path }
+
+        let initrd = try buildInitramfs(in: directory)
+        var config = VMConfig(kernel: from.bzImage, initrd: initrd,
+                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: from.cmdline), accelerator: options.accelerator)
+        config.memoryMiB = memoryMiB
+        config.cpus = options.cpus
+        let machine = QemuMachine(config: config, directory: directory)
+        progress.detail(QemuCommand.display(machine.arguments))
+        defer {
+            machine.stop()
+            if let artifacts = options.artifacts { copyArtifacts(from: machine, to: artifacts) }
+        }
+        try await machine.start()
+        var tracker = RunTracker(scenario: scenario, from: from, to: to)
+        try await tracker.follow(machine, options: options, progress: progress)
+        tracker.conclude(into: &result)
+        if result.verdict != .pass { result.consoleTail = machine.consoleLines(last: 40) }
+        result.vmSeconds = tracker.vmExit?.seconds
+    }
+
+    func copyArtifacts(from machine: QemuMachine, to folder: URL) {
+        let fm = FileManager.default
+        try? fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (source, name) in [(machine.consoleLog, "console.log"), (machine.transcript, "transcript.jsonl"),
+                               (machine.directory.file("qemu-command"), "qemu-command")] {
+            guard let data = fm.contents(atPath: source.path) else { continue }
+            try? AtomicFile.write(data, to: folder.appendingPathComponent(name))
+        }
+    }
+}

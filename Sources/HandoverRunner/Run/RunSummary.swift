@@ -1,0 +1,117 @@
+import Foundation
+import HandoverCore
+
+/// The short human summary printed after a run.
+public enum RunSummary {
+    public static func text(_ result: RunResult) -> String {
+        var lines = [result.summaryLine, "  \(result.reason)"]
+        if let evidence = result.evidence { lines.append("  kernel said: \(evidence)") }
+        lines.append("  from \(result.from.recipe): \(result.from.kernelRelease) (\(result.from.version)); to \(result.to.recipe): \(result.to.kernelRelease) (\(result.to.version))")
+        lines.append("  accelerator: \(result.accelerator.rawValue) (\(result.acceleratorReason))")
+        if let blackout = result.blackout {
+            lines.append("  blackout: \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))")
+        }
+        let failedObjects = result.objects.filter { !$0.ok }
+        if !result.objects.isEmpty {
+            lines.append("  objects: \(result.objects.count - failedObjects.count)/\(result.objects.count) intact")
+        }
+        for object in failedObjects.prefix(10) {
+            for property in object.properties where property.status == .changed {
+                lines.append("    \(object.object): \(property.property) \(property.detail ?? "\(property.before) -> \(property.after)")")
+            }
+        }
+        if !result.checks.isEmpty {
+            let failed = result.checks.filter { !$0.passed }
+            lines.append("  uAPI checks: \(result.checks.count - failed.count)/\(result.checks.count) passed")
+            for check in failed { lines.append("    \(check.name): expected \(check.expected), observed \(check.observed)") }
+        }
+        if result.verdict != .pass, !result.consoleTail.isEmpty {
+            lines.append("  console tail:")
+            lines += result.consoleTail.suffix(12).map { "    | \($0)" }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func text(_ repeated: RepeatedRunResult) -> String {
+        var lines = ["\(repeated.verdict.rawValue.uppercased()) \(repeated.scenario): \(repeated.from.recipe) -> \(repeated.to.recipe), \(repeated.runs.count) runs under \(repeated.accelerator.rawValue)"]
+        let counts = Dictionary(grouping: repeated.runs, by: \.verdict).mapValues(\.count)
+        lines.append("  verdicts: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", "))
+        if let stats = repeated.blackout {
+            lines.append("  blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
+        }
+        for name in ["shutdown", "kernelBoot", "agentStart", "restore", "unaccounted"] {
+            if let stats = repeated.phases[name] { lines.append("    \(name): median \(ms(stats.median)) (min \(ms(stats.min)), max \(ms(stats.max)))") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func ms(_ seconds: Double?) -> String {
+        guard let seconds else { return "?" }
+        return String(format: "%.1f ms", seconds * 1000)
+    }
+}
+
+/// Where results go, created before any VM starts so an unwritable folder fails early.
+public enum ResultsFolder {
+    public static func defaultPath(scenario: String, from: String, to: String) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return "results/\(formatter.string(from: Date()))-\(scenario)-\(from)-to-\(to)"
+    }
+
+    public static func prepare(_ folder: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw HarnessError(.io, "cannot create the results folder \(folder.path): \(error.localizedDescription)")
+        }
+        let probe = folder.appendingPathComponent(".write-test-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) else {
+            throw HarnessError(.io, "the results folder \(folder.path) is not writable")
+        }
+        try? FileManager.default.removeItem(at: probe)
+    }
+}
+
+/// Scenario names resolve in the nearest Scenarios/ folder; paths are taken as they are.
+public struct ScenarioCatalog: Sendable {
+    public let folder: URL
+
+    public static func locate() -> ScenarioCatalog {
+        var directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("Scenarios")
+            if FileManager.default.isDirectory(candidate) { return ScenarioCatalog(folder: candidate) }
+            directory.deleteLastPathComponent()
+        }
+        return ScenarioCatalog(folder: URL(fileURLWithPath: "Scenarios"))
+    }
+
+    public func file(for nameOrPath: String) throws -> URL {
+        let direct = URL(fileURLWithPath: nameOrPath)
+        if FileManager.default.fileExists(atPath: direct.path), !FileManager.default.isDirectory(direct) { return direct }
+        let named = folder.appendingPathComponent(nameOrPath.hasSuffix(".yaml") ? nameOrPath : "\(nameOrPath).yaml")
+        guard FileManager.default.fileExists(atPath: named.path) else {
+            throw HarnessError(.notFound, "no scenario '\(nameOrPath)' (looked for \(direct.path) and \(named.path))")
+        }
+        return named
+    }
+}
+
+extension Injection {
+    /// flip-byte:OBJECT:OFFSET or crash:STAGE.
+    public static func parse(_ text: String) throws -> Injection {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        switch parts.first {
+        case "flip-byte" where parts.count == 3:
+            guard let offset = Int(parts[2]), offset >= 0 else { throw HarnessError(.notFound, "--inject \(text): the offset must be a byte number") }
+            return .flipByte(object: parts[1], offset: offset)
+        case "crash" where parts.count == 2:
+            guard let stage = Int(parts[1]), (1...2).contains(stage) else { throw HarnessError(.notFound, "--inject \(text): the stage is 1 or 2") }
+            return .crash(stage: stage)
+        default:
+            throw HarnessError(.notFound, "--inject \(text): expected flip-byte:OBJECT:OFFSET or crash:STAGE")
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import HandoverCore
+import HandoverRunner
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a scenario across a kernel pair: preserve in FROM, kexec into TO, verify.",
+        discussion: "Exit status: 0 pass, 1 fail, 2 harness error or bad input, 3 unsupported.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var acceleratorOption: AcceleratorOption
+    @Argument(help: "The scenario file (Scenarios/NAME.yaml) or a scenario name.") var scenario: String
+    @Option(help: "The first kernel (recipe name or image key).") var from: String
+    @Option(help: "The second kernel.") var to: String
+    @Option(help: "How many times to run the pair (blackout statistics).") var `repeat`: Int = 1
+    @Option(help: "Results folder (default: results/<time>-<scenario>-<from>-to-<to>).") var out: String?
+    @Option(help: "Inject a fault: flip-byte:OBJECT:OFFSET, crash:STAGE.") var inject: [String] = []
+    @Option(help: "Guest memory in MiB (default: enough for the scenario).") var memory: Int?
+    @Option(help: "Seconds to wait for the new kernel's agent after the kexec.") var kexecTimeout: Double = 120
+    @Flag(help: "Keep the private run directory.") var keep = false
+    @Flag(help: "Print the result JSON on stdout instead of the summary.") var json = false
+
+    func validate() throws {
+        guard (1...1000).contains(self.repeat) else { throw ValidationError("--repeat takes 1 to 1000") }
+    }
+
+    func run() async throws {
+        ChildProcesses.shared.installSignalHandlers()
+        let verdict: Verdict = try await reportingErrors {
+            let scenarioFile = try ScenarioCatalog.locate().file(for: scenario)
+            let parsed = try Scenario.load(from: scenarioFile)
+            let injections = try inject.map(Injection.parse)
+            let first = try await global.image(named: from)
+            let second = try await global.image(named: to)
+            let (accelerator, reason) = try await acceleratorOption.choose(image: first, global: global)
+            var options = RunOptions(accelerator: accelerator, acceleratorReason: reason)
+            options.injections = injections
+            options.memoryMiB = memory
+            options.keep = keep
+            options.kexecTimeout = kexecTimeout
+
+            let folder = URL(fileURLWithPath: out ?? ResultsFolder.defaultPath(scenario: parsed.name, from: first.recipe, to: second.recipe))
+            try ResultsFolder.prepare(folder)
+            var runs: [RunResult] = []
+            for index in 1...self.repeat {
+                if self.repeat > 1 { options.artifacts = folder.appendingPathComponent(String(format: "run-%03d", index)) }
+                else { options.artifacts = folder }
+                global.progress.step("run \(index)/\(self.repeat): \(parsed.name) \(first.recipe) -> \(second.recipe) under \(accelerator.rawValue)")
+                let result = await RunSession(scenario: parsed, from: first, to: second, options: options, progress: global.progress).run()
+                runs.append(result)
+                if self.repeat > 1 {
+                    try AtomicFile.writeJSON(result, to: options.artifacts!.appendingPathComponent("result.json"))
+                    if !json { print(String(format: "%3d  ", index) + result.summaryLine) }
+                }
+            }
+            let verdict: Verdict
+            if self.repeat == 1 {
+                try AtomicFile.writeJSON(runs[0], to: folder.appendingPathComponent("result.json"))
+                if json { print(String(decoding: try JSONCoding.encode(runs[0]), as: UTF8.self)) }
+                else { print(RunSummary.text(runs[0])) }
+                verdict = runs[0].verdict
+            } else {
+                let repeated = RepeatedRunResult(runs: runs)
+                try AtomicFile.writeJSON(repeated, to: folder.appendingPathComponent("result.json"))
+                if json { print(String(decoding: try JSONCoding.encode(repeated), as: UTF8.self)) }
+                else { print(RunSummary.text(repeated)) }
+                verdict = repeated.verdict
+            }
+            if !json { print("results: \(folder.path)/result.json") }
+            return verdict
+        }
+        switch verdict {
+        case .pass: return
+        case .fail: throw ExitCode(1)
+        case .error: throw ExitCode(2)
+        case .unsupported: throw ExitCode(3)
+        }
+    }
+}
