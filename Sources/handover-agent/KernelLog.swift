@@ -56,7 +56,9 @@ struct KernelLog {
 
     /// Lines of the live update subsystems, which say how the handover went.
     var liveUpdateLines: [String] {
-        records.map(\.text).filter { $0.hasPrefix("luo:") || $0.hasPrefix("KHO:") || $0.contains("liveupdate") || $0.contains("Live Update") }
+        records.map(\.text).filter { text in
+            (text.hasPrefix("luo:") || text.hasPrefix("KHO:") || text.contains("liveupdate number")) && !text.contains("command line")
+        }
     }
 
     /// printk times of the boot milestones the runner uses to split the blackout.

@@ -23,9 +23,9 @@ struct ImageCommand: AsyncParsableCommand {
                 for name in recipes {
                     let recipe = try global.catalog.load(name)
                     let started = Date()
-                    let image = try await builder.build(recipe, refresh: refresh, force: force)
+                    let (image, cached) = try await builder.buildReportingCache(recipe, refresh: refresh, force: force)
                     let took = Date().timeIntervalSince(started)
-                    let how = image.buildSeconds.map { abs($0 - took) < 1 ? "built" : "cached" } ?? "cached"
+                    let how = cached ? "cached" : "built"
                     print("\(image.recipe): \(image.kernelRelease) (\(image.versionLabel)) \(how) in \(formatDuration(took)) -> \(image.bzImage.path)")
                 }
             }

@@ -33,11 +33,16 @@ public struct ImageBuilder: Sendable {
 
     /// Returns the cached image for the recipe, building it first when the cache has none.
     public func build(_ recipe: Recipe, refresh: Bool = false, force: Bool = false) async throws -> KernelImage {
+        try await buildReportingCache(recipe, refresh: refresh, force: force).image
+    }
+
+    /// The image and whether it came from the cache.
+    public func buildReportingCache(_ recipe: Recipe, refresh: Bool = false, force: Bool = false) async throws -> (image: KernelImage, cached: Bool) {
         let (inputs, source) = try await key(for: recipe, refresh: refresh)
         let folder = paths.images.appendingPathComponent(inputs.key)
         if !force, let cached = try? KernelImage.load(from: folder) {
             try recordRecipe(recipe.name, key: inputs.key)
-            return cached
+            return (cached, true)
         }
         let started = Date()
         let fm = FileManager.default
@@ -76,7 +81,7 @@ public struct ImageBuilder: Sendable {
             throw HarnessError(.io, "cannot move the built image into \(folder.path): \(String(cString: strerror(errno)))")
         }
         try recordRecipe(recipe.name, key: inputs.key)
-        return try KernelImage.load(from: folder)
+        return (try KernelImage.load(from: folder), false)
     }
 
     /// Remembers which key a recipe name last built, for `image list` and `image show`.

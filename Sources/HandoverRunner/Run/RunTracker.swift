@@ -156,7 +156,7 @@ struct RunTracker {
                 end(.fail, .abiIncompatible, "\(to.recipe) (\(to.kernelRelease)) refused the handed-over state; the preserved memfds are lost", evidence: refusal)
             } else if hello?.stage == 2, hello?.liveUpdateDevice == false {
                 end(.fail, .abiIncompatible, "\(to.recipe) (\(to.kernelRelease)) has no /dev/liveupdate; what \(from.recipe) preserved is lost",
-                    evidence: hello?.liveUpdateLog.last)
+                    evidence: hello?.liveUpdateLog.last ?? "no /dev/liveupdate and no LUO or KHO lines in \(to.kernelRelease)'s kernel log")
             } else {
                 end(.fail, .retrieveFailed, "\(to.recipe) could not retrieve: \(message)")
             }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what handover needs on a fresh Debian machine: kernel build tools, QEMU, and the
+# tools the tests and benchmarks use. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(
+  # building kernels from Debian's linux-source packages
+  build-essential flex bison bc libelf-dev libssl-dev cpio rsync xz-utils dpkg-dev
+  # running them
+  qemu-system-x86
+  # benchmarks
+  hyperfine time
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.2 or later is needed)" >&2; exit 1; }
