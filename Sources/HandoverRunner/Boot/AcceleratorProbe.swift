@@ -8,6 +8,7 @@ public struct AcceleratorProbe: Sendable {
         public var accelerator: Accelerator
         public var reason: String
         public var host: String
+        public var kvmDevice: Bool
         public var probedAt: Date
     }
 
@@ -42,25 +43,23 @@ public struct AcceleratorProbe: Sendable {
         let cacheFile = paths.root.appendingPathComponent("accelerator.json")
         let host = Self.hostKey
         if let cached = try? JSONCoding.decode(Verdict.self, from: cacheFile), cached.host == host,
-           Date().timeIntervalSince(cached.probedAt) < 86_400, (cached.accelerator == .kvm) == kvmDevice || !kvmDevice {
-            if kvmDevice || cached.accelerator == .tcg { return cached }
+           cached.kvmDevice == kvmDevice, Date().timeIntervalSince(cached.probedAt) < 86_400 {
+            return cached
         }
         var booted: Bool?
         var detail = ""
         if kvmDevice {
             progress.step("probing KVM with a short boot of \(image.recipe)")
             do {
-                let session = BootSession(image: image, accelerator: .kvm, progress: progress, keep: false)
-                let result = try await session.bootToHello(timeout: timeout)
+                _ = try await BootSession(image: image, accelerator: .kvm, progress: progress, keep: false).bootToHello(timeout: timeout)
                 booted = true
-                _ = result
             } catch {
                 booted = false
                 detail = "\(error)".split(separator: "\n").first.map(String.init) ?? ""
             }
         }
         let (accelerator, reason) = Self.decide(kvmDevice: kvmDevice, probeBooted: booted, probeDetail: detail)
-        let verdict = Verdict(accelerator: accelerator, reason: reason, host: host, probedAt: Date())
+        let verdict = Verdict(accelerator: accelerator, reason: reason, host: host, kvmDevice: kvmDevice, probedAt: Date())
         try? AtomicFile.writeJSON(verdict, to: cacheFile)
         return verdict
     }

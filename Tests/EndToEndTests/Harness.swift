@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+/// End-to-end tests run the real `handover` executable against real kernels under QEMU.
+/// They need the images in the cache and qemu-system-x86_64. With HANDOVER_E2E=1 (as in CI)
+/// a missing prerequisite fails the test instead of skipping it.
+enum E2E {
+    static var required: Bool { ProcessInfo.processInfo.environment["HANDOVER_E2E"] == "1" }
+
+    static var enabled: Bool { required || missingPrerequisite == nil }
+
+    static let packageRoot: URL = {
+        var folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while folder.path != "/" && !FileManager.default.fileExists(atPath: folder.appendingPathComponent("Package.swift").path) {
+            folder.deleteLastPathComponent()
+        }
+        return folder
+    }()
+
+    static var executable: URL? {
+        let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var folder = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = folder.appendingPathComponent("handover")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            folder.deleteLastPathComponent()
+        }
+        return nil
+    }
+
+    static var missingPrerequisite: String? {
+        guard executable != nil else { return "the handover executable is not built (swift build)" }
+        guard let path = ProcessInfo.processInfo.environment["PATH"],
+              path.split(separator: ":").contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/qemu-system-x86_64") }) else {
+            return "qemu-system-x86_64 is not installed"
+        }
+        for image in ["linux-7.2", "linux-7.3", "linux-6.12"] {
+            let result = try? run(["image", "show", image])
+            if result?.status != 0 { return "image \(image) is not built (handover image build \(image))" }
+        }
+        return nil
+    }
+
+    static func requirePrerequisites() throws {
+        if let missing = missingPrerequisite { throw PrerequisiteMissing(what: missing) }
+    }
+
+    struct PrerequisiteMissing: Error, CustomStringConvertible {
+        var what: String
+        var description: String { "end-to-end prerequisite missing: \(what)" }
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs handover with the package root as working directory and waits for it.
+    static func run(_ arguments: [String], timeout: TimeInterval = 300) throws -> Output {
+        let process = try start(arguments)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.process.isRunning {
+            process.process.interrupt()
+            process.process.waitUntilExit()
+        }
+        return process.finish()
+    }
+
+    final class Running: @unchecked Sendable {
+        let process: Process
+        let stdout: Pipe
+        let stderr: Pipe
+        var out = Data()
+        var err = Data()
+        let lock = NSLock()
+
+        init(process: Process, stdout: Pipe, stderr: Pipe) {
+            self.process = process
+            self.stdout = stdout
+            self.stderr = stderr
+            stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                self?.lock.withLock { self?.out.append(data) }
+            }
+            stderr.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                self?.lock.withLock { self?.err.append(data) }
+            }
+        }
+
+        var stderrText: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+
+        func finish() -> Output {
+            process.waitUntilExit()
+            stdout.fileHandleForReading.readabilityHandler = nil
+            stderr.fileHandleForReading.readabilityHandler = nil
+            let restOut = stdout.fileHandleForReading.readDataToEndOfFile()
+            let restErr = stderr.fileHandleForReading.readDataToEndOfFile()
+            return lock.withLock {
+                out.append(restOut)
+                err.append(restErr)
+                return Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                              stderr: String(decoding: err, as: UTF8.self))
+            }
+        }
+    }
+
+    static func start(_ arguments: [String]) throws -> Running {
+        guard let executable else { throw PrerequisiteMissing(what: "the handover executable") }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = packageRoot
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        let running = Running(process: process, stdout: stdout, stderr: stderr)
+        try process.run()
+        return running
+    }
+
+    /// Processes whose command line contains `needle`.
+    static func processes(containing needle: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let text = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return text.contains(needle)
+        }
+    }
+
+    static func temporaryFolder() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("handover-e2e-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
+        guard let dictionary = object as? [String: Any] else { throw PrerequisiteMissing(what: "a JSON object on stdout, got: \(text.prefix(300))") }
+        return dictionary
+    }
+}
+
+extension Tag {
+    @Tag static var requiresQEMU: Self
+    @Tag static var requiresKernelImages: Self
+}
