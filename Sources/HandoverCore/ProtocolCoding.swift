@@ -162,7 +162,8 @@ public enum ProtocolLine {
 extension String {
     /// Without leading and trailing ASCII white space (FoundationEssentials has no trimming).
     public var trimmed: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
+        // "\r\n" is one Character (a grapheme cluster), so it must be named on its own.
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\r\n" || $0 == "\t" }
         guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
         return String(self[first...last])
     }

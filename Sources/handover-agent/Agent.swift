@@ -48,21 +48,31 @@ final class Agent {
         abort()
     }
 
-    /// Waits for commands until told to power off; `verify` is answered in the last stage.
+    /// Whether this stage hands over again (a chain A -> B -> A has a middle stage).
+    var hasNextHop: Bool { plan.map { stage - 1 < $0.hops.count } ?? false }
+
+    /// Waits for commands until told to power off. `verify` is answered in every stage that
+    /// restored something; `start` in a middle stage of a chain hands the objects on.
     func serve(restored: Restored?) -> Never {
+        var restored = restored
         while let command = port.nextCommand() {
             switch command {
             case .powerOff:
                 Machine.powerOff()
             case .start:
-                port.send(.log("start ignored: stage \(stage) has nothing to start"))
+                guard let current = restored, let plan, hasNextHop else {
+                    port.send(.log("start ignored: stage \(stage) has no next kernel"))
+                    continue
+                }
+                handOn(current, plan: plan)
+                restored = nil
             case .verify(let before):
-                guard let restored, let plan else {
+                guard let current = restored, let plan else {
                     port.send(.failed(step: "verify", message: "nothing was retrieved in this stage", errno: nil))
                     continue
                 }
-                verify(restored, plan: plan, before: before)
-                if plan.checks { port.send(.checks(Checks(plan: plan, restored: restored).run())) }
+                verify(current, plan: plan, before: before)
+                if plan.checks { port.send(.checks(Checks(plan: plan, restored: current).run())) }
                 port.send(.done)
             }
         }
@@ -113,7 +123,7 @@ enum AgentMain {
                 if command == .start { break }
                 if command == .powerOff { Machine.powerOff() }
             }
-            agent.preserveAndKexec(plan)
+            agent.preserveAndKexec(plan, objects: nil)
             agent.serve(restored: nil)
         } else {
             let restored = agent.restore(plan)

@@ -3,9 +3,10 @@ import Glibc
 import HandoverCore
 
 extension Agent {
-    /// Creates and fingerprints the objects, preserves them session by session, loads the
-    /// next kernel and kexecs into it while still holding every session fd.
-    func preserveAndKexec(_ plan: AgentPlan) {
+    /// Creates (in stage 1) or takes over (in a middle stage of a chain) the objects,
+    /// fingerprints them, preserves them session by session, loads the next kernel and kexecs
+    /// into it while still holding every session fd.
+    func preserveAndKexec(_ plan: AgentPlan, objects existing: [String: Int32]?) {
         guard Files.exists("/dev/liveupdate") else {
             port.send(.unsupported(reason: "kernel \(Machine.release) has no /dev/liveupdate (LUO not built in, or not enabled with liveupdate=on)", errno: ENOENT))
             return
@@ -17,31 +18,35 @@ extension Agent {
         let next = plan.hops[stage - 1]
 
         var started = Machine.microseconds
-        var fds: [String: Int32] = [:]
-        do {
-            for spec in plan.objects { fds[spec.name] = try MemfdObject.create(spec) }
-        } catch {
-            fail("create", error)
-            return
-        }
+        var fds: [String: Int32] = existing ?? [:]
         let totalBytes = plan.objects.reduce(0) { $0 + $1.size }
-        step("create", "\(plan.objects.count) memfds, \(totalBytes) bytes", started: started)
-
-        started = Machine.microseconds
-        var fingerprints: [ObjectFingerprint] = []
-        do {
-            for session in plan.sessions {
-                for member in session.members {
-                    fingerprints.append(try MemfdObject.fingerprint(
-                        fd: fds[member.object]!, object: member.object, session: session.name, token: member.token, chunkSize: plan.chunkSize))
-                }
+        if existing == nil {
+            do {
+                for spec in plan.objects { fds[spec.name] = try MemfdObject.create(spec) }
+            } catch {
+                fail("create", error)
+                return
             }
-        } catch {
-            fail("fingerprint", error)
-            return
+            step("create", "\(plan.objects.count) memfds, \(totalBytes) bytes", started: started)
         }
-        step("fingerprint", "\(fingerprints.count) objects, \(totalBytes) bytes", started: started)
-        port.send(.fingerprints(stage: stage, fingerprints))
+
+        if existing == nil {
+            started = Machine.microseconds
+            var fingerprints: [ObjectFingerprint] = []
+            do {
+                for session in plan.sessions {
+                    for member in session.members {
+                        fingerprints.append(try MemfdObject.fingerprint(
+                            fd: fds[member.object]!, object: member.object, session: session.name, token: member.token, chunkSize: plan.chunkSize))
+                    }
+                }
+            } catch {
+                fail("fingerprint", error)
+                return
+            }
+            step("fingerprint", "\(fingerprints.count) objects, \(totalBytes) bytes", started: started)
+            port.send(.fingerprints(stage: stage, fingerprints))
+        }
 
         started = Machine.microseconds
         let device = open("/dev/liveupdate", O_RDWR | O_CLOEXEC)
@@ -65,7 +70,7 @@ extension Agent {
                 return
             }
         }
-        step("preserve", "\(plan.sessions.count) sessions, \(fingerprints.count) fds", started: started)
+        step("preserve", "\(plan.sessions.count) sessions, \(plan.sessions.reduce(0) { $0 + $1.members.count }) fds", started: started)
         crashIfInjected()
 
         started = Machine.microseconds

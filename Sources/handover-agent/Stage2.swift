@@ -81,3 +81,21 @@ extension Agent {
         if !located.isEmpty { port.send(.located(located)) }
     }
 }
+
+extension Agent {
+    /// A middle stage of a chain: end the retrieved sessions (FINISH, unless the checks did),
+    /// then preserve the same files again under the same session names and tokens, and kexec on.
+    func handOn(_ restored: Restored, plan: AgentPlan) {
+        let started = Machine.microseconds
+        for (name, fd) in restored.sessions {
+            let rc = hv_luo_finish(fd, 0)
+            if rc != 0 && rc != -ENOENT && !plan.checks {
+                port.send(.log("FINISH \(name) before handing on: \(errnoName(-rc))"))
+            }
+            close(fd)
+        }
+        close(restored.device)
+        step("finish", "\(restored.sessions.count) sessions ended before handing on", started: started)
+        preserveAndKexec(plan, objects: restored.objects)
+    }
+}

@@ -13,7 +13,8 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var acceleratorOption: AcceleratorOption
     @Argument(help: "The scenario file (Scenarios/NAME.yaml) or a scenario name.") var scenario: String
     @Option(help: "The first kernel (recipe name or image key).") var from: String
-    @Option(help: "The second kernel.") var to: String
+    @Option(help: "The last kernel.") var to: String
+    @Option(help: "Kernels between --from and --to, in order, for a chain (objects preserved across every hop).") var via: [String] = []
     @Option(help: "How many times to run the pair (blackout statistics).") var `repeat`: Int = 1
     @Option(help: "Results folder (default: results/<time>-<scenario>-<from>-to-<to>).") var out: String?
     @Option(help: "Inject a fault: flip-byte:OBJECT:OFFSET, crash:STAGE.") var inject: [String] = []
@@ -33,7 +34,10 @@ struct RunCommand: AsyncParsableCommand {
             let parsed = try Scenario.load(from: scenarioFile)
             let injections = try inject.map(Injection.parse)
             let first = try await global.image(named: from)
+            var middle: [KernelImage] = []
+            for name in via { middle.append(try await global.image(named: name)) }
             let second = try await global.image(named: to)
+            let chain = [first] + middle + [second]
             let (accelerator, reason) = try await acceleratorOption.choose(image: first, global: global)
             var options = RunOptions(accelerator: accelerator, acceleratorReason: reason)
             options.injections = injections
@@ -48,7 +52,7 @@ struct RunCommand: AsyncParsableCommand {
                 if self.repeat > 1 { options.artifacts = folder.appendingPathComponent(String(format: "run-%03d", index)) }
                 else { options.artifacts = folder }
                 global.progress.step("run \(index)/\(self.repeat): \(parsed.name) \(first.recipe) -> \(second.recipe) under \(accelerator.rawValue)")
-                let result = await RunSession(scenario: parsed, from: first, to: second, options: options, progress: global.progress).run()
+                let result = await RunSession(scenario: parsed, chain: chain, options: options, progress: global.progress).run()
                 runs.append(result)
                 if self.repeat > 1 {
                     try AtomicFile.writeJSON(result, to: options.artifacts!.appendingPathComponent("result.json"))

@@ -18,6 +18,17 @@ public struct ImageRef: Codable, Sendable, Equatable {
     }
 }
 
+/// One kexec of a chain (a pair has one).
+public struct HopResult: Codable, Sendable, Equatable {
+    public var from: String
+    public var to: String
+    public var toRelease: String
+    public var blackout: Blackout?
+    public var objectsIntact: Int
+    public var objectsTotal: Int
+    public var checks: [CheckResult]
+}
+
 public struct ObjectResult: Codable, Sendable, Equatable {
     public var object: String
     public var session: String
@@ -37,6 +48,8 @@ public struct RunResult: Codable, Sendable {
     public var scenarioDigest: String
     public var from: ImageRef
     public var to: ImageRef
+    /// Kernels between from and to, for a chain (A -> B -> A has B here and A as `to`).
+    public var via: [ImageRef] = []
     public var accelerator: Accelerator
     public var acceleratorReason: String
     public var verdict: Verdict
@@ -50,7 +63,9 @@ public struct RunResult: Codable, Sendable {
     public var steps: [StepReport] = []
     public var objects: [ObjectResult] = []
     public var checks: [CheckResult] = []
+    /// The first hop's blackout; `hops` has each hop's.
     public var blackout: Blackout?
+    public var hops: [HopResult] = []
     public var consoleTail: [String] = []
     public var startedAt: Date
     public var wallSeconds: Double = 0
@@ -61,7 +76,8 @@ public struct RunResult: Codable, Sendable {
     public var summaryLine: String {
         var text = "\(verdict.rawValue.uppercased())"
         if let failureClass { text += " (\(failureClass.rawValue))" }
-        text += " \(scenario): \(from.recipe) \(from.kernelRelease) -> \(to.recipe) \(to.kernelRelease) under \(accelerator.rawValue)"
+        let path = ([from] + via + [to]).map { "\($0.recipe) \($0.kernelRelease)" }.joined(separator: " -> ")
+        text += " \(scenario): \(path) under \(accelerator.rawValue)"
         if let blackout { text += String(format: ", blackout %.3f s", blackout.total) }
         return text
     }

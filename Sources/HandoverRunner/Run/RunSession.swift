@@ -28,17 +28,24 @@ public struct RunOptions: Sendable {
 /// Every way it can end becomes a verdict; only harness trouble becomes `error`.
 public struct RunSession: Sendable {
     public let scenario: Scenario
-    public let from: KernelImage
-    public let to: KernelImage
+    /// The kernels in order: a pair, or a chain such as A -> B -> A.
+    public let chain: [KernelImage]
     public let options: RunOptions
     public let progress: ProgressReporter
 
-    public init(scenario: Scenario, from: KernelImage, to: KernelImage, options: RunOptions, progress: ProgressReporter) {
+    public var from: KernelImage { chain[0] }
+    public var to: KernelImage { chain[chain.count - 1] }
+
+    public init(scenario: Scenario, chain: [KernelImage], options: RunOptions, progress: ProgressReporter) {
+        precondition(chain.count >= 2, "a run needs at least two kernels")
         self.scenario = scenario
-        self.from = from
-        self.to = to
+        self.chain = chain
         self.options = options
         self.progress = progress
+    }
+
+    public init(scenario: Scenario, from: KernelImage, to: KernelImage, options: RunOptions, progress: ProgressReporter) {
+        self.init(scenario: scenario, chain: [from, to], options: options, progress: progress)
     }
 
     /// Guest memory: room for the objects, the initramfs (twice: unpacked and as a kexec
@@ -54,7 +61,8 @@ public struct RunSession: Sendable {
             scenario: scenario.name, scenarioFile: scenario.file, scenarioDigest: scenario.digest,
             from: ImageRef(from), to: ImageRef(to), accelerator: options.accelerator,
             acceleratorReason: options.acceleratorReason, verdict: .error, failureClass: .infrastructure,
-            reason: "the run did not finish", prediction: HandoverPrediction(from: from, to: to), startedAt: started)
+            reason: "the run did not finish", prediction: HandoverPrediction(from: from, to: chain[1]), startedAt: started)
+        result.via = chain.dropFirst().dropLast().map(ImageRef.init)
         do {
             try await execute(into: &result)
         } catch let error as HarnessError {
@@ -71,25 +79,28 @@ public struct RunSession: Sendable {
         return result
     }
 
+    /// Nested initramfs images: stage k's holds the kernel of hop k and stage k+1's initramfs.
     func buildInitramfs(in directory: RunDirectory) throws -> URL {
         let agent = try AgentBinary.locate()
-        let hop = Hop(kernel: "/" + Initramfs.Layout.nextKernel(1), initrd: "/" + Initramfs.Layout.nextInitrd(1),
-                      cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: to.cmdline), expectedRelease: to.kernelRelease)
-        let plan = scenario.plan(hops: [hop], injections: options.injections)
+        let hops = chain.dropFirst().enumerated().map { index, image in
+            Hop(kernel: "/" + Initramfs.Layout.nextKernel(index + 1), initrd: "/" + Initramfs.Layout.nextInitrd(index + 1),
+                cmdline: QemuCommand.kernelCommandLine(stage: index + 2, extra: image.cmdline), expectedRelease: image.kernelRelease)
+        }
+        let plan = scenario.plan(hops: hops, injections: options.injections)
         let planData = try JSONCoding.encode(plan)
-
-        var second = Initramfs.agentBase(agent: agent)
-        second.addFile(Initramfs.Layout.plan, data: planData)
-        let secondURL = directory.file("initrd-2.cpio")
-        try second.write(to: secondURL)
-
-        var first = Initramfs.agentBase(agent: agent)
-        first.addFile(Initramfs.Layout.plan, data: planData)
-        first.addFile(Initramfs.Layout.nextKernel(1), from: to.bzImage)
-        first.addFile(Initramfs.Layout.nextInitrd(1), from: secondURL)
-        let firstURL = directory.file("initrd-1.cpio")
-        try first.write(to: firstURL)
-        return firstURL
+        var inner: URL?
+        for stage in stride(from: chain.count, through: 1, by: -1) {
+            var archive = Initramfs.agentBase(agent: agent)
+            archive.addFile(Initramfs.Layout.plan, data: planData)
+            if let inner {
+                archive.addFile(Initramfs.Layout.nextKernel(stage), from: chain[stage].bzImage)
+                archive.addFile(Initramfs.Layout.nextInitrd(stage), from: inner)
+            }
+            let url = directory.file("initrd-\(stage).cpio")
+            try archive.write(to: url)
+            inner = url
+        }
+        return inner!
     }
 
     private func execute(into result: inout RunResult) async throws {
@@ -114,7 +125,7 @@ public struct RunSession: Sendable {
             if let artifacts = options.artifacts { copyArtifacts(from: machine, to: artifacts) }
         }
         try await machine.start()
-        var tracker = RunTracker(scenario: scenario, from: from, to: to)
+        var tracker = RunTracker(scenario: scenario, chain: chain)
         try await tracker.follow(machine, options: options, progress: progress)
         tracker.conclude(into: &result)
         if result.verdict != .pass { result.consoleTail = machine.consoleLines(last: 40) }

@@ -11,6 +11,11 @@ public enum RunSummary {
         if let blackout = result.blackout {
             lines.append("  blackout: \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))")
         }
+        if result.hops.count > 1 {
+            for (index, hop) in result.hops.enumerated() {
+                lines.append("  hop \(index + 1) \(hop.from) -> \(hop.to): \(hop.objectsIntact)/\(hop.objectsTotal) intact, blackout \(ms(hop.blackout?.total))")
+            }
+        }
         let failedObjects = result.objects.filter { !$0.ok }
         if !result.objects.isEmpty {
             lines.append("  objects: \(result.objects.count - failedObjects.count)/\(result.objects.count) intact")
