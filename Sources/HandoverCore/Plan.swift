@@ -1,6 +1,14 @@
 /// What the agent does in the guest, written by the runner from a scenario and packed into
 /// every initramfs of a run as /handover/plan.json.
 public struct AgentPlan: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable {
+        /// Create, preserve, kexec, retrieve and verify the plan's objects.
+        case objects
+        /// Only run what the runner asks (programs, kexec): the kernel's own selftests.
+        case commands
+    }
+
+    public var mode: Mode = .objects
     public var scenario: String
     public var scenarioDigest: String
     public var objects: [ObjectSpec]

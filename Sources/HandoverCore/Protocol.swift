@@ -96,6 +96,44 @@ public struct LocatedDifference: Codable, Sendable, Equatable {
     }
 }
 
+/// A program the agent runs for the runner (the kernel's own selftests).
+public struct ExecRequest: Codable, Sendable, Equatable {
+    public var path: String
+    public var arguments: [String]
+    public var timeoutSeconds: Int
+
+    public init(path: String, arguments: [String], timeoutSeconds: Int) {
+        self.path = path
+        self.arguments = arguments
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// How a program the agent ran ended, with everything it printed.
+public struct ExecResult: Codable, Sendable, Equatable {
+    public var path: String
+    public var arguments: [String]
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var timedOut: Bool
+    public var output: [String]
+    public var microseconds: Int
+    /// Why it could not run at all (spawn failed).
+    public var error: String?
+
+    public init(path: String, arguments: [String], exitCode: Int32?, signal: Int32?, timedOut: Bool,
+                output: [String], microseconds: Int, error: String?) {
+        self.path = path
+        self.arguments = arguments
+        self.exitCode = exitCode
+        self.signal = signal
+        self.timedOut = timedOut
+        self.output = output
+        self.microseconds = microseconds
+        self.error = error
+    }
+}
+
 public enum AgentMessage: Sendable, Equatable {
     case hello(Hello)
     case step(StepReport)
@@ -114,6 +152,7 @@ public enum AgentMessage: Sendable, Equatable {
     case failed(step: String, message: String, errno: Int32?)
     case log(String)
     case done
+    case execResult(ExecResult)
 }
 
 public enum RunnerCommand: Sendable, Equatable {
@@ -122,6 +161,11 @@ public enum RunnerCommand: Sendable, Equatable {
     /// Stage 2: fingerprint the retrieved objects and locate differences from these.
     case verify([ObjectFingerprint])
     case powerOff
+    /// Run a program and report how it ended.
+    case exec(ExecRequest)
+    /// Load the plan's next kernel and kexec into it, holding nothing itself (the programs it
+    /// ran hold their own sessions).
+    case kexecNext
 }
 
 public struct ProtocolError: Error, CustomStringConvertible, Equatable, Sendable {

@@ -27,6 +27,7 @@ extension AgentMessage: Codable {
         case .failed: "failed"
         case .log: "log"
         case .done: "done"
+        case .execResult: "exec-result"
         }
     }
 
@@ -46,6 +47,7 @@ extension AgentMessage: Codable {
         case .unsupported(let reason, let errno): try container.encode(UnsupportedBody(reason: reason, errno: errno), forKey: .body)
         case .failed(let step, let message, let errno): try container.encode(FailedBody(step: step, message: message, errno: errno), forKey: .body)
         case .log(let text): try container.encode(TextBody(text: text), forKey: .body)
+        case .execResult(let result): try container.encode(result, forKey: .body)
         }
     }
 
@@ -73,6 +75,7 @@ extension AgentMessage: Codable {
             let body = try container.decode(FailedBody.self, forKey: .body)
             self = .failed(step: body.step, message: body.message, errno: body.errno)
         case "log": self = .log(try container.decode(TextBody.self, forKey: .body).text)
+        case "exec-result": self = .execResult(try container.decode(ExecResult.self, forKey: .body))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown agent message type '\(type)'")
         }
@@ -85,6 +88,8 @@ extension RunnerCommand: Codable {
         case .start: "start"
         case .verify: "verify"
         case .powerOff: "power-off"
+        case .exec: "exec"
+        case .kexecNext: "kexec-next"
         }
     }
 
@@ -93,8 +98,9 @@ extension RunnerCommand: Codable {
         try container.encode(HandoverVersion.protocolVersion, forKey: .v)
         try container.encode(type, forKey: .type)
         switch self {
-        case .start, .powerOff: try container.encode(Empty(), forKey: .body)
+        case .start, .powerOff, .kexecNext: try container.encode(Empty(), forKey: .body)
         case .verify(let fingerprints): try container.encode(fingerprints, forKey: .body)
+        case .exec(let request): try container.encode(request, forKey: .body)
         }
     }
 
@@ -106,6 +112,8 @@ extension RunnerCommand: Codable {
         case "start": self = .start
         case "power-off": self = .powerOff
         case "verify": self = .verify(try container.decode([ObjectFingerprint].self, forKey: .body))
+        case "exec": self = .exec(try container.decode(ExecRequest.self, forKey: .body))
+        case "kexec-next": self = .kexecNext
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown runner command '\(type)'")
         }

@@ -66,6 +66,14 @@ final class Agent {
                 }
                 handOn(current, plan: plan)
                 restored = nil
+            case .exec(let request):
+                port.send(.execResult(Exec.run(request)))
+            case .kexecNext:
+                guard let plan, hasNextHop else {
+                    port.send(.failed(step: "kexec-load", message: "stage \(stage) has no next kernel in the plan", errno: nil))
+                    continue
+                }
+                kexecNext(plan.hops[stage - 1])
             case .verify(let before):
                 guard let current = restored, let plan else {
                     port.send(.failed(step: "verify", message: "nothing was retrieved in this stage", errno: nil))
@@ -116,7 +124,7 @@ enum AgentMain {
         let agent = Agent(port: port, stage: stage, plan: plan, kernelLog: kernelLog)
         port.send(.hello(agent.hello(cmdline: cmdline, startedAt: startedAt)))
 
-        guard let plan else { agent.serve(restored: nil) }
+        guard let plan, plan.mode == .objects else { agent.serve(restored: nil) }
         if stage == 1 {
             // The runner says when to begin, so it is listening before anything is timed.
             while let command = port.nextCommand() {

@@ -73,7 +73,13 @@ extension Agent {
         step("preserve", "\(plan.sessions.count) sessions, \(plan.sessions.reduce(0) { $0 + $1.members.count }) fds", started: started)
         crashIfInjected()
 
-        started = Machine.microseconds
+        kexecNext(next)
+        withExtendedLifetime(sessionFDs) {}
+    }
+
+    /// Loads the next kernel, says quiesce and kexecs. Returns only if that failed.
+    func kexecNext(_ next: Hop) {
+        let started = Machine.microseconds
         let kernel = open(next.kernel, O_RDONLY | O_CLOEXEC)
         let initrd = open(next.initrd, O_RDONLY | O_CLOEXEC)
         guard kernel >= 0, initrd >= 0 else {
@@ -92,8 +98,7 @@ extension Agent {
 
         port.send(.quiesce)
         let rc = hv_reboot(hv_reboot_cmd_kexec())
-        // Only reached when the kexec did not happen; the session fds are still held.
+        // Only reached when the kexec did not happen.
         fail("kexec", SystemError(call: "reboot(LINUX_REBOOT_CMD_KEXEC)", errno: -rc))
-        withExtendedLifetime(sessionFDs) {}
     }
 }

@@ -63,7 +63,7 @@ public enum QemuCommand {
     /// A shell-quoted form, for logs and for people to rerun by hand.
     public static func display(_ arguments: [String]) -> String {
         ([binary] + arguments).map { word in
-            word.allSatisfy({ $0.isLetter || $0.isNumber || "-_=,./:".contains($0) }) ? word : "'\(word.replacingOccurrences(of: "'", with: "'\\''"))'"
+            !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || "-_=,./:".contains($0) }) ? word : "'\(word.replacingOccurrences(of: "'", with: "'\\''"))'"
         }.joined(separator: " ")
     }
 }

@@ -53,11 +53,19 @@ public struct YAMLValue {
         InputError(file: file, keyPath: keyPath, line: node.mark?.line, message: message)
     }
 
+    /// `node.int`, except for YAML 1.1 base-60 forms such as 1:30: Yams computes those
+    /// without overflow checks and traps on long ones (59:59:...:59), and no input of
+    /// handover is written that way.
+    private var integer: Int? {
+        guard case .scalar(let scalar) = node, !scalar.string.contains(":") else { return nil }
+        return node.int
+    }
+
     private var kindName: String {
         switch node {
         case .scalar(let scalar):
             if scalar.style == .plain {
-                if node.int != nil { return "a number" }
+                if integer != nil { return "a number" }
                 if node.bool != nil { return "a boolean" }
                 if node.null != nil { return "null" }
             }
@@ -123,7 +131,7 @@ public struct YAMLValue {
     }
 
     public func int(in range: ClosedRange<Int>) throws(InputError) -> Int {
-        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = node.int else {
+        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = integer else {
             throw error("expected a whole number, found \(kindName)")
         }
         guard range.contains(value) else { throw error("expected a number from \(range.lowerBound) to \(range.upperBound), found \(value)") }

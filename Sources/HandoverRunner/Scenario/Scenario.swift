@@ -84,9 +84,10 @@ extension Scenario {
         var reset: Set<String> = FingerprintComparison.documentedReset
         if let expect = top["expect"] {
             let fields = try expect.mapping(allowedKeys: ["preserved", "reset"])
+            // Reset is read first: the default preserved set is every property not reset.
+            if let value = fields["reset"] { reset = Set(try propertyList(value)) }
             var preserved = Set(properties).subtracting(reset)
             if let value = fields["preserved"] { preserved = Set(try propertyList(value)) }
-            if let value = fields["reset"] { reset = Set(try propertyList(value)) }
             if let both = preserved.intersection(reset).first {
                 throw expect.error("property '\(both)' cannot be both preserved and reset")
             }

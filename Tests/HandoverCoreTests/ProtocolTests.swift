@@ -1,0 +1,471 @@
+import Foundation
+import Testing
+
+@testable import HandoverCore
+
+// MARK: - Samples
+
+private let sampleHello = Hello(
+    agentVersion: "0.1.0", protocolVersion: 1, stage: 2, kernelRelease: "7.3.0-handover",
+    bootID: "3f1c2a9e-7d44-4c1b-9a0e-5b6d8e2f1a77",
+    cmdline: "console=ttyS0 kho=on liveupdate=on panic=-1 SWIFT_ROOT=/ handover.stage=2",
+    liveUpdateDevice: true, liveUpdateNumber: 1, previousRelease: "7.2.0-handover", kexecCount: 1,
+    uptimeAtStart: 1.234567, liveUpdateLog: ["luo: Retrieved live update data, liveupdate number: 1", "KHO: exec from: 7.2.0 (count 1)"],
+    bootMarks: ["run-init": 812_345, "agent": 901_002])
+
+private let sampleHelloSparse = Hello(
+    agentVersion: "0.1.0", protocolVersion: 1, stage: 1, kernelRelease: "7.2.0", bootID: "b",
+    cmdline: "", liveUpdateDevice: false, liveUpdateNumber: nil, previousRelease: nil, kexecCount: nil,
+    uptimeAtStart: 0, liveUpdateLog: [], bootMarks: [:])
+
+private let sampleFingerprints = [
+    ObjectFingerprint(object: "guest-ram-small", session: "vm-basic", token: 1, size: 65_536, position: 0,
+                      seals: 0, statusFlags: 0x8002, cloexec: false, chunkSize: 1 << 20,
+                      chunks: ["0123456789abcdef0123456789abcdef"]),
+    ObjectFingerprint(object: "sealed \"quoted\" / slash", session: "vm-properties", token: UInt64(Int64.max), size: 3 << 20,
+                      position: 123_457, seals: Seal.mask([.shrink, .grow, .write]), statusFlags: -1, cloexec: true,
+                      chunkSize: 1 << 20, chunks: ["aa", "bb", "cc"]),
+    ObjectFingerprint(object: "empty", session: "s", token: 0, size: 0, position: 0, seals: 0, statusFlags: 2,
+                      cloexec: false, chunkSize: 4096, chunks: []),
+]
+
+private let allAgentMessages: [AgentMessage] = [
+    .hello(sampleHello),
+    .hello(sampleHelloSparse),
+    .step(StepReport(stage: 1, step: "create", ok: true, detail: "4 memfds", microseconds: 1234)),
+    .step(StepReport(stage: 2, step: "retrieve", ok: false, detail: "LIVEUPDATE_SESSION_RETRIEVE_FD failed", errno: 2,
+                     errnoName: "ENOENT", microseconds: nil)),
+    .fingerprints(stage: 1, sampleFingerprints),
+    .fingerprints(stage: 1, []),
+    .quiesce,
+    .resumed(retrieved: 400, microseconds: 15_321, clock: 2_000_001),
+    .located([LocatedDifference(object: "guest-ram-large", chunk: 3, offset: 3_145_828, expected: 0x00, found: 0xff, differingBytes: 1)]),
+    .located([]),
+    .checks([CheckResult(name: "seals-kept", passed: true, expected: "shrink|grow|write", observed: "shrink|grow|write"),
+             CheckResult(name: "cloexec", passed: false, expected: "false", observed: "true")]),
+    .unsupported(reason: "no /dev/liveupdate", errno: nil),
+    .unsupported(reason: "ioctl refused", errno: 25),
+    .failed(step: "preserve", message: "LIVEUPDATE_SESSION_PRESERVE_FD: Operation not permitted", errno: 1),
+    .failed(step: "kexec-load", message: "no errno", errno: nil),
+    .log("plain text"),
+    .log("multi\nline\twith \"quotes\", unicode é✓ and a slash /dev/kmsg"),
+    .done,
+]
+
+private let allRunnerCommands: [RunnerCommand] = [
+    .start,
+    .verify(sampleFingerprints),
+    .verify([]),
+    .powerOff,
+]
+
+/// The expected "type" of each message, spelled out so a renamed type is caught.
+private func expectedType(_ message: AgentMessage) -> String {
+    switch message {
+    case .hello: "hello"
+    case .step: "step"
+    case .fingerprints: "fingerprints"
+    case .quiesce: "quiesce"
+    case .resumed: "resumed"
+    case .located: "located"
+    case .checks: "checks"
+    case .unsupported: "unsupported"
+    case .failed: "failed"
+    case .log: "log"
+    case .done: "done"
+    }
+}
+
+private func expectedType(_ command: RunnerCommand) -> String {
+    switch command {
+    case .start: "start"
+    case .verify: "verify"
+    case .powerOff: "power-off"
+    }
+}
+
+/// The top-level JSON object of a line, read independently of the protocol's own decoder.
+private func envelope(_ line: String) throws -> [String: Any] {
+    let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+    return try #require(object as? [String: Any])
+}
+
+/// The error decoding `line` throws, or nil when it decodes.
+private func decodeError<T: Decodable>(_ type: T.Type, _ line: String) -> ProtocolError? {
+    do {
+        _ = try ProtocolLine.decode(type, from: line)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// A small deterministic PRNG (SplitMix64), so every failure reproduces.
+private struct ProtocolTestRNG {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}
+
+// MARK: - Round trips
+
+@Suite struct ProtocolTests {
+    @Test(arguments: allAgentMessages)
+    func agentMessageRoundTrips(_ message: AgentMessage) throws {
+        let line = ProtocolLine.encode(message)
+        let decoded = try ProtocolLine.decode(AgentMessage.self, from: line)
+        #expect(decoded == message)
+        // Encoding is deterministic (sorted keys), so a second trip gives the same bytes.
+        #expect(ProtocolLine.encode(decoded) == line)
+    }
+
+    @Test(arguments: allRunnerCommands)
+    func runnerCommandRoundTrips(_ command: RunnerCommand) throws {
+        let line = ProtocolLine.encode(command)
+        let decoded = try ProtocolLine.decode(RunnerCommand.self, from: line)
+        #expect(decoded == command)
+        #expect(ProtocolLine.encode(decoded) == line)
+    }
+
+    @Test(arguments: allAgentMessages)
+    func agentMessageEnvelope(_ message: AgentMessage) throws {
+        let line = ProtocolLine.encode(message)
+        #expect(!line.contains("\n"), "a JSON-lines message must be one line: \(line)")
+        let object = try envelope(line)
+        #expect(object["v"] as? Int == 1)
+        #expect(object["v"] as? Int == HandoverVersion.protocolVersion)
+        #expect(object["type"] as? String == expectedType(message))
+        #expect(message.type == expectedType(message))
+        #expect(object["body"] != nil, "every envelope carries a body: \(line)")
+        #expect(Set(object.keys) == ["v", "type", "body"])
+    }
+
+    @Test(arguments: allRunnerCommands)
+    func runnerCommandEnvelope(_ command: RunnerCommand) throws {
+        let line = ProtocolLine.encode(command)
+        #expect(!line.contains("\n"))
+        let object = try envelope(line)
+        #expect(object["v"] as? Int == 1)
+        #expect(object["type"] as? String == expectedType(command))
+        #expect(command.type == expectedType(command))
+        #expect(Set(object.keys) == ["v", "type", "body"])
+    }
+
+    @Test func everyAgentMessageTypeIsSampled() {
+        let sampled = Set(allAgentMessages.map(\.type))
+        #expect(sampled == ["hello", "step", "fingerprints", "quiesce", "resumed", "located", "checks",
+                            "unsupported", "failed", "log", "done"])
+        #expect(Set(allRunnerCommands.map(\.type)) == ["start", "verify", "power-off"])
+    }
+
+    @Test func bodyShapesAreTheDocumentedOnes() throws {
+        let resumed = try envelope(ProtocolLine.encode(AgentMessage.resumed(retrieved: 4, microseconds: 5, clock: 6)))
+        let body = try #require(resumed["body"] as? [String: Any])
+        #expect(body["retrieved"] as? Int == 4)
+        #expect(body["microseconds"] as? Int == 5)
+        #expect(body["clock"] as? Int == 6)
+
+        let log = try envelope(ProtocolLine.encode(AgentMessage.log("hi")))
+        #expect((log["body"] as? [String: Any])?["text"] as? String == "hi")
+
+        let verify = try envelope(ProtocolLine.encode(RunnerCommand.verify(sampleFingerprints)))
+        #expect((verify["body"] as? [Any])?.count == sampleFingerprints.count)
+
+        let done = try envelope(ProtocolLine.encode(AgentMessage.done))
+        #expect((done["body"] as? [String: Any])?.isEmpty == true)
+    }
+
+    @Test func surroundingWhiteSpaceIsIgnored() throws {
+        let line = ProtocolLine.encode(AgentMessage.resumed(retrieved: 1, microseconds: 2, clock: 3))
+        #expect(try ProtocolLine.decode(AgentMessage.self, from: "  \t" + line + "\r\n") == .resumed(retrieved: 1, microseconds: 2, clock: 3))
+    }
+
+    @Test func trimmingHandlesCRLF() {
+        #expect("  abc \r\n".trimmed == "abc")
+        #expect("value\r\n".trimmed == "value")
+        #expect("\r\n\tx y\n".trimmed == "x y")
+        #expect("\r\n".trimmed == "")
+        #expect(" a\u{00A0}".trimmed == "a\u{00A0}") // only ASCII white space is trimmed
+    }
+
+    @Test func agentMessagesAndRunnerCommandsDoNotMix() throws {
+        let start = ProtocolLine.encode(RunnerCommand.start)
+        let error = try #require(decodeError(AgentMessage.self, start))
+        #expect(error.line == start)
+        #expect(error.reason.contains("unknown agent message type 'start'"))
+
+        let hello = ProtocolLine.encode(AgentMessage.hello(sampleHello))
+        let other = try #require(decodeError(RunnerCommand.self, hello))
+        #expect(other.line == hello)
+        #expect(other.reason.contains("unknown runner command 'hello'"))
+    }
+
+    // MARK: - Malformed lines
+
+    @Test func emptyLines() throws {
+        for line in ["", "   ", "\r\n", "\t \n"] {
+            let error = try #require(decodeError(AgentMessage.self, line))
+            #expect(error.line == line)
+            #expect(error.reason == "empty line")
+            let command = try #require(decodeError(RunnerCommand.self, line))
+            #expect(command.reason == "empty line")
+        }
+    }
+
+    @Test(arguments: [
+        "not json",
+        "{",
+        "}",
+        "{\"v\":1,",
+        "nul",
+        "{'v':1,'type':'done','body':{}}",
+        "{\"v\":1 \"type\":\"done\"}",
+        "\u{0}\u{1}\u{2}",
+        "{\"v\":1,\"type\":\"done\",\"body\":{}} trailing",
+    ])
+    func notJSON(_ line: String) throws {
+        let error = try #require(decodeError(AgentMessage.self, line))
+        #expect(error.line == line)
+        #expect(!error.reason.isEmpty)
+        #expect(error.description.contains("malformed protocol line"))
+        #expect(decodeError(RunnerCommand.self, line) != nil)
+    }
+
+    @Test func emptyObjectNamesTheMissingVersion() throws {
+        let error = try #require(decodeError(AgentMessage.self, "{}"))
+        #expect(error.line == "{}")
+        #expect(error.reason.contains("missing key 'v'"))
+        #expect(try #require(decodeError(RunnerCommand.self, "{}")).reason.contains("missing key 'v'"))
+    }
+
+    @Test func wrongVersion() throws {
+        let line = #"{"v":99,"type":"hello","body":{}}"#
+        let error = try #require(decodeError(AgentMessage.self, line))
+        #expect(error.line == line)
+        #expect(error.reason.contains("protocol version 99"))
+        #expect(error.reason.contains("speaks 1"))
+
+        // A valid message of another version is refused too, for both directions.
+        let future = ProtocolLine.encode(AgentMessage.done).replacingOccurrences(of: "\"v\":1", with: "\"v\":2")
+        #expect(future.contains("\"v\":2"))
+        #expect(try #require(decodeError(AgentMessage.self, future)).reason.contains("protocol version 2"))
+        let command = ProtocolLine.encode(RunnerCommand.start).replacingOccurrences(of: "\"v\":1", with: "\"v\":0")
+        #expect(try #require(decodeError(RunnerCommand.self, command)).reason.contains("protocol version 0"))
+
+        for version in [#""1""#, "1.5", "null", "[1]", "-1", "99999999999999999999999"] {
+            let bad = #"{"v":\#(version),"type":"done","body":{}}"#
+            let error = try #require(decodeError(AgentMessage.self, bad), "version \(version)")
+            #expect(error.line == bad)
+        }
+    }
+
+    @Test func unknownType() throws {
+        let line = #"{"v":1,"type":"reboot-now","body":{}}"#
+        let error = try #require(decodeError(AgentMessage.self, line))
+        #expect(error.line == line)
+        #expect(error.reason.contains("unknown agent message type 'reboot-now'"))
+        let command = try #require(decodeError(RunnerCommand.self, line))
+        #expect(command.reason.contains("unknown runner command 'reboot-now'"))
+
+        for type in ["", "HELLO", "powerOff", "power_off"] {
+            #expect(decodeError(AgentMessage.self, #"{"v":1,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+            #expect(decodeError(RunnerCommand.self, #"{"v":1,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+        }
+        let missingType = #"{"v":1,"body":{}}"#
+        #expect(try #require(decodeError(AgentMessage.self, missingType)).reason.contains("missing key 'type'"))
+        let numericType = #"{"v":1,"type":7,"body":{}}"#
+        #expect(try #require(decodeError(AgentMessage.self, numericType)).reason.contains("expected"))
+    }
+
+    @Test(arguments: ["hello", "step", "fingerprints", "resumed", "located", "checks", "unsupported", "failed", "log"])
+    func missingBody(_ type: String) throws {
+        let line = #"{"v":1,"type":"\#(type)"}"#
+        let error = try #require(decodeError(AgentMessage.self, line))
+        #expect(error.line == line)
+        #expect(error.reason.contains("missing key 'body'"), "\(error.reason)")
+    }
+
+    @Test func missingBodyOfVerify() throws {
+        let line = #"{"v":1,"type":"verify"}"#
+        let error = try #require(decodeError(RunnerCommand.self, line))
+        #expect(error.line == line)
+        #expect(error.reason.contains("missing key 'body'"))
+    }
+
+    @Test(arguments: [
+        #"{"v":1,"type":"hello","body":[]}"#,
+        #"{"v":1,"type":"hello","body":"hello"}"#,
+        #"{"v":1,"type":"hello","body":{"agentVersion":"x"}}"#,
+        #"{"v":1,"type":"step","body":{"stage":"one","step":"s","ok":true,"detail":""}}"#,
+        #"{"v":1,"type":"step","body":{"stage":1,"step":"s","ok":true,"detail":"","errno":4294967296}}"#,
+        #"{"v":1,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#,
+        #"{"v":1,"type":"resumed","body":{"retrieved":1.5,"microseconds":1,"clock":2}}"#,
+        #"{"v":1,"type":"resumed","body":{"retrieved":1,"microseconds":1}}"#,
+        #"{"v":1,"type":"fingerprints","body":[]}"#,
+        #"{"v":1,"type":"fingerprints","body":{"stage":1,"objects":{}}}"#,
+        #"{"v":1,"type":"located","body":{}}"#,
+        #"{"v":1,"type":"located","body":[{"object":"a","chunk":0,"offset":0,"expected":256,"found":0,"differingBytes":1}]}"#,
+        #"{"v":1,"type":"checks","body":[1,2]}"#,
+        #"{"v":1,"type":"unsupported","body":{"errno":1}}"#,
+        #"{"v":1,"type":"failed","body":{"step":"s","message":null}}"#,
+        #"{"v":1,"type":"log","body":"text"}"#,
+        #"{"v":1,"type":"log","body":{"text":["a"]}}"#,
+        #"{"v":1,"type":"hello","body":null}"#,
+    ])
+    func bodyOfTheWrongShape(_ line: String) throws {
+        let error = try #require(decodeError(AgentMessage.self, line))
+        #expect(error.line == line)
+        #expect(!error.reason.isEmpty)
+    }
+
+    @Test func verifyBodyOfTheWrongShape() throws {
+        for line in [#"{"v":1,"type":"verify","body":{}}"#, #"{"v":1,"type":"verify","body":[{"object":"a"}]}"#,
+                     #"{"v":1,"type":"verify","body":[null]}"#] {
+            let error = try #require(decodeError(RunnerCommand.self, line))
+            #expect(error.line == line)
+        }
+    }
+
+    @Test func wrongShapeReasonNamesWhere() throws {
+        let line = #"{"v":1,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#
+        let error = try #require(decodeError(AgentMessage.self, line))
+        #expect(error.reason.contains("body"), "\(error.reason)")
+        #expect(error.reason.contains("retrieved"), "\(error.reason)")
+    }
+
+    @Test func everyProperPrefixOfAHelloIsRefused() throws {
+        let line = ProtocolLine.encode(AgentMessage.hello(sampleHello))
+        #expect(try ProtocolLine.decode(AgentMessage.self, from: line) == .hello(sampleHello))
+        let characters = Array(line)
+        #expect(characters.count > 100)
+        var refused = 0
+        for length in 0..<characters.count {
+            let prefix = String(characters[0..<length])
+            if let error = decodeError(AgentMessage.self, prefix) {
+                #expect(error.line == prefix)
+                #expect(!error.reason.isEmpty)
+                refused += 1
+            } else {
+                Issue.record("a truncated line of \(length) of \(characters.count) characters decoded: \(prefix)")
+            }
+        }
+        #expect(refused == characters.count)
+    }
+
+    @Test(arguments: ["[]", "[1,2,3]", #"[{"v":1,"type":"done","body":{}}]"#, "42", "-1.5e300", "1e999", "null",
+                      "true", "false", #""done""#, #"{"v":1,"type":"done","body":{}}{"v":1,"type":"done","body":{}}"#])
+    func notAnObject(_ line: String) throws {
+        let error = try #require(decodeError(AgentMessage.self, line))
+        #expect(error.line == line)
+        #expect(decodeError(RunnerCommand.self, line) != nil)
+    }
+
+    @Test func deeplyNestedJunk() throws {
+        let depth = 20_000
+        let lines = [
+            String(repeating: "[", count: depth) + String(repeating: "]", count: depth),
+            String(repeating: "[", count: depth),
+            String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth),
+            #"{"v":1,"type":"hello","body":"# + String(repeating: #"{"x":["#, count: 5000) + String(repeating: "]}", count: 5000) + "}",
+        ]
+        for (index, line) in lines.enumerated() {
+            let error = try #require(decodeError(AgentMessage.self, line), "nested line \(index)")
+            #expect(error.line == line)
+            #expect(decodeError(RunnerCommand.self, line) != nil)
+        }
+    }
+
+    @Test func unknownKeysInsideABodyAreIgnoredAtASaneDepth() throws {
+        let junk = String(repeating: "[", count: 50) + String(repeating: "]", count: 50)
+        let line = #"{"v":1,"type":"log","body":{"text":"ok","junk":"# + junk + "}}"
+        #expect(try ProtocolLine.decode(AgentMessage.self, from: line) == .log("ok"))
+    }
+
+    @Test func errorDescriptionShortensLongLines() {
+        let long = String(repeating: "x", count: 1000)
+        let error = ProtocolError(line: long, reason: "r")
+        #expect(error.description.count < 400)
+        #expect(error.description.hasSuffix("..."))
+        #expect(error.description.contains("(r)"))
+        #expect(ProtocolError(line: "short", reason: "why").description == "malformed protocol line (why): short")
+    }
+
+    // MARK: - Mutation fuzzing
+
+    @Test func randomMutationsNeverTrap() throws {
+        let seeds: [String] = allAgentMessages.map { ProtocolLine.encode($0) } + allRunnerCommands.map { ProtocolLine.encode($0) }
+        let alphabet: [Character] = Array("{}[]\":,.-+0123456789eEtrufalsnv \\/\t\n\u{0}é✓\u{FFFD}") + ["\u{1F600}"]
+        var rng = ProtocolTestRNG(seed: 0x5EED_0F_C0FFEE)
+        var decoded = 0
+        var refused = 0
+        let iterations = 4000
+        for iteration in 0..<iterations {
+            var characters = Array(seeds[rng.below(seeds.count)])
+            let edits = 1 + rng.below(4)
+            for _ in 0..<edits {
+                switch rng.below(4) {
+                case 0 where !characters.isEmpty: // flip: replace one character
+                    characters[rng.below(characters.count)] = alphabet[rng.below(alphabet.count)]
+                case 1 where !characters.isEmpty: // delete a run of up to 3
+                    let start = rng.below(characters.count)
+                    let end = min(characters.count, start + 1 + rng.below(3))
+                    characters.removeSubrange(start..<end)
+                case 2: // insert
+                    characters.insert(alphabet[rng.below(alphabet.count)], at: rng.below(characters.count + 1))
+                default: // swap two characters
+                    if characters.count > 1 { characters.swapAt(rng.below(characters.count), rng.below(characters.count)) }
+                }
+            }
+            let line = String(characters)
+            let asAgent = Result { () throws(ProtocolError) in try ProtocolLine.decode(AgentMessage.self, from: line) }
+            switch asAgent {
+            case .success(let message):
+                decoded += 1
+                // Whatever decodes must survive another trip unchanged.
+                let again = try ProtocolLine.decode(AgentMessage.self, from: ProtocolLine.encode(message))
+                #expect(again == message, "iteration \(iteration): \(line)")
+            case .failure(let error):
+                refused += 1
+                #expect(error.line == line, "iteration \(iteration)")
+                #expect(!error.reason.isEmpty, "iteration \(iteration): \(line)")
+            }
+            let asCommand = Result { () throws(ProtocolError) in try ProtocolLine.decode(RunnerCommand.self, from: line) }
+            if case .failure(let error) = asCommand { #expect(error.line == line) }
+        }
+        #expect(decoded + refused == iterations)
+        // The mutator must exercise both paths, or the loop proves nothing.
+        #expect(decoded > 0, "no mutated line decoded")
+        #expect(refused > iterations / 2, "only \(refused) of \(iterations) mutated lines were refused")
+    }
+
+    @Test func randomByteMutationsNeverTrap() {
+        let line = Array(ProtocolLine.encode(AgentMessage.hello(sampleHello)).utf8)
+        var rng = ProtocolTestRNG(seed: 42)
+        var refused = 0
+        for _ in 0..<2000 {
+            var bytes = line
+            for _ in 0..<(1 + rng.below(3)) {
+                let index = rng.below(bytes.count)
+                switch rng.below(3) {
+                case 0: bytes[index] ^= UInt8(truncatingIfNeeded: 1 << rng.below(8))
+                case 1: bytes.remove(at: index)
+                default: bytes.insert(UInt8(truncatingIfNeeded: rng.next()), at: index)
+                }
+            }
+            // Invalid UTF-8 is repaired to U+FFFD by String(decoding:), as the port reader does.
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let error = decodeError(AgentMessage.self, text) {
+                refused += 1
+                #expect(error.line == text)
+            }
+        }
+        #expect(refused > 0)
+    }
+}
