@@ -11,6 +11,8 @@ public struct RunOptions: Sendable {
     public var stepTimeout: TimeInterval = 180
     /// quiesce → the new kernel's agent says resumed.
     public var kexecTimeout: TimeInterval = 120
+    /// The whole run, boot to power-off; a run still going then ends as a timeout.
+    public var overallTimeout: TimeInterval?
     public var memoryMiB: Int?
     public var cpus = 2
     /// Keep the private run directory (sockets, initramfs, logs) after the run.

@@ -59,10 +59,14 @@ public enum RunSummary {
 /// Where results go, created before any VM starts so an unwritable folder fails early.
 public enum ResultsFolder {
     public static func defaultPath(scenario: String, from: String, to: String) -> String {
+        "results/\(timestamp())-\(scenario)-\(from)-to-\(to)"
+    }
+
+    public static func timestamp() -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.locale = Locale(identifier: "en_US_POSIX")
-        return "results/\(formatter.string(from: Date()))-\(scenario)-\(from)-to-\(to)"
+        return formatter.string(from: Date())
     }
 
     public static func prepare(_ folder: URL) throws {

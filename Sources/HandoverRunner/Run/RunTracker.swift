@@ -74,10 +74,17 @@ struct RunTracker {
     }
 
     mutating func follow(_ machine: QemuMachine, options: RunOptions, progress: ProgressReporter) async throws {
+        let overall = options.overallTimeout.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
         while outcome == nil && phase != .finished {
             let wait = deadline(options)
-            guard let event = await machine.next(until: .now + .milliseconds(Int(wait * 1000))) else {
-                timedOut(after: wait)
+            var until = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+            if let overall, overall < until { until = overall }
+            guard let event = await machine.next(until: until) else {
+                if let overall, ContinuousClock.now >= overall {
+                    overallTimeout(options.overallTimeout!)
+                } else {
+                    timedOut(after: wait)
+                }
                 break
             }
             handle(event, machine: machine, progress: progress)
@@ -172,6 +179,8 @@ struct RunTracker {
             agentFailed(step: step, message: message, errno: errno)
         case .log(let text):
             agentLogs.append(text)
+        case .execResult(let result):
+            agentLogs.append("unexpected exec result for \(result.path)")
         }
     }
 
@@ -238,6 +247,16 @@ struct RunTracker {
             } else {
                 end(.error, .infrastructure, "QEMU ended (\(status)) during verification in \(to.recipe)")
             }
+        }
+    }
+
+    /// The run's whole budget ran out: a stuck new kernel is still a boot timeout; anything else
+    /// says nothing about the kernels.
+    mutating func overallTimeout(_ seconds: TimeInterval) {
+        if phase == .kexec || phase == .bootingFirst {
+            timedOut(after: seconds)
+        } else {
+            end(.error, .infrastructure, String(format: "the run exceeded its %.0f s timeout", seconds))
         }
     }
 

@@ -1,0 +1,79 @@
+import Foundation
+import HandoverCore
+
+/// A matrix expanded into runs, written as plan.json so a resumed matrix and `handover report`
+/// know what was meant to run.
+public struct MatrixPlan: Codable, Sendable {
+    public struct Cell: Codable, Sendable {
+        public var scenario: String
+        public var scenarioFile: String
+        public var chain: [String]
+        public var releases: [String]
+        public var direction: Direction
+        public var prediction: HandoverPrediction
+
+        public var key: String { "\(scenario)/\(chain.joined(separator: "--"))" }
+    }
+
+    public struct Run: Codable, Sendable {
+        public var id: String
+        public var cell: Int
+        public var repeatIndex: Int
+        /// Relative to the results folder.
+        public var folder: String
+    }
+
+    public var name: String
+    public var matrixFile: String
+    public var createdAt: Date
+    public var regressionThreshold: Double
+    public var allowUnsupported: Bool
+    public var cells: [Cell]
+    public var runs: [Run]
+
+    public static func make(matrix: MatrixFile, images: [String: KernelImage], scenarios: [String: Scenario]) -> MatrixPlan {
+        var chains: [[String]] = []
+        let names = matrix.images
+        switch matrix.pairs {
+        case .all: chains = names.flatMap { a in names.map { b in [a, b] } }
+        case .upgrade, .rollback:
+            let wanted: ComparisonResult = matrix.pairs == .upgrade ? .orderedAscending : .orderedDescending
+            chains = names.flatMap { a in names.compactMap { b in
+                compareReleases(images[a]!.kernelRelease, images[b]!.kernelRelease) == wanted ? [a, b] : nil
+            } }
+        case .none: chains = []
+        case .explicit(let list): chains = list
+        }
+        chains += matrix.chains
+        var cells: [Cell] = []
+        for scenarioName in matrix.scenarios {
+            let scenario = scenarios[scenarioName]!
+            for chain in chains where !cells.contains(where: { $0.scenario == scenario.name && $0.chain == chain }) {
+                let kernels = chain.map { images[$0]! }
+                cells.append(Cell(scenario: scenario.name, scenarioFile: scenario.file, chain: chain,
+                                  releases: kernels.map(\.kernelRelease), direction: direction(kernels),
+                                  prediction: HandoverPrediction(from: kernels[0], to: kernels[1])))
+            }
+        }
+        var runs: [Run] = []
+        for (index, cell) in cells.enumerated() {
+            for repeatIndex in 1...matrix.repeats {
+                let folder = "runs/\(cell.scenario)/\(cell.chain.joined(separator: "--"))/rep-\(repeatIndex)"
+                runs.append(Run(id: "\(cell.key)/rep-\(repeatIndex)", cell: index, repeatIndex: repeatIndex, folder: folder))
+            }
+        }
+        return MatrixPlan(name: matrix.name, matrixFile: matrix.file, createdAt: Date(),
+                          regressionThreshold: matrix.regressionThreshold, allowUnsupported: matrix.allowUnsupported,
+                          cells: cells, runs: runs)
+    }
+
+    static func direction(_ chain: [KernelImage]) -> Direction {
+        guard chain.count == 2 else { return .chain }
+        switch compareReleases(chain[0].kernelRelease, chain[1].kernelRelease) {
+        case .orderedAscending: return .upgrade
+        case .orderedDescending: return .rollback
+        case .orderedSame: return .same
+        }
+    }
+}
+

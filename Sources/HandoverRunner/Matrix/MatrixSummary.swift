@@ -1,0 +1,93 @@
+import Foundation
+import HandoverCore
+
+/// How a chain of kernels relates by version.
+public enum Direction: String, Codable, Sendable {
+    case upgrade, rollback, same, chain
+}
+
+/// One run of a matrix as the reports see it: where its files are and how it ended.
+public struct MatrixRunRecord: Codable, Sendable, Equatable {
+    /// "memfd-basic/linux-7.2--linux-7.3/rep-1": unique in the matrix, stable across resumes.
+    public var id: String
+    public var scenario: String
+    public var chain: [String]
+    public var repeatIndex: Int
+    public var verdict: Verdict
+    public var failureClass: FailureClass?
+    public var reason: String
+    public var evidence: String?
+    public var blackout: Double?
+    public var hopBlackouts: [Double?]
+    public var wallSeconds: Double
+    /// Paths relative to the results folder.
+    public var resultPath: String
+    public var consolePath: String?
+    public var consoleTail: [String]
+}
+
+/// A flagged change against the baseline (the last good run of the same cell).
+public struct Regression: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case verdict, blackout }
+    public var kind: Kind
+    public var message: String
+    public var baselineMatrix: String?
+    public var baselineValue: String
+    public var newValue: String
+}
+
+/// One scenario across one chain of kernels, over all repeats.
+public struct MatrixCell: Codable, Sendable, Equatable {
+    public var scenario: String
+    public var chain: [String]
+    public var releases: [String]
+    public var direction: Direction
+    /// The worst verdict of its runs.
+    public var verdict: Verdict
+    public var failureClass: FailureClass?
+    /// The reason of the worst run.
+    public var reason: String
+    public var evidence: String?
+    public var runs: [MatrixRunRecord]
+    public var blackout: Statistics?
+    public var prediction: HandoverPrediction?
+    public var regressions: [Regression]
+    /// Whether an unsupported verdict counts as acceptable here.
+    public var unsupportedAllowed: Bool
+
+    public var name: String { "\(scenario): \(chain.joined(separator: " -> "))" }
+    /// A cell passes CI when it passed, or ended unsupported where the matrix allows it, and did not regress.
+    public var acceptable: Bool {
+        (verdict == .pass || (verdict == .unsupported && unsupportedAllowed)) && regressions.isEmpty
+    }
+}
+
+/// What `handover matrix` and `handover report` write as summary.json, and what every report
+/// is made from.
+public struct MatrixSummary: Codable, Sendable, Equatable {
+    public static let schema = 1
+
+    public var schema = MatrixSummary.schema
+    public var name: String
+    public var matrixFile: String
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var accelerator: String
+    public var host: String
+    public var handoverVersion: String
+    public var regressionThreshold: Double
+    public var baseline: String?
+    public var cells: [MatrixCell]
+    /// Runs the plan had that have no result (an interrupted matrix).
+    public var missingRuns: [String]
+
+    public var counts: [Verdict: Int] {
+        Dictionary(grouping: cells, by: \.verdict).mapValues(\.count)
+    }
+
+    /// 0 when every cell is acceptable, 1 when one failed or regressed, 2 when the harness broke.
+    public var exitCode: Int32 {
+        if cells.contains(where: { $0.verdict == .error }) || !missingRuns.isEmpty { return 2 }
+        return cells.allSatisfy(\.acceptable) ? 0 : 1
+    }
+}
