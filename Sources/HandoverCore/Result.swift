@@ -30,6 +30,8 @@ public enum FailureClass: String, Codable, Sendable, CaseIterable {
     case stateMismatch = "state-mismatch"
     case finishFailed = "finish-failed"
     case agentCrash = "agent-crash"
+    /// One of the kernel's own live update selftests failed.
+    case selftestFailed = "selftest-failed"
     case infrastructure
 }
 

@@ -38,6 +38,17 @@ struct RunCommand: AsyncParsableCommand {
             for name in via { middle.append(try await global.image(named: name)) }
             let second = try await global.image(named: to)
             let chain = [first] + middle + [second]
+            try ScenarioRunner.validate(parsed, chain: chain)
+            for injection in injections {
+                if case .flipByte(let object, let offset) = injection {
+                    guard let spec = parsed.objects.first(where: { $0.name == object }) else {
+                        throw ValidationError("--inject flip-byte: \(parsed.name) has no object '\(object)'")
+                    }
+                    guard offset < spec.size else {
+                        throw ValidationError("--inject flip-byte: offset \(offset) is beyond \(object)'s \(spec.size) bytes")
+                    }
+                }
+            }
             let (accelerator, reason) = try await acceleratorOption.choose(image: first, global: global)
             var options = RunOptions(accelerator: accelerator, acceleratorReason: reason)
             options.injections = injections
@@ -52,7 +63,7 @@ struct RunCommand: AsyncParsableCommand {
                 if self.repeat > 1 { options.artifacts = folder.appendingPathComponent(String(format: "run-%03d", index)) }
                 else { options.artifacts = folder }
                 global.progress.step("run \(index)/\(self.repeat): \(parsed.name) \(first.recipe) -> \(second.recipe) under \(accelerator.rawValue)")
-                let result = await RunSession(scenario: parsed, chain: chain, options: options, progress: global.progress).run()
+                let result = await ScenarioRunner.run(parsed, chain: chain, options: options, progress: global.progress)
                 runs.append(result)
                 if self.repeat > 1 {
                     try AtomicFile.writeJSON(result, to: options.artifacts!.appendingPathComponent("result.json"))

@@ -66,6 +66,8 @@ public struct RunResult: Codable, Sendable {
     /// The first hop's blackout; `hops` has each hop's.
     public var blackout: Blackout?
     public var hops: [HopResult] = []
+    /// For a selftest scenario: each upstream test's outcome.
+    public var selftests: [SelftestOutcome] = []
     public var consoleTail: [String] = []
     public var startedAt: Date
     public var wallSeconds: Double = 0

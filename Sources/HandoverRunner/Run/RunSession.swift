@@ -134,7 +134,9 @@ public struct RunSession: Sendable {
         result.vmSeconds = tracker.vmExit?.seconds
     }
 
-    func copyArtifacts(from machine: QemuMachine, to folder: URL) {
+    func copyArtifacts(from machine: QemuMachine, to folder: URL) { Self.copyArtifacts(from: machine, to: folder) }
+
+    static func copyArtifacts(from machine: QemuMachine, to folder: URL) {
         let fm = FileManager.default
         try? fm.createDirectory(at: folder, withIntermediateDirectories: true)
         for (source, name) in [(machine.consoleLog, "console.log"), (machine.transcript, "transcript.jsonl"),

@@ -8,7 +8,9 @@ public enum RunSummary {
         if let evidence = result.evidence { lines.append("  kernel said: \(evidence)") }
         lines.append("  from \(result.from.recipe): \(result.from.kernelRelease) (\(result.from.version)); to \(result.to.recipe): \(result.to.kernelRelease) (\(result.to.version))")
         lines.append("  accelerator: \(result.accelerator.rawValue) (\(result.acceleratorReason))")
-        if let blackout = result.blackout {
+        if let blackout = result.blackout, blackout.shutdown == nil {
+            lines.append("  blackout: \(ms(blackout.total)) (quiesce to the new kernel's hello; shortest over the tests)")
+        } else if let blackout = result.blackout {
             lines.append("  blackout: \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))")
         }
         if result.hops.count > 1 {
@@ -24,6 +26,10 @@ public enum RunSummary {
             for property in object.properties where property.status == .changed {
                 lines.append("    \(object.object): \(property.property) \(property.detail ?? "\(property.before) -> \(property.after)")")
             }
+        }
+        for outcome in result.selftests {
+            lines.append("  \(outcome.status.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) \(outcome.test) (\(outcome.kernels.joined(separator: " -> "))): \(outcome.message)")
+            for subtest in outcome.subtests where subtest.status == .fail { lines.append("        not ok \(subtest.name)") }
         }
         if !result.checks.isEmpty {
             let failed = result.checks.filter { !$0.passed }

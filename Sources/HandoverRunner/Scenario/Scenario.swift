@@ -5,7 +5,20 @@ import HandoverCore
 /// A scenario from Scenarios/*.yaml: the objects to create, how they are grouped into
 /// sessions, and what must come back.
 public struct Scenario: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case memfd }
+    public enum Kind: String, Sendable, CaseIterable { case memfd, selftest }
+
+    /// The kernel's own tests from tools/testing/selftests/liveupdate, for kind selftest.
+    public struct Selftests: Sendable, Equatable {
+        public static let twoStage = ["luo_kexec_simple", "luo_multi_session", "luo_stress_files", "luo_stress_sessions"]
+        public static let ioctlSuite = "liveupdate"
+
+        /// Two-stage tests, each run across its own kexec.
+        public var tests: [String]
+        /// Run the ioctl suite (no kexec) in each kernel of the pair.
+        public var ioctlSuite: Bool
+        /// Seconds each program may run.
+        public var timeout: Int
+    }
 
     public var name: String
     public var file: String
@@ -18,6 +31,7 @@ public struct Scenario: Sendable, Equatable {
     /// Properties documented as reset by a live update (reported as reset, not as failures).
     public var reset: Set<String>
     public var checks: Bool
+    public var selftests: Selftests?
 
     public static let properties = ["content", "size", "position", "seals", "status-flags", "cloexec"]
     public static let maxObjectSize = 4 << 30
@@ -43,7 +57,13 @@ extension Scenario {
 
     public static func parse(text: String, file: String) throws(InputError) -> Scenario {
         let root = try YAMLValue.load(file: file, text: text)
-        let top = try root.mapping(allowedKeys: ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks"])
+        let memfdKeys = ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks"]
+        let selftestKeys = ["name", "description", "kind", "tests", "ioctl-suite", "timeout"]
+        let peek = try root.mapping(allowedKeys: Array(Set(memfdKeys + selftestKeys)).sorted())
+        if try peek["kind"]?.choice(Kind.self) == .selftest {
+            return try parseSelftest(try root.mapping(allowedKeys: selftestKeys), text: text, file: file)
+        }
+        let top = try root.mapping(allowedKeys: memfdKeys)
         let fallbackName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let name = try top["name"]?.nonEmptyString() ?? fallbackName
         let kind = try top["kind"]?.choice(Kind.self) ?? .memfd
@@ -96,6 +116,25 @@ extension Scenario {
         let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
         return Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: kind,
                         objects: objects, sessions: sessions, chunkSize: chunkSize, reset: reset, checks: checks)
+    }
+
+    private static func parseSelftest(_ top: YAMLMapping, text: String, file: String) throws(InputError) -> Scenario {
+        let name = try top["name"]?.nonEmptyString() ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        var tests = Selftests.twoStage
+        if let value = top["tests"] {
+            tests = try value.stringList()
+            for (index, test) in tests.enumerated() where !Selftests.twoStage.contains(test) {
+                throw try value.list()[index].error("expected one of \(Selftests.twoStage.joined(separator: ", ")), found '\(test)'")
+            }
+            if let duplicate = tests.firstDuplicate { throw value.error("test '\(duplicate)' is listed twice") }
+        }
+        let ioctlSuite = try top["ioctl-suite"]?.bool() ?? true
+        guard !tests.isEmpty || ioctlSuite else { throw top.owner.error("no tests and no ioctl suite: nothing would run") }
+        let timeout = try top["timeout"]?.int(in: 5...3600) ?? 180
+        let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: .selftest,
+                        objects: [], sessions: [], chunkSize: 1 << 20, reset: [], checks: false,
+                        selftests: Selftests(tests: tests, ioctlSuite: ioctlSuite, timeout: timeout))
     }
 
     private static func propertyList(_ value: YAMLValue) throws(InputError) -> [String] {
