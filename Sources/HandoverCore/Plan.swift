@@ -132,4 +132,21 @@ public enum Injection: Codable, Sendable, Equatable {
     case flipByte(object: String, offset: Int)
     /// The agent exits abnormally in the given stage.
     case crash(stage: Int)
+    /// The kernel of the given stage boots with /init stopped before it reaches the runner
+    /// (handover.stall on its command line): the run must end as a boot timeout.
+    case stall(stage: Int)
+    /// The kernel of the given stage boots with no working init (rdinit= a missing file), so
+    /// it panics early.
+    case noInit(stage: Int)
+    /// The agent sends malformed and truncated protocol lines after its hello in that stage.
+    case garbage(stage: Int)
+
+    /// Kernel command line words this injection adds to the given stage.
+    public func commandLine(forStage stage: Int) -> [String] {
+        switch self {
+        case .stall(let target) where target == stage: ["handover.stall=1"]
+        case .noInit(let target) where target == stage: ["rdinit=/handover/absent-init"]
+        default: []
+        }
+    }
 }

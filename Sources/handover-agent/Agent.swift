@@ -101,6 +101,10 @@ enum AgentMain {
             words.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
         }
         let stage = argument("handover.stage").flatMap(Int.init) ?? 1
+        if argument("handover.stall") != nil {
+            // Fault injection: an init that never reaches the runner.
+            while true { pause() }
+        }
         let portName = argument("handover.port") ?? "org.handover.agent"
         let kernelLog = KernelLog.read()
 
@@ -123,6 +127,7 @@ enum AgentMain {
         }
         let agent = Agent(port: port, stage: stage, plan: plan, kernelLog: kernelLog)
         port.send(.hello(agent.hello(cmdline: cmdline, startedAt: startedAt)))
+        if plan?.injections.contains(.garbage(stage: stage)) == true { port.sendGarbage() }
 
         guard let plan, plan.mode == .objects else { agent.serve(restored: nil) }
         if stage == 1 {

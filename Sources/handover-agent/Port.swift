@@ -45,6 +45,14 @@ final class Port {
         bytes.removeAll()
     }
 
+    /// Fault injection: lines no runner may trust, then a truncated one.
+    func sendGarbage() {
+        for line in ["not json at all", "{\"v\":1,\"type\":\"quiesce\"", "{\"v\":99,\"type\":\"done\",\"body\":{}}", "{\"v\":1,\"type\":\"hello\",\"body\":{\"stage\":\"two\"}}"] {
+            _ = (line + "\n").withCString { write(fd, $0, strlen($0)) }
+        }
+        _ = "{\"v\":1,\"type\":\"resu".withCString { write(fd, $0, strlen($0)) }
+    }
+
     /// The next line from the runner, or nil when the channel closed.
     func readLine() -> String? {
         while true {

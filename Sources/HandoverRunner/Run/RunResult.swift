@@ -68,6 +68,8 @@ public struct RunResult: Codable, Sendable {
     public var hops: [HopResult] = []
     /// For a selftest scenario: each upstream test's outcome.
     public var selftests: [SelftestOutcome] = []
+    /// Whose tree the selftests were built from.
+    public var selftestSource: String?
     public var consoleTail: [String] = []
     public var startedAt: Date
     public var wallSeconds: Double = 0

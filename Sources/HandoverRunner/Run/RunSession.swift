@@ -86,7 +86,8 @@ public struct RunSession: Sendable {
         let agent = try AgentBinary.locate()
         let hops = chain.dropFirst().enumerated().map { index, image in
             Hop(kernel: "/" + Initramfs.Layout.nextKernel(index + 1), initrd: "/" + Initramfs.Layout.nextInitrd(index + 1),
-                cmdline: QemuCommand.kernelCommandLine(stage: index + 2, extra: image.cmdline), expectedRelease: image.kernelRelease)
+                cmdline: QemuCommand.kernelCommandLine(stage: index + 2, extra: image.cmdline + options.injections.flatMap { $0.commandLine(forStage: index + 2) }),
+                expectedRelease: image.kernelRelease)
         }
         let plan = scenario.plan(hops: hops, injections: options.injections)
         let planData = try JSONCoding.encode(plan)
@@ -117,7 +118,8 @@ public struct RunSession: Sendable {
 
         let initrd = try buildInitramfs(in: directory)
         var config = VMConfig(kernel: from.bzImage, initrd: initrd,
-                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: from.cmdline), accelerator: options.accelerator)
+                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: from.cmdline + options.injections.flatMap { $0.commandLine(forStage: 1) }),
+                              accelerator: options.accelerator)
         config.memoryMiB = memoryMiB
         config.cpus = options.cpus
         let machine = QemuMachine(config: config, directory: directory)

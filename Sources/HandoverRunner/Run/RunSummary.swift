@@ -122,11 +122,18 @@ extension Injection {
         case "flip-byte" where parts.count == 3:
             guard let offset = Int(parts[2]), offset >= 0 else { throw HarnessError(.notFound, "--inject \(text): the offset must be a byte number") }
             return .flipByte(object: parts[1], offset: offset)
-        case "crash" where parts.count == 2:
-            guard let stage = Int(parts[1]), (1...2).contains(stage) else { throw HarnessError(.notFound, "--inject \(text): the stage is 1 or 2") }
-            return .crash(stage: stage)
+        case "crash", "stall", "no-init", "garbage":
+            guard parts.count == 2, let stage = Int(parts[1]), (1...9).contains(stage) else {
+                throw HarnessError(.notFound, "--inject \(text): expected \(parts[0]):STAGE with a stage number (1 is the first kernel)")
+            }
+            switch parts[0] {
+            case "crash": return .crash(stage: stage)
+            case "stall": return .stall(stage: stage)
+            case "no-init": return .noInit(stage: stage)
+            default: return .garbage(stage: stage)
+            }
         default:
-            throw HarnessError(.notFound, "--inject \(text): expected flip-byte:OBJECT:OFFSET or crash:STAGE")
+            throw HarnessError(.notFound, "--inject \(text): expected flip-byte:OBJECT:OFFSET, crash:STAGE, stall:STAGE, no-init:STAGE or garbage:STAGE")
         }
     }
 }

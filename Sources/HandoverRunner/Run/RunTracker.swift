@@ -58,6 +58,16 @@ struct RunTracker {
     }
 
     var first: KernelImage { chain[0] }
+
+    var phaseDescription: String {
+        switch phase {
+        case .bootingFirst: "the boot of \(first.recipe)"
+        case .preserving: "stage \(current + 1) in \(hop.from.recipe)"
+        case .kexec: "the kexec into \(hop.to.recipe)"
+        case .verifying: "verification in \(hop.to.recipe)"
+        case .finished: "power-off"
+        }
+    }
     var hop: Hop { hops[current] }
 
     mutating func end(_ verdict: Verdict, _ failureClass: FailureClass?, _ reason: String, evidence: String? = nil) {
@@ -213,6 +223,11 @@ struct RunTracker {
 
     mutating func vmEnded(status: String) {
         guard outcome == nil, phase != .finished else { return }
+        // QEMU killed from outside (OOM killer, a person, a crash of QEMU itself) says nothing
+        // about the kernels. QEMU ends by a signal only then: guests make it exit normally.
+        if status.hasPrefix("signaled") {
+            return end(.error, .infrastructure, "QEMU was killed (\(status)) during \(phaseDescription)")
+        }
         let killedInit = consoleLines.last { $0.contains("Attempted to kill init") }.map(ConsoleAnalysis.stripTime)
         let refusal = ConsoleAnalysis.refusal(in: consoleLines)
         let panic = ConsoleAnalysis.panic(in: consoleLines)

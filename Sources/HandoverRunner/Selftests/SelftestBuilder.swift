@@ -18,6 +18,11 @@ public struct SelftestBuilder: Sendable {
 
     static let testFolder = "tools/testing/selftests/liveupdate"
 
+    public func hasSelftests(_ image: KernelImage) -> Bool {
+        guard let tree = image.sourceTree else { return false }
+        return FileManager.default.isDirectory(URL(fileURLWithPath: tree).appendingPathComponent(Self.testFolder))
+    }
+
     public func build(for image: KernelImage, tests: [String]) async throws -> Binaries {
         guard let treePath = image.sourceTree else {
             throw HarnessError(.notFound, "\(image.recipe) has no source tree recorded; its selftests cannot be built")

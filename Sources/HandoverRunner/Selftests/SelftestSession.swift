@@ -31,7 +31,15 @@ public struct SelftestSession: Sendable {
         do {
             var wanted = spec.tests
             if spec.ioctlSuite { wanted.append(Scenario.Selftests.ioctlSuite) }
-            let binaries = try await SelftestBuilder(progress: progress).build(for: from, tests: wanted)
+            // The first kernel's tree, as upstream; a tree from before LUO has no such tests, so
+            // the second kernel's are used and stage 1 finds out what the first kernel lacks.
+            let builder = SelftestBuilder(progress: progress)
+            let source = builder.hasSelftests(from) || !builder.hasSelftests(to) ? from : to
+            if source.key != from.key {
+                progress.step("\(from.recipe)'s tree has no live update selftests; using \(to.recipe)'s")
+            }
+            let binaries = try await builder.build(for: source, tests: wanted)
+            result.selftestSource = source.recipe
             var outcomes: [SelftestOutcome] = []
             for test in spec.tests {
                 progress.step("\(test): stage 1 in \(from.recipe), stage 2 in \(to.recipe)")
@@ -203,14 +211,14 @@ public struct SelftestSession: Sendable {
                 outcome.subtests = parsed.results
                 let failed = parsed.results.filter { $0.status == .fail }
                 let skipped = parsed.results.filter { $0.status == .skip }
-                if run.exitCode == 0 && failed.isEmpty {
-                    outcome.status = .pass
-                    outcome.failureClass = nil
-                    outcome.message = "\(parsed.results.count - skipped.count) passed, \(skipped.count) skipped in \(kernel.kernelRelease)"
-                } else if run.exitCode == Self.skipExit || (!parsed.results.isEmpty && failed.isEmpty && skipped.count == parsed.results.count) {
+                if run.exitCode == Self.skipExit || (!parsed.results.isEmpty && failed.isEmpty && skipped.count == parsed.results.count) {
                     outcome.status = .skip
                     outcome.failureClass = nil
                     outcome.message = "skipped in \(kernel.kernelRelease): " + (skipped.first?.message ?? parsed.diagnostics.last ?? describe(run))
+                } else if run.exitCode == 0 && failed.isEmpty {
+                    outcome.status = .pass
+                    outcome.failureClass = nil
+                    outcome.message = "\(parsed.results.count - skipped.count) passed, \(skipped.count) skipped in \(kernel.kernelRelease)"
                 } else {
                     outcome.status = .fail
                     outcome.failureClass = .selftestFailed
