@@ -7,7 +7,7 @@ struct Handover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "handover",
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
-        subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self])
+        subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
 }
 
 struct GlobalOptions: ParsableArguments {

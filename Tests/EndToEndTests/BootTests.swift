@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-@Suite("Boot path", .serialized, .tags(.requiresQEMU, .requiresKernelImages), .enabled(if: E2E.enabled))
+extension EndToEnd {
+@Suite("Boot path")
 struct BootTests {
     @Test("linux-7.3 boots to the agent and has /dev/liveupdate")
     func bootSevenThree() throws {
@@ -56,4 +57,5 @@ struct BootTests {
             #expect(!FileManager.default.fileExists(atPath: runDirectory), "run directory left behind: \(runDirectory)")
         }
     }
+}
 }

@@ -145,6 +145,11 @@ enum E2E {
     }
 }
 
+/// Every end-to-end test, one at a time: they boot VMs and look for stray QEMU processes,
+/// which another test's VM would confuse.
+@Suite("End to end", .serialized, .tags(.requiresQEMU, .requiresKernelImages), .enabled(if: E2E.enabled))
+struct EndToEnd {}
+
 extension Tag {
     @Tag static var requiresQEMU: Self
     @Tag static var requiresKernelImages: Self

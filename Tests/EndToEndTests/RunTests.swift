@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-@Suite("memfd live update across kernel pairs", .serialized, .tags(.requiresQEMU, .requiresKernelImages), .enabled(if: E2E.enabled))
+extension EndToEnd {
+@Suite("memfd live update across kernel pairs")
 struct RunTests {
     func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) {
         try E2E.requirePrerequisites()
@@ -85,4 +86,5 @@ struct RunTests {
         #expect(output.stderr.contains(file.path) && output.stderr.contains("objects.a.size"), "stderr: \(output.stderr)")
         #expect(E2E.processes(containing: "qemu-system-x86_64 -name handover").count == before)
     }
+}
 }

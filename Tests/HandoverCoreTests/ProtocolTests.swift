@@ -50,6 +50,8 @@ private let allAgentMessages: [AgentMessage] = [
     .log("plain text"),
     .log("multi\nline\twith \"quotes\", unicode é✓ and a slash /dev/kmsg"),
     .done,
+    .execResult(ExecResult(path: "/handover/selftests/liveupdate", arguments: [], exitCode: 0, signal: nil, timedOut: false,
+                           output: ["KTAP version 1", "ok 1 open"], microseconds: 42, error: nil)),
 ]
 
 private let allRunnerCommands: [RunnerCommand] = [
@@ -57,6 +59,8 @@ private let allRunnerCommands: [RunnerCommand] = [
     .verify(sampleFingerprints),
     .verify([]),
     .powerOff,
+    .exec(ExecRequest(path: "/handover/selftests/luo_kexec_simple", arguments: ["-s", "1"], timeoutSeconds: 60)),
+    .kexecNext,
 ]
 
 /// The expected "type" of each message, spelled out so a renamed type is caught.
@@ -73,6 +77,7 @@ private func expectedType(_ message: AgentMessage) -> String {
     case .failed: "failed"
     case .log: "log"
     case .done: "done"
+    case .execResult: "exec-result"
     }
 }
 
@@ -81,6 +86,8 @@ private func expectedType(_ command: RunnerCommand) -> String {
     case .start: "start"
     case .verify: "verify"
     case .powerOff: "power-off"
+    case .exec: "exec"
+    case .kexecNext: "kexec-next"
     }
 }
 
@@ -161,8 +168,8 @@ private struct ProtocolTestRNG {
     @Test func everyAgentMessageTypeIsSampled() {
         let sampled = Set(allAgentMessages.map(\.type))
         #expect(sampled == ["hello", "step", "fingerprints", "quiesce", "resumed", "located", "checks",
-                            "unsupported", "failed", "log", "done"])
-        #expect(Set(allRunnerCommands.map(\.type)) == ["start", "verify", "power-off"])
+                            "unsupported", "failed", "log", "done", "exec-result"])
+        #expect(Set(allRunnerCommands.map(\.type)) == ["start", "verify", "power-off", "exec", "kexec-next"])
     }
 
     @Test func bodyShapesAreTheDocumentedOnes() throws {

@@ -196,6 +196,17 @@ extension QemuCommandTests {
         @Test func crash() throws {
             #expect(try Injection.parse("crash:1") == .crash(stage: 1))
             #expect(try Injection.parse("crash:2") == .crash(stage: 2))
+            #expect(try Injection.parse("crash:3") == .crash(stage: 3))
+        }
+
+        @Test func bootFaults() throws {
+            #expect(try Injection.parse("stall:2") == .stall(stage: 2))
+            #expect(try Injection.parse("no-init:2") == .noInit(stage: 2))
+            #expect(try Injection.parse("garbage:1") == .garbage(stage: 1))
+            #expect(Injection.stall(stage: 2).commandLine(forStage: 2) == ["handover.stall=1"])
+            #expect(Injection.stall(stage: 2).commandLine(forStage: 1).isEmpty)
+            #expect(Injection.noInit(stage: 3).commandLine(forStage: 3).first?.hasPrefix("rdinit=") == true)
+            #expect(Injection.crash(stage: 2).commandLine(forStage: 2).isEmpty)
         }
 
         @Test(arguments: ["flip-byte:obj:-1", "flip-byte:obj:abc", "flip-byte:obj:", "flip-byte:obj:1.5"])
@@ -205,17 +216,17 @@ extension QemuCommandTests {
             #expect(error.message.contains(text))
         }
 
-        @Test(arguments: ["crash:0", "crash:3", "crash:-1", "crash:x", "crash:"])
+        @Test(arguments: ["crash:0", "crash:10", "crash:-1", "crash:x", "crash:", "stall:0", "no-init:x"])
         func badStages(_ text: String) throws {
             let error = try #require(throws: HarnessError.self) { try Injection.parse(text) }
-            #expect(error.message.contains("the stage is 1 or 2"))
+            #expect(error.message.contains("with a stage number"))
         }
 
         @Test(arguments: ["", "crash", "crash:1:2", "flip-byte", "flip-byte:obj", "flip-byte:obj:1:2", "explode:1",
                           "FLIP-BYTE:obj:1", " crash:1"])
         func badForms(_ text: String) throws {
             let error = try #require(throws: HarnessError.self) { try Injection.parse(text) }
-            #expect(error.message.contains("expected flip-byte:OBJECT:OFFSET or crash:STAGE"))
+            #expect(error.message.contains("expected") && error.message.contains("STAGE"))
         }
     }
 

@@ -172,9 +172,33 @@ private struct ScenarioTestRNG {
         #expect(scenario.objects.filter { $0.name.hasPrefix("small-") }.allSatisfy { $0.size == 16 << 10 })
     }
 
+    @Test func upstreamSelftestsScenario() throws {
+        let scenario = try Scenario.load(from: scenariosFolder.appendingPathComponent("upstream-selftests.yaml"))
+        #expect(scenario.kind == .selftest)
+        #expect(scenario.selftests?.tests == Scenario.Selftests.twoStage)
+        #expect(scenario.selftests?.ioctlSuite == true)
+        #expect(scenario.objects.isEmpty)
+    }
+
+    @Test func selftestScenarioErrors() throws {
+        let unknown = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ntests: [luo_kexec_simple, luo_nope]\n", file: "s.yaml")
+        }
+        #expect(unknown.keyPath == "tests[1]")
+        #expect(unknown.message.contains("luo_nope"))
+        let memfdKey = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\nobjects: {}\n", file: "s.yaml")
+        }
+        #expect(memfdKey.message.contains("unknown key 'objects'"))
+        let empty = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ntests: []\nioctl-suite: false\n", file: "s.yaml")
+        }
+        #expect(empty.message.contains("nothing would run"))
+    }
+
     @Test func realScenariosAreAllCovered() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: scenariosFolder.path).filter { $0.hasSuffix(".yaml") }
-        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml"])
+        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml"])
         for file in files { _ = try Scenario.load(from: scenariosFolder.appendingPathComponent(file)) }
     }
 

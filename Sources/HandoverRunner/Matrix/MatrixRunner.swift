@@ -1,0 +1,196 @@
+import Foundation
+import HandoverCore
+import Synchronization
+
+/// Runs a matrix: builds its images, probes the accelerator once, runs every pending run with
+/// up to `jobs` VMs at a time, and rewrites the summary and reports after each finished run,
+/// so an interrupted matrix keeps everything it finished and can be resumed.
+public struct MatrixRunner: Sendable {
+    public var matrix: MatrixFile
+    public var folder: URL
+    public var jobs: Int
+    public var resume: Bool
+    public var accelerator: (Accelerator, String)?
+    public var paths: CachePaths
+    public var recipes: RecipeCatalog
+    public var scenarios: ScenarioCatalog
+    public var progress: ProgressReporter
+    public var historyPath: URL?
+
+    public init(matrix: MatrixFile, folder: URL, jobs: Int, resume: Bool, paths: CachePaths, recipes: RecipeCatalog,
+                scenarios: ScenarioCatalog, progress: ProgressReporter, historyPath: URL?) {
+        self.matrix = matrix
+        self.folder = folder
+        self.jobs = jobs
+        self.resume = resume
+        self.paths = paths
+        self.recipes = recipes
+        self.scenarios = scenarios
+        self.progress = progress
+        self.historyPath = historyPath
+    }
+
+    var planURL: URL { folder.appendingPathComponent("plan.json") }
+
+    public func run() async throws -> MatrixSummary {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: planURL.path), !resume {
+            throw HarnessError(.io, "\(folder.path) already holds a matrix run; use --resume to finish it, or another --out")
+        }
+        try ResultsFolder.prepare(folder)
+
+        var loaded: [String: Scenario] = [:]
+        for name in matrix.scenarios {
+            let file = try scenarios.file(for: name)
+            loaded[name] = try Scenario.load(from: file)
+        }
+        var images: [String: KernelImage] = [:]
+        let builder = ImageBuilder(paths: paths, progress: progress)
+        for name in matrix.images {
+            progress.step("image \(name)")
+            images[name] = try await builder.build(try recipes.load(name))
+        }
+
+        let plan: MatrixPlan
+        if resume, let previous = try? JSONCoding.decode(MatrixPlan.self, from: planURL) {
+            plan = previous
+        } else {
+            plan = MatrixPlan.make(matrix: matrix, images: images, scenarios: loaded)
+            try AtomicFile.writeJSON(plan, to: planURL)
+            if let text = try? Data(contentsOf: URL(fileURLWithPath: matrix.file)) {
+                try AtomicFile.write(text, to: folder.appendingPathComponent("matrix.yaml"))
+            }
+        }
+        let startedAt = resume ? plan.createdAt : Date()
+        let (accel, reason): (Accelerator, String)
+        if let accelerator { (accel, reason) = accelerator } else {
+            (accel, reason) = try await chooseAccelerator(probeWith: images[matrix.images[0]]!)
+        }
+        progress.step("matrix \(plan.name): \(plan.cells.count) cells, \(plan.runs.count) runs, \(jobs) at a time, under \(accel.rawValue) (\(reason))")
+
+        let pending = plan.runs.filter { run in
+            !fm.fileExists(atPath: folder.appendingPathComponent(run.folder).appendingPathComponent("result.json").path)
+        }
+        if pending.count < plan.runs.count { progress.step("resuming: \(plan.runs.count - pending.count) runs already have results") }
+
+        let tally = TallyBox(Tally(total: pending.count, started: Date()))
+        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath)
+        let jobs = self.jobs
+        let work: [(MatrixPlan.Run, Scenario, [KernelImage], RunOptions)] = pending.map { run in
+            let cell = plan.cells[run.cell]
+            var options = RunOptions(accelerator: accel, acceleratorReason: reason)
+            options.overallTimeout = matrix.timeout
+            options.cpus = matrix.cpus
+            options.memoryMiB = matrix.memoryMiB
+            options.artifacts = folder.appendingPathComponent(run.folder)
+            let scenario = loaded.values.first { $0.name == cell.scenario }!
+            return (run, scenario, cell.chain.map { images[$0]! }, options)
+        }
+        let progress = self.progress
+        let name = plan.name
+        await withTaskGroup(of: Void.self) { group in
+            var queue = work[...]
+            func launchMore() {
+                while let (run, scenario, chain, options) = queue.first, tally.state.withLock({ $0.running }) < jobs {
+                    queue = queue.dropFirst()
+                    tally.state.withLock { $0.running += 1 }
+                    group.addTask {
+                        let quiet = ProgressReporter(mode: progress.mode == .verbose ? .verbose : .quiet)
+                        let result = await ScenarioRunner.run(scenario, chain: chain, options: options, progress: quiet)
+                        do {
+                            try AtomicFile.writeJSON(result, to: options.artifacts!.appendingPathComponent("result.json"))
+                        } catch {
+                            progress.step("cannot write the result of \(run.id): \(error)")
+                        }
+                        let line = tally.state.withLock { tally -> String in
+                            tally.running -= 1
+                            tally.done += 1
+                            if result.verdict != .pass { tally.notPassed += 1 }
+                            return tally.line(name: name)
+                        }
+                        let blackout = result.blackout.map { String(format: ", blackout %.0f ms", $0.total * 1000) } ?? ""
+                        progress.step("\(result.verdict.rawValue.uppercased())\(result.failureClass.map { " (\($0.rawValue))" } ?? "") \(run.id)\(blackout)")
+                        progress.status(line)
+                        await writer.refresh()
+                    }
+                }
+            }
+            launchMore()
+            for await _ in group { launchMore() }
+        }
+        progress.clear()
+        return try await writer.finish(threshold: matrix.regressionThreshold)
+    }
+
+    func chooseAccelerator(probeWith image: KernelImage) async throws -> (Accelerator, String) {
+        switch matrix.accelerator {
+        case "kvm": return (.kvm, "asked for with accel: kvm")
+        case "tcg": return (.tcg, "asked for with accel: tcg")
+        default:
+            let verdict = try await AcceleratorProbe(paths: paths, progress: progress).choose(probeWith: image)
+            return (verdict.accelerator, verdict.reason)
+        }
+    }
+
+    final class TallyBox: Sendable {
+        let state: Mutex<Tally>
+        init(_ tally: Tally) { state = Mutex(tally) }
+    }
+
+    /// What the progress line shows.
+    struct Tally {
+        var total: Int
+        var started: Date
+        var done = 0
+        var running = 0
+        var notPassed = 0
+
+        func line(name: String) -> String {
+            let elapsed = Date().timeIntervalSince(started)
+            var text = "matrix \(name): \(done)/\(total) done, \(running) running, \(notPassed) not passed, \(formatDuration(elapsed))"
+            if done > 0, done < total { text += ", ~\(formatDuration(elapsed / Double(done) * Double(total - done))) left" }
+            return text
+        }
+    }
+}
+
+/// Rewrites summary.json and the reports, one writer at a time.
+actor SummaryWriter {
+    let plan: MatrixPlan
+    let folder: URL
+    let startedAt: Date
+    let historyPath: URL?
+
+    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?) {
+        self.plan = plan
+        self.folder = folder
+        self.startedAt = startedAt
+        self.historyPath = historyPath
+    }
+
+    func refresh() {
+        let summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        try? MatrixReports.writeAll(summary, to: folder)
+    }
+
+    func finish(threshold: Double) throws -> MatrixSummary {
+        var summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        if let historyPath {
+            let store = try HistoryStore(path: historyPath)
+            try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, excluding: folder.lastPathComponent)
+            try MatrixReports.writeAll(summary, to: folder)
+            if summary.missingRuns.isEmpty {
+                try store.record(summary, id: folder.lastPathComponent)
+            }
+        } else {
+            try MatrixReports.writeAll(summary, to: folder)
+        }
+        return summary
+    }
+}
+
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    gethostname(&buffer, buffer.count)
+    return String(cString: buffer)
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import HandoverCore
+import HandoverRunner
+
+struct MatrixCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "matrix",
+        abstract: "Run a matrix of scenarios across kernel pairs and chains, with reports.",
+        discussion: "Exit status: 0 every cell passed (or was unsupported where allowed), 1 a cell failed or regressed, 2 the harness broke.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The matrix file (YAML).") var file: String
+    @Option(help: "VMs at a time (default: host cores / VM cpus).") var jobs: Int?
+    @Option(help: "Results folder (default: results/matrix-<name>-<time>).") var out: String?
+    @Flag(help: "Finish an interrupted matrix in --out, keeping the runs it finished.") var resume = false
+    @Option(help: "kvm, tcg or auto; overrides the matrix file.") var accel: String?
+    @Option(help: "The history database (default: $XDG_DATA_HOME/handover/history.sqlite).") var history: String?
+    @Flag(help: "Do not compare with or record into the history.") var noHistory = false
+
+    func run() async throws {
+        ChildProcesses.shared.installSignalHandlers()
+        let code: Int32 = try await reportingErrors {
+            var matrix = try MatrixFile.load(from: URL(fileURLWithPath: file))
+            if let accel {
+                guard ["kvm", "tcg", "auto"].contains(accel) else { throw ValidationError("--accel takes kvm, tcg or auto") }
+                matrix.accelerator = accel
+            }
+            if resume && out == nil { throw ValidationError("--resume needs --out with the folder to finish") }
+            let folder = URL(fileURLWithPath: out ?? "results/matrix-\(matrix.name)-\(ResultsFolder.timestamp())")
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let jobCount = jobs ?? matrix.jobs ?? max(1, cores / matrix.cpus)
+            let runner = MatrixRunner(
+                matrix: matrix, folder: folder, jobs: jobCount, resume: resume, paths: global.paths,
+                recipes: global.catalog, scenarios: ScenarioCatalog.locate(), progress: global.progress,
+                historyPath: noHistory ? nil : history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath())
+            let summary = try await runner.run()
+            print(MatrixText.summary(summary))
+            print("reports: \(folder.path)/{\(MatrixReports.files.joined(separator: ","))}")
+            return summary.exitCode
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Regenerate the reports of a matrix results folder.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The results folder of a matrix run.") var folder: String
+    @Option(help: "The history database to compare against.") var history: String?
+    @Flag(help: "Do not compare with the history.") var noHistory = false
+
+    func run() async throws {
+        let code: Int32 = try await reportingErrors {
+            let url = URL(fileURLWithPath: folder)
+            let planURL = url.appendingPathComponent("plan.json")
+            guard let plan = try? JSONCoding.decode(MatrixPlan.self, from: planURL) else {
+                throw HarnessError(.notFound, "\(folder) is not a matrix results folder (no readable plan.json)")
+            }
+            let previous = try? JSONCoding.decode(MatrixSummary.self, from: url.appendingPathComponent("summary.json"))
+            var summary = MatrixSummaryBuilder.build(plan: plan, folder: url, startedAt: previous?.startedAt ?? plan.createdAt,
+                                                     finishedAt: previous?.finishedAt ?? Date(), host: previous?.host ?? "unknown")
+            if !noHistory {
+                let path = history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath()
+                if FileManager.default.fileExists(atPath: path.path) {
+                    try RegressionCheck.apply(to: &summary, store: try HistoryStore(path: path), threshold: plan.regressionThreshold,
+                                              excluding: url.standardizedFileURL.lastPathComponent)
+                }
+            }
+            try MatrixReports.writeAll(summary, to: url)
+            print(MatrixText.summary(summary))
+            return summary.exitCode
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct CompareCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare", abstract: "Compare two matrix runs (results folders or history ids).",
+        discussion: "Exit status: 0 no regression, 1 a regression, 2 bad input.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The baseline: a results folder or a history id.") var base: String
+    @Argument(help: "The new run.") var new: String
+    @Option(help: "Blackout growth flagged as a regression (fraction).") var threshold: Double = 0.10
+    @Option(help: "The history database.") var history: String?
+
+    func run() async throws {
+        let regressed: Bool = try await reportingErrors {
+            let path = history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath()
+            let store = FileManager.default.fileExists(atPath: path.path) ? try HistoryStore(path: path) : nil
+            let a = try MatrixComparison.loadSummary(base, store: store)
+            let b = try MatrixComparison.loadSummary(new, store: store)
+            let comparisons = MatrixComparison.compare(base: a, new: b, threshold: threshold)
+            print(MatrixComparison.text(comparisons))
+            return comparisons.contains { !$0.regressions.isEmpty }
+        }
+        if regressed { throw ExitCode(1) }
+    }
+}
+
+enum MatrixText {
+    static func summary(_ summary: MatrixSummary) -> String {
+        var lines: [String] = []
+        let counts = summary.counts
+        lines.append("matrix \(summary.name): " + [Verdict.pass, .unsupported, .fail, .error].compactMap { verdict in
+            counts[verdict].map { "\($0) \(verdict.rawValue)" }
+        }.joined(separator: ", ") + " (\(summary.cells.count) cells, accelerator \(summary.accelerator))")
+        for cell in summary.cells {
+            var line = "  \(cell.verdict.rawValue.uppercased().padding(toLength: 11, withPad: " ", startingAt: 0)) \(cell.name)"
+            if let failureClass = cell.failureClass { line += " [\(failureClass.rawValue)]" }
+            if let stats = cell.blackout { line += String(format: "  blackout median %.0f ms over %d", stats.median * 1000, stats.count) }
+            lines.append(line)
+            if cell.verdict != .pass { lines.append("      \(cell.reason)") }
+            for regression in cell.regressions { lines.append("      REGRESSION: \(regression.message)") }
+        }
+        if !summary.missingRuns.isEmpty { lines.append("  \(summary.missingRuns.count) runs have no result (interrupted?)") }
+        return lines.joined(separator: "\n")
+    }
+}
