@@ -117,6 +117,7 @@ enum MatrixText {
             if cell.verdict != .pass { lines.append("      \(cell.reason)") }
             for regression in cell.regressions { lines.append("      REGRESSION: \(regression.message)") }
         }
+        for disagreement in summary.disagreements { lines.append("  DISAGREEMENT: \(disagreement.message)") }
         if !summary.missingRuns.isEmpty { lines.append("  \(summary.missingRuns.count) runs have no result (interrupted?)") }
         return lines.joined(separator: "\n")
     }

@@ -6,6 +6,7 @@ import HandoverCore
 public struct MatrixPlan: Codable, Sendable {
     public struct Cell: Codable, Sendable {
         public var scenario: String
+        public var kind: String
         public var scenarioFile: String
         public var chain: [String]
         public var releases: [String]
@@ -50,7 +51,8 @@ public struct MatrixPlan: Codable, Sendable {
             let scenario = scenarios[scenarioName]!
             for chain in chains where !cells.contains(where: { $0.scenario == scenario.name && $0.chain == chain }) {
                 let kernels = chain.map { images[$0]! }
-                cells.append(Cell(scenario: scenario.name, scenarioFile: scenario.file, chain: chain,
+                if scenario.kind == .selftest && chain.count != 2 { continue }
+                cells.append(Cell(scenario: scenario.name, kind: scenario.kind.rawValue, scenarioFile: scenario.file, chain: chain,
                                   releases: kernels.map(\.kernelRelease), direction: direction(kernels),
                                   prediction: HandoverPrediction(from: kernels[0], to: kernels[1])))
             }

@@ -36,9 +36,22 @@ public struct Regression: Codable, Sendable, Equatable {
     public var newValue: String
 }
 
+/// Two opinions about the same chain that do not agree: handover's own scenario and the
+/// kernel's selftests, one passing where the other fails.
+public struct Disagreement: Codable, Sendable, Equatable {
+    public var chain: [String]
+    public var scenario: String
+    public var scenarioVerdict: Verdict
+    public var selftests: String
+    public var selftestVerdict: Verdict
+    public var message: String
+}
+
 /// One scenario across one chain of kernels, over all repeats.
 public struct MatrixCell: Codable, Sendable, Equatable {
     public var scenario: String
+    /// memfd (handover's own) or selftest (the kernel's).
+    public var kind: String = "memfd"
     public var chain: [String]
     public var releases: [String]
     public var direction: Direction
@@ -80,6 +93,7 @@ public struct MatrixSummary: Codable, Sendable, Equatable {
     public var cells: [MatrixCell]
     /// Runs the plan had that have no result (an interrupted matrix).
     public var missingRuns: [String]
+    public var disagreements: [Disagreement] = []
 
     public var counts: [Verdict: Int] {
         Dictionary(grouping: cells, by: \.verdict).mapValues(\.count)

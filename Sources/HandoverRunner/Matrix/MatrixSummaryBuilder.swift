@@ -29,15 +29,36 @@ public enum MatrixSummaryBuilder {
             guard !records.isEmpty else { continue }
             let worst = records.max { $0.verdict < $1.verdict }!
             cells.append(MatrixCell(
-                scenario: cell.scenario, chain: cell.chain, releases: cell.releases, direction: cell.direction,
+                scenario: cell.scenario, kind: cell.kind, chain: cell.chain, releases: cell.releases, direction: cell.direction,
                 verdict: worst.verdict, failureClass: worst.failureClass, reason: worst.reason, evidence: worst.evidence,
                 runs: records, blackout: Statistics(records.compactMap(\.blackout)), prediction: cell.prediction,
                 regressions: [], unsupportedAllowed: plan.allowUnsupported))
         }
-        return MatrixSummary(
+        var summary = MatrixSummary(
             name: plan.name, matrixFile: plan.matrixFile, startedAt: startedAt, finishedAt: finishedAt,
             accelerator: accelerators.sorted().joined(separator: "+").isEmpty ? "none" : accelerators.sorted().joined(separator: "+"),
             host: host, handoverVersion: HandoverVersion.tool, regressionThreshold: plan.regressionThreshold,
             baseline: nil, cells: cells, missingRuns: missing)
+        summary.disagreements = disagreements(cells)
+        return summary
+    }
+
+    /// Where a memfd scenario and the selftests reach opposite conclusions about one chain:
+    /// one passes, the other fails. Unsupported and error say nothing either way.
+    static func disagreements(_ cells: [MatrixCell]) -> [Disagreement] {
+        var result: [Disagreement] = []
+        for own in cells where own.kind == Scenario.Kind.memfd.rawValue {
+            for upstream in cells where upstream.kind == Scenario.Kind.selftest.rawValue && upstream.chain == own.chain {
+                let verdicts = Set([own.verdict, upstream.verdict])
+                guard verdicts == [.pass, .fail] else { continue }
+                let passing = own.verdict == .pass ? own : upstream
+                let failing = own.verdict == .pass ? upstream : own
+                result.append(Disagreement(
+                    chain: own.chain, scenario: own.scenario, scenarioVerdict: own.verdict, selftests: upstream.scenario,
+                    selftestVerdict: upstream.verdict,
+                    message: "\(passing.scenario) passes but \(failing.scenario) fails (\(failing.failureClass?.rawValue ?? "fail")) for \(own.chain.joined(separator: " -> ")): \(failing.reason)"))
+            }
+        }
+        return result
     }
 }

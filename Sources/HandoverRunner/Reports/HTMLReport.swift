@@ -189,7 +189,7 @@ public enum HTMLReport {
                 "resultPath": link(run.resultPath),
                 "hasConsole": run.consolePath != nil,
                 "consolePath": link(run.consolePath ?? ""),
-                "isWorst": run.id == worst?.id && cell.runs.count > 1,
+                "isWorst": run.id == worst?.id && Set(cell.runs.map(\.verdict)).count > 1,
             ]
         }
         return [
@@ -281,7 +281,7 @@ enum BlackoutChart {
                     "label": cell.chain.joined(separator: " → "),
                     "anchor": anchor(cell),
                     "direction": direction.rawValue,
-                    "verdictClass": "v-\(cell.verdict.rawValue)",
+                    "verdictClass": HTMLReport.verdictClass(cell.verdict, allowed: cell.unsupportedAllowed),
                     "verdict": cell.verdict.rawValue,
                     "textY": f(middle + 4.5),
                     "dotY": f(middle),
@@ -310,6 +310,11 @@ enum BlackoutChart {
             }
         }
         let plotBottom = y + 4
+        guard !values.isEmpty else {
+            // Nothing measured: no axis to draw, only the rows and their notes.
+            return ["scenario": scenario, "width": f(width), "height": f(plotBottom + 4), "ticks": [[String: Any]](),
+                    "headers": headers, "bars": bars, "empty": empty, "hasValues": false]
+        }
         var ticks: [[String: Any]] = []
         var value = 0.0
         while value <= end + step / 1000 {

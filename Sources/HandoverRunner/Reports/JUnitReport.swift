@@ -38,10 +38,10 @@ public enum JUnitReport {
             attribute("tests", String(totals.tests)),
             attribute("failures", String(totals.failures)),
             attribute("errors", String(totals.errors)),
-            attribute("skipped", String(totals.skipped)),
             attribute("time", ReportText.seconds(summary.finishedAt.timeIntervalSince(summary.startedAt))),
-            attribute("timestamp", ReportText.timestamp(summary.startedAt)),
         ].joined(separator: " ")
+        // testsuites carries only the attributes the common JUnit schema allows there; skipped
+        // counts and the timestamp are on each testsuite.
         return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites \(attributes)>\n" + suites.joined() + "</testsuites>\n"
     }
 
@@ -116,18 +116,18 @@ public enum JUnitReport {
         ].joined(separator: " ")
         var text = "    <testcase \(attributes)>\n"
 
-        var properties = [
-            property("runs", String(cell.runs.count)),
-            property("direction", cell.direction.rawValue),
-            property("releases", cell.releases.joined(separator: " -> ")),
-            property("verdict", cell.verdict.rawValue),
+        // The common schema has no properties on a testcase: what describes the cell goes
+        // into its system-out, ahead of the console tail.
+        var facts = [
+            "runs: \(cell.runs.count)",
+            "direction: \(cell.direction.rawValue)",
+            "releases: \(cell.releases.joined(separator: " -> "))",
+            "verdict: \(cell.verdict.rawValue)",
         ]
         if let blackout = cell.blackout {
-            properties.append(property("blackout.median.ms", String(format: "%.3f", blackout.median * 1000)))
-            properties.append(property("blackout.max.ms", String(format: "%.3f", blackout.max * 1000)))
+            facts.append(String(format: "blackout median: %.3f ms, max %.3f ms", blackout.median * 1000, blackout.max * 1000))
         }
-        if let prediction = cell.prediction { properties.append(property("prediction", prediction.outcome.rawValue)) }
-        text += "      <properties>\n" + properties.map { "        \($0)\n" }.joined() + "      </properties>\n"
+        if let prediction = cell.prediction { facts.append("prediction: \(prediction.outcome.rawValue)") }
 
         switch outcome {
         case .pass:
@@ -142,9 +142,11 @@ public enum JUnitReport {
             text += "      <skipped \(attribute("message", message))/>\n"
         }
 
+        var out = facts
         if let worst = ReportData.worstRun(cell), !worst.consoleTail.isEmpty {
-            text += "      <system-out>" + ReportText.cdata(worst.consoleTail.joined(separator: "\n") + "\n") + "</system-out>\n"
+            out += ["console tail of \(worst.id):"] + worst.consoleTail
         }
+        text += "      <system-out>" + ReportText.cdata(out.joined(separator: "\n") + "\n") + "</system-out>\n"
         return text + "    </testcase>\n"
     }
 

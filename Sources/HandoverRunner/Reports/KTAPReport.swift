@@ -85,7 +85,8 @@ public enum KTAPReport {
         case .skipped(let message):
             lines.append("ok \(number) \(name) # SKIP \(ReportText.oneLine(message))")
         case .failure(let type, let message), .error(let type, let message):
-            lines.append(diagnostic("\(type): \(message)"))
+            // A regression has its own line below; other outcomes are stated here.
+            if cell.regressions.isEmpty || !type.hasPrefix("regression-") { lines.append(diagnostic("\(type): \(message)")) }
             if let evidence = cell.evidence { lines.append(diagnostic("evidence: \(evidence)")) }
             for regression in cell.regressions {
                 lines.append(diagnostic("regression (\(regression.kind.rawValue)): \(regression.message); baseline \(regression.baselineValue), now \(regression.newValue)"))

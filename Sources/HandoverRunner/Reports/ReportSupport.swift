@@ -122,15 +122,16 @@ enum ReportText {
     }
 
     /// Text fit for display in HTML: escape sequences removed, other control characters shown
-    /// as their Unicode control pictures (so nothing invisible or invalid reaches the page).
+    /// in caret notation ("^G"; every font has those glyphs, unlike the control pictures), so
+    /// nothing invisible or invalid reaches the page.
     static func displayable(_ text: String) -> String {
         var scalars = String.UnicodeScalarView()
         for scalar in stripEscapes(text).unicodeScalars {
             switch scalar.value {
             case 0x9, 0xA: scalars.append(scalar)
             case 0xD: continue
-            case 0x0...0x1F: scalars.append(Unicode.Scalar(0x2400 + scalar.value)!)
-            case 0x7F: scalars.append("\u{2421}")
+            case 0x0...0x1F: scalars.append("^"); scalars.append(Unicode.Scalar(0x40 + scalar.value)!)
+            case 0x7F: scalars.append("^"); scalars.append("?")
             case 0x80...0x9F, 0xFFFE, 0xFFFF: scalars.append("\u{FFFD}")
             default: scalars.append(scalar)
             }
