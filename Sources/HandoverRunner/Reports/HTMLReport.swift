@@ -97,6 +97,7 @@ public enum HTMLReport {
         if regressed > 0 { chips.append(["label": "regressed", "count": String(regressed), "cls": "regression"]) }
         if disagreements > 0 { chips.append(["label": "prediction disagrees", "count": String(disagreements), "cls": "disagree"]) }
         if !summary.missingRuns.isEmpty { chips.append(["label": "runs missing", "count": String(summary.missingRuns.count), "cls": "v-error"]) }
+        if !summary.disagreements.isEmpty { chips.append(["label": "scenario/selftest disagreements", "count": String(summary.disagreements.count), "cls": "v-fail"]) }
 
         var meta: [[String: Any]] = [
             ["key": "started", "value": ReportText.readableTime(summary.startedAt)],
@@ -155,6 +156,8 @@ public enum HTMLReport {
             "exitMeaning": ReportData.exitMeaning(exitCode),
             "meta": meta,
             "chips": chips,
+            "hasDisagreements": !summary.disagreements.isEmpty,
+            "disagreements": summary.disagreements.map { ["chain": $0.chain.joined(separator: " → "), "message": $0.message] },
             "hasMissing": !summary.missingRuns.isEmpty,
             "missing": summary.missingRuns.map { ["id": $0] },
             "scenarios": scenarios.map { ["name": $0] },
