@@ -10,6 +10,8 @@ packages=(
   qemu-system-x86
   # benchmarks
   hyperfine time
+  # the tests: JUnit schema validation and the HTML report in a headless browser
+  libxml2-utils chromium
 )
 
 missing=()

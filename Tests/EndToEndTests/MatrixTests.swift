@@ -1,0 +1,177 @@
+import Foundation
+import HandoverCore
+import Testing
+@testable import HandoverRunner
+
+extension EndToEnd {
+@Suite("Matrix runs and reports")
+struct MatrixTests {
+    func writeMatrix(_ text: String, in folder: URL) throws -> URL {
+        let file = folder.appendingPathComponent("matrix.yaml")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    func tool(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    func runTool(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("all ordered pairs of 7.2 and 7.3 plus a chain, two scenarios, --jobs 2, every report format")
+    func fullMatrix() throws {
+        try E2E.requirePrerequisites()
+        let folder = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let matrix = try writeMatrix("""
+            name: e2e
+            images: [linux-7.2, linux-7.3]
+            scenarios: [memfd-basic, memfd-properties]
+            pairs: all
+            chains:
+              - [linux-7.2, linux-7.3, linux-7.2]
+            repeats: 1
+            timeout: 300
+            accel: tcg
+            """, in: folder)
+        let out = folder.appendingPathComponent("results")
+        let output = try E2E.run(["matrix", matrix.path, "--jobs", "2", "--out", out.path, "--no-history"], timeout: 1200)
+        #expect(output.status == 0, "stdout: \(output.stdout)\nstderr: \(output.stderr)")
+        for file in ["summary.json", "junit.xml", "report.ktap", "report.html", "plan.json"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "missing \(file)")
+        }
+        let summary = try JSONCoding.decode(MatrixSummary.self, from: out.appendingPathComponent("summary.json"))
+        #expect(summary.cells.count == 10)
+        let notPassed = summary.cells.filter { $0.verdict != .pass }.map { "\($0.name): \($0.verdict.rawValue) \($0.reason)" }
+        #expect(notPassed.isEmpty, "\(notPassed)")
+        #expect(summary.missingRuns.isEmpty)
+        #expect(Set(summary.cells.map(\.direction)) == [.upgrade, .rollback, .same, .chain])
+
+        let xmllint = try #require(tool("xmllint"), "xmllint is needed to validate the JUnit report")
+        let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Schemas/junit.xsd")
+        let (valid, log) = try runTool(xmllint, ["--noout", "--schema", schema.path, out.appendingPathComponent("junit.xml").path])
+        #expect(valid == 0, "JUnit does not validate: \(log)")
+
+        let ktap = try String(contentsOf: out.appendingPathComponent("report.ktap"), encoding: .utf8)
+        #expect(ktap.hasPrefix("KTAP version 1"))
+        #expect(ktap.contains("ok 1 linux-7.2_to_linux-7.2_to") == false)
+        #expect(ktap.components(separatedBy: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("ok ") }.count >= 10)
+
+        let chromium = try #require(tool("chromium") ?? tool("chromium-browser"), "chromium is needed to open the HTML report")
+        let page = "file://" + out.appendingPathComponent("report.html").path
+        let screenshot = folder.appendingPathComponent("report.png")
+        let (shot, shotLog) = try runTool(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                                                     "--screenshot=\(screenshot.path)", "--window-size=1300,1600", page])
+        #expect(shot == 0, "chromium failed: \(shotLog)")
+        let png = try Data(contentsOf: screenshot)
+        #expect(png.starts(with: [0x89, 0x50, 0x4e, 0x47]) && png.count > 20_000, "no real screenshot (\(png.count) bytes)")
+        let (dumped, dom) = try runTool(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page])
+        #expect(dumped == 0)
+        #expect(dom.contains("<table"), "the rendered page has no table")
+        #expect(dom.contains("<svg"), "the rendered page has no chart")
+        #expect(dom.contains("linux-7.2") && dom.contains("memfd-properties"))
+    }
+
+    @Test("a matrix interrupted halfway finishes with --resume without redoing finished runs")
+    func resume() throws {
+        try E2E.requirePrerequisites()
+        let folder = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let matrix = try writeMatrix("""
+            name: resume
+            images: [linux-7.2, linux-7.3]
+            scenarios: [memfd-basic]
+            pairs:
+              - {from: linux-7.2, to: linux-7.3}
+              - {from: linux-7.3, to: linux-7.2}
+            repeats: 2
+            timeout: 300
+            accel: tcg
+            """, in: folder)
+        let out = folder.appendingPathComponent("results")
+        let running = try E2E.start(["matrix", matrix.path, "--jobs", "1", "--out", out.path, "--no-history"])
+        func results() -> [URL] {
+            let walker = FileManager.default.enumerator(at: out.appendingPathComponent("runs"), includingPropertiesForKeys: nil)
+            return (walker?.allObjects as? [URL] ?? []).filter { $0.lastPathComponent == "result.json" }
+        }
+        let deadline = Date().addingTimeInterval(240)
+        while results().count < 2 && Date() < deadline && running.process.isRunning { usleep(100_000) }
+        running.process.interrupt()
+        let first = running.finish()
+        #expect(first.status == 130, "stderr: \(first.stderr)")
+        let finished = results()
+        try #require(finished.count >= 2 && finished.count < 4, "interrupt came too late or too early: \(finished.count) results")
+        var stamps: [URL: Date] = [:]
+        for url in finished { stamps[url] = try FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date }
+        #expect(E2E.processes(containing: "qemu-system-x86_64 -name handover").isEmpty)
+
+        let second = try E2E.run(["matrix", matrix.path, "--jobs", "1", "--out", out.path, "--resume", "--no-history"], timeout: 600)
+        #expect(second.status == 0, "stderr: \(second.stderr)")
+        #expect(results().count == 4)
+        for (url, stamp) in stamps {
+            let now = try FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date
+            #expect(now == stamp, "\(url.path) was run again")
+        }
+        let summary = try JSONCoding.decode(MatrixSummary.self, from: out.appendingPathComponent("summary.json"))
+        #expect(summary.missingRuns.isEmpty)
+        #expect(summary.cells.flatMap(\.runs).count == 4)
+    }
+
+    @Test("a history holding a faster baseline flags a blackout regression in every report")
+    func regressionAgainstCraftedHistory() throws {
+        try E2E.requirePrerequisites()
+        let folder = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let history = folder.appendingPathComponent("history.sqlite")
+        let store = try HistoryStore(path: history)
+        let fast = Statistics([0.010])!
+        let baselineRun = MatrixRunRecord(
+            id: "memfd-basic/linux-7.2--linux-7.3/rep-1", scenario: "memfd-basic", chain: ["linux-7.2", "linux-7.3"], repeatIndex: 1,
+            verdict: .pass, failureClass: nil, reason: "crafted", evidence: nil, blackout: 0.010, hopBlackouts: [0.010],
+            wallSeconds: 1, resultPath: "x/result.json", consolePath: nil, consoleTail: [])
+        let baseline = MatrixSummary(
+            name: "crafted", matrixFile: "crafted.yaml", startedAt: Date().addingTimeInterval(-86_400), finishedAt: Date().addingTimeInterval(-86_000),
+            accelerator: "tcg", host: "test", handoverVersion: HandoverVersion.tool, regressionThreshold: 0.1, baseline: nil,
+            cells: [MatrixCell(scenario: "memfd-basic", chain: ["linux-7.2", "linux-7.3"], releases: [], direction: .upgrade,
+                               verdict: .pass, failureClass: nil, reason: "crafted", evidence: nil, runs: [baselineRun],
+                               blackout: fast, prediction: nil, regressions: [], unsupportedAllowed: true)],
+            missingRuns: [])
+        try store.record(baseline, id: "crafted-baseline")
+
+        let matrix = try writeMatrix("""
+            name: regression
+            images: [linux-7.2, linux-7.3]
+            scenarios: [memfd-basic]
+            pairs:
+              - {from: linux-7.2, to: linux-7.3}
+            accel: tcg
+            """, in: folder)
+        let out = folder.appendingPathComponent("results")
+        let output = try E2E.run(["matrix", matrix.path, "--out", out.path, "--history", history.path], timeout: 600)
+        #expect(output.status == 1, "a regression must fail the matrix; stdout: \(output.stdout)")
+        #expect(output.stdout.contains("REGRESSION"))
+        let summary = try JSONCoding.decode(MatrixSummary.self, from: out.appendingPathComponent("summary.json"))
+        let cell = try #require(summary.cells.first)
+        #expect(cell.verdict == .pass)
+        #expect(cell.regressions.map(\.kind) == [.blackout])
+        let junit = try String(contentsOf: out.appendingPathComponent("junit.xml"), encoding: .utf8)
+        #expect(junit.contains("regression-blackout"))
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("regress"))
+        let ktap = try String(contentsOf: out.appendingPathComponent("report.ktap"), encoding: .utf8)
+        #expect(ktap.contains("not ok"))
+    }
+}
+}
