@@ -14,13 +14,17 @@ public struct ImageKeyInputs: Codable, Sendable, Equatable {
     public var fragments: [String]
     public var compiler: String
     public var cmdline: [String]
+    /// Each patch's name and content digest, in order; absent (not empty) for unpatched recipes,
+    /// so their keys stay what they were before patches existed.
+    public var patches: [String]?
 
-    public init(source: String, baseConfig: String, fragments: [String], compiler: String, cmdline: [String]) {
+    public init(source: String, baseConfig: String, fragments: [String], compiler: String, cmdline: [String], patches: [String]? = nil) {
         self.source = source
         self.baseConfig = baseConfig
         self.fragments = fragments
         self.compiler = compiler
         self.cmdline = cmdline
+        self.patches = patches
     }
 
     public var key: String {

@@ -23,7 +23,9 @@ public struct ImageBuilder: Sendable {
         let fragments = try recipe.fragments.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
         let compiler: String
         if case .prebuilt = recipe.source { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion() }
-        return (ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler, cmdline: recipe.cmdline), source)
+        let patches = try recipe.patches.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
+        return (ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler,
+                               cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches), source)
     }
 
     static func compilerVersion() async throws -> String {
@@ -66,13 +68,18 @@ public struct ImageBuilder: Sendable {
                 abi: try tree.map { try ABIStrings.extract(fromTree: $0) }, kexecLoadable: header.canBeLoadedAbove4G,
                 cmdline: recipe.cmdline, builtAt: Date(), sourceTree: tree?.path)
         case .debian, .tree:
-            let tree: URL
+            var tree: URL
             if let debian = source.debian {
                 tree = try await unpackedTree(package: debian.package, version: debian.version, suite: debian.suite)
             } else if case .tree(let path) = recipe.source {
                 tree = path
             } else { fatalError("unreachable") }
+            var records: [KernelImage.PatchRecord] = []
+            if !recipe.patches.isEmpty {
+                (tree, records) = try await patchedTree(recipe, base: tree, key: inputs.key)
+            }
             image = try await compile(recipe, tree: tree, inputs: inputs, source: source, staging: staging)
+            if !records.isEmpty { image.patches = records }
         }
         image.buildSeconds = Date().timeIntervalSince(started)
         try AtomicFile.writeJSON(image, to: staging.appendingPathComponent("image.json"))
@@ -108,6 +115,34 @@ public struct ImageBuilder: Sendable {
             throw HarnessError(.io, "unpacking \(deb.lastPathComponent) did not give one source tree in \(destination.path)")
         }
         return tree
+    }
+
+    /// A copy of the tree with the recipe's patches applied in order, kept beside the sources.
+    /// The original tree (shared with other recipes, or the user's checkout) is never touched.
+    func patchedTree(_ recipe: Recipe, base: URL, key: String) async throws -> (URL, [KernelImage.PatchRecord]) {
+        let fm = FileManager.default
+        let destination = paths.sources.appendingPathComponent("patched-\(key)")
+        let done = destination.appendingPathComponent(".handover-patches.json")
+        if let records = try? JSONDecoder().decode([KernelImage.PatchRecord].self, from: Data(contentsOf: done)) {
+            return (destination, records)
+        }
+        try? fm.removeItem(at: destination)
+        try fm.createDirectory(at: destination, withIntermediateDirectories: true)
+        progress.step("\(recipe.name): copying \(base.path) to apply \(recipe.patches.count) patch(es)")
+        try await Shell.check("rsync", ["-a", "--exclude=.git", base.path + "/", destination.path + "/"])
+        var records: [KernelImage.PatchRecord] = []
+        for (index, patch) in recipe.patches.enumerated() {
+            let output = try await Shell.capture("patch", ["-p1", "--forward", "--batch", "-d", destination.path, "-i", patch.path])
+            let text = (output.stdout + output.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard output.succeeded else {
+                try? fm.removeItem(at: destination)
+                throw InputError(file: recipe.file.path, keyPath: "patches[\(index)]",
+                                 message: "\(patch.lastPathComponent) does not apply to \(base.lastPathComponent): \(text)")
+            }
+            records.append(KernelImage.PatchRecord(file: patch.path, sha256: try Digest.sha256(file: patch), output: text))
+        }
+        try AtomicFile.write(try JSONEncoder().encode(records), to: done)
+        return (destination, records)
     }
 
     static func singleSubfolder(_ folder: URL) -> URL? {

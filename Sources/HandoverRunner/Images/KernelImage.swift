@@ -13,6 +13,13 @@ public struct KernelImage: Codable, Sendable, Equatable {
         public var prebuiltFrom: String?
     }
 
+    /// A patch applied to the tree before the build, and what `patch` said.
+    public struct PatchRecord: Codable, Sendable, Equatable {
+        public var file: String
+        public var sha256: String
+        public var output: String
+    }
+
     public var recipe: String
     public var recipeFile: String
     public var key: String
@@ -33,13 +40,14 @@ public struct KernelImage: Codable, Sendable, Equatable {
     public var compiledUnits: Int?
     /// The unpacked source tree this image was built from (for its selftests), if kept.
     public var sourceTree: String?
+    public var patches: [PatchRecord]? = nil
 
     /// Filled in when loaded: the cache folder holding bzImage, config, headers.
     public var folder: URL? = nil
 
     enum CodingKeys: String, CodingKey {
         case recipe, recipeFile, key, kernelRelease, source, baseConfig, fragments, compiler, capabilities, abi
-        case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, sourceTree
+        case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, sourceTree, patches
     }
 
     public var bzImage: URL { folder!.appendingPathComponent("bzImage") }

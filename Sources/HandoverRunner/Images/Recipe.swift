@@ -33,8 +33,10 @@ public struct Recipe: Sendable, Equatable {
     public var fragments: [URL]
     /// Extra words for the kernel command line this image boots with.
     public var cmdline: [String]
+    /// Patches (unified diffs or mbox files) applied in order with `patch -p1` to a copy of the tree.
+    public var patches: [URL] = []
 
-    public static let keys = ["description", "source", "config", "cmdline"]
+    public static let keys = ["description", "source", "config", "cmdline", "patches"]
 }
 
 extension Recipe {
@@ -86,11 +88,22 @@ extension Recipe {
         if let words = top["cmdline"] {
             cmdline = try words.string().split(separator: " ").map(String.init)
         }
+        var patches: [URL] = []
+        if let list = top["patches"] {
+            if case .prebuilt = source { throw list.error("a prebuilt image cannot be patched; patches apply to source trees") }
+            for item in try list.list() {
+                let url = resolve(try item.nonEmptyString(), against: folder)
+                guard FileManager.default.fileExists(atPath: url.path) else {
+                    throw item.error("expected a patch file; \(url.path) does not exist")
+                }
+                patches.append(url)
+            }
+        }
         if case .prebuilt = source, top["config"] != nil {
             throw top["config"]!.error("a prebuilt image has its own .config (source.prebuilt.config); config does not apply")
         }
         return Recipe(name: name, file: file, description: description, source: source, base: base,
-                      fragments: fragments, cmdline: cmdline)
+                      fragments: fragments, cmdline: cmdline, patches: patches)
     }
 
     private static func parseSource(_ value: YAMLValue, folder: URL) throws(InputError) -> Source {
