@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build
-.build/debug/handover image build linux-7.2 linux-7.3 linux-6.12
+.build/debug/handover image build linux-7.2 linux-7.3 linux-6.12 linux-7.3-luo-v6
 HANDOVER_E2E=1 swift test "$@"

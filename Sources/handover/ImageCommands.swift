@@ -116,6 +116,9 @@ func describe(_ image: KernelImage) -> String {
     default: lines.append("source:         prebuilt \(image.source.prebuiltFrom ?? "")")
     }
     lines.append("config:         \(image.baseConfig) + \(image.fragments.joined(separator: ", "))")
+    for patch in image.patches ?? [] {
+        lines.append("patch:          \(URL(fileURLWithPath: patch.file).lastPathComponent) (sha256 \(patch.sha256.prefix(12)))")
+    }
     lines.append("compiler:       \(image.compiler)")
     let c = image.capabilities
     lines.append("KHO:            \(yes(c.kexecHandover))\(c.khoEnabledByDefault ? " (on by default)" : c.kexecHandover ? " (boot with kho=on)" : "")")

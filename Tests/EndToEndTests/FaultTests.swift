@@ -33,6 +33,22 @@ struct FaultTests {
         #expect(!((outcome.result["consoleTail"] as? [String]) ?? []).isEmpty, "no console tail in the result")
     }
 
+    @Test("a second kernel with another LUO ABI string refuses the state: abi-incompatible, predicted by image diff")
+    func abiIncompatible() throws {
+        try E2E.requirePrerequisites()
+        let diff = try E2E.run(["image", "diff", "linux-7.3", "linux-7.3-luo-v6"])
+        #expect(diff.status == 1)
+        #expect(diff.stdout.contains("luo-v5 -> luo-v6"), "diff: \(diff.stdout)")
+        let out = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let output = try E2E.run(["run", "memfd-basic", "--from", "linux-7.3", "--to", "linux-7.3-luo-v6", "--accel", "tcg",
+                                  "--out", out.path, "--json", "--kexec-timeout", "60"])
+        let result = try E2E.json(output.stdout)
+        expectFailure(Outcome(status: output.status, result: result, seconds: 0, stderr: output.stderr), "abi-incompatible")
+        #expect((result["evidence"] as? String)?.contains("incompatible") == true, "evidence: \(result["evidence"] ?? "none")")
+        #expect(E2E.processes(containing: "qemu-system-x86_64 -name handover").isEmpty)
+    }
+
     @Test("a new kernel whose init never reaches the runner ends as boot-timeout")
     func stalledInit() throws {
         let outcome = try run(["--inject", "stall:2"])

@@ -34,7 +34,7 @@ enum E2E {
               path.split(separator: ":").contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/qemu-system-x86_64") }) else {
             return "qemu-system-x86_64 is not installed"
         }
-        for image in ["linux-7.2", "linux-7.3", "linux-6.12"] {
+        for image in ["linux-7.2", "linux-7.3", "linux-6.12", "linux-7.3-luo-v6"] {
             let result = try? run(["image", "show", image])
             if result?.status != 0 { return "image \(image) is not built (handover image build \(image))" }
         }

@@ -77,6 +77,18 @@ public struct RunResult: Codable, Sendable {
     public var vmSeconds: Double?
     public var runDirectory: String?
 
+    /// A result that says "error, did not finish" until the run fills it in, so a run that
+    /// stops half way can never read as a pass.
+    public static func unfinished(_ scenario: Scenario, chain: [KernelImage], options: RunOptions) -> RunResult {
+        var result = RunResult(
+            scenario: scenario.name, scenarioFile: scenario.file, scenarioDigest: scenario.digest,
+            from: ImageRef(chain[0]), to: ImageRef(chain[chain.count - 1]), accelerator: options.accelerator,
+            acceleratorReason: options.acceleratorReason, verdict: .error, failureClass: .infrastructure,
+            reason: "the run did not finish", prediction: HandoverPrediction(from: chain[0], to: chain[1]), startedAt: Date())
+        result.via = chain.dropFirst().dropLast().map(ImageRef.init)
+        return result
+    }
+
     public var summaryLine: String {
         var text = "\(verdict.rawValue.uppercased())"
         if let failureClass { text += " (\(failureClass.rawValue))" }

@@ -58,13 +58,7 @@ public struct RunSession: Sendable {
     }
 
     public func run() async -> RunResult {
-        let started = Date()
-        var result = RunResult(
-            scenario: scenario.name, scenarioFile: scenario.file, scenarioDigest: scenario.digest,
-            from: ImageRef(from), to: ImageRef(to), accelerator: options.accelerator,
-            acceleratorReason: options.acceleratorReason, verdict: .error, failureClass: .infrastructure,
-            reason: "the run did not finish", prediction: HandoverPrediction(from: from, to: chain[1]), startedAt: started)
-        result.via = chain.dropFirst().dropLast().map(ImageRef.init)
+        var result = RunResult.unfinished(scenario, chain: chain, options: options)
         do {
             try await execute(into: &result)
         } catch let error as HarnessError {
@@ -77,7 +71,7 @@ public struct RunSession: Sendable {
             result.failureClass = .infrastructure
             result.reason = "\(error)"
         }
-        result.wallSeconds = Date().timeIntervalSince(started)
+        result.wallSeconds = Date().timeIntervalSince(result.startedAt)
         return result
     }
 

@@ -26,4 +26,18 @@ public struct SelftestOutcome: Codable, Sendable, Equatable {
     public var stages: [Stage]
     public var subtests: [KTAPParser.Result]
     public var blackout: Double?
+
+    /// How a VM that ended early or a harness error ends this test.
+    mutating func record(_ error: any Error) {
+        if let ended = error as? CommandDriver.Ended {
+            status = ended.status
+            failureClass = ended.failureClass
+            message = ended.reason
+            evidence = ended.evidence
+        } else {
+            status = .error
+            failureClass = .infrastructure
+            message = "\(error)"
+        }
+    }
 }

@@ -22,12 +22,7 @@ public struct SelftestSession: Sendable {
     var spec: Scenario.Selftests { scenario.selftests! }
 
     public func run() async -> RunResult {
-        let started = Date()
-        var result = RunResult(
-            scenario: scenario.name, scenarioFile: scenario.file, scenarioDigest: scenario.digest,
-            from: ImageRef(from), to: ImageRef(to), accelerator: options.accelerator,
-            acceleratorReason: options.acceleratorReason, verdict: .error, failureClass: .infrastructure,
-            reason: "the run did not finish", prediction: HandoverPrediction(from: from, to: to), startedAt: started)
+        var result = RunResult.unfinished(scenario, chain: [from, to], options: options)
         do {
             var wanted = spec.tests
             if spec.ioctlSuite { wanted.append(Scenario.Selftests.ioctlSuite) }
@@ -60,7 +55,7 @@ public struct SelftestSession: Sendable {
         } catch {
             result.reason = "\(error)"
         }
-        result.wallSeconds = Date().timeIntervalSince(started)
+        result.wallSeconds = Date().timeIntervalSince(result.startedAt)
         return result
     }
 
@@ -187,13 +182,8 @@ public struct SelftestSession: Sendable {
                 }
                 await driver.powerOff()
             }
-        } catch let ended as CommandDriver.Ended {
-            outcome.status = ended.status
-            outcome.failureClass = ended.failureClass
-            outcome.message = ended.reason
-            outcome.evidence = ended.evidence
         } catch {
-            outcome.message = "\(error)"
+            outcome.record(error)
         }
         return outcome
     }
@@ -226,13 +216,8 @@ public struct SelftestSession: Sendable {
                 }
                 await driver.powerOff()
             }
-        } catch let ended as CommandDriver.Ended {
-            outcome.status = ended.status
-            outcome.failureClass = ended.failureClass
-            outcome.message = ended.reason
-            outcome.evidence = ended.evidence
         } catch {
-            outcome.message = "\(error)"
+            outcome.record(error)
         }
         return outcome
     }
