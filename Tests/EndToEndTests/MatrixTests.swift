@@ -129,6 +129,40 @@ struct MatrixTests {
         #expect(summary.cells.flatMap(\.runs).count == 4)
     }
 
+    @Test("SIGTERM during a matrix tears the VMs down, keeps finished results and exits 143")
+    func terminatedMatrix() throws {
+        try E2E.requirePrerequisites()
+        let folder = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let matrix = try writeMatrix("""
+            name: sigterm
+            images: [linux-7.2, linux-7.3]
+            scenarios: [memfd-basic]
+            pairs: all
+            timeout: 300
+            accel: tcg
+            """, in: folder)
+        let out = folder.appendingPathComponent("results")
+        let running = try E2E.start(["matrix", matrix.path, "--jobs", "2", "--out", out.path, "--no-history"])
+        let summaryFile = out.appendingPathComponent("summary.json")
+        let deadline = Date().addingTimeInterval(240)
+        while Date() < deadline && running.process.isRunning {
+            if let summary = try? JSONCoding.decode(MatrixSummary.self, from: summaryFile), !summary.cells.isEmpty { break }
+            usleep(100_000)
+        }
+        running.process.terminate()
+        let output = running.finish()
+        #expect(output.status == 143, "stderr: \(output.stderr)")
+        usleep(300_000)
+        #expect(E2E.processes(containing: "qemu-system-x86_64 -name handover").isEmpty, "QEMU survived SIGTERM")
+        let summary = try JSONCoding.decode(MatrixSummary.self, from: summaryFile)
+        #expect(!summary.cells.isEmpty, "finished results were lost")
+        #expect(!summary.missingRuns.isEmpty, "the matrix was not interrupted")
+        for record in summary.cells.flatMap(\.runs) {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(record.resultPath).path))
+        }
+    }
+
     @Test("a history holding a faster baseline flags a blackout regression in every report")
     func regressionAgainstCraftedHistory() throws {
         try E2E.requirePrerequisites()

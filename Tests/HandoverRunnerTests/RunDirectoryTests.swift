@@ -1,0 +1,29 @@
+import Foundation
+import Testing
+@testable import HandoverRunner
+
+@Suite struct RunDirectoryTests {
+    @Test func runDirectoriesAndSocketsArePrivate() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("handover-rundir-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let directory = try RunDirectory(parent: parent)
+        let mode = try #require(FileManager.default.attributesOfItem(atPath: directory.url.path)[.posixPermissions] as? Int)
+        #expect(mode & 0o777 == 0o700)
+        let parentMode = try #require(FileManager.default.attributesOfItem(atPath: parent.path)[.posixPermissions] as? Int)
+        #expect(parentMode & 0o077 == 0, "the parent of run directories is readable by others: \(String(parentMode, radix: 8))")
+        let listener = try UnixListener(path: directory.file("agent.sock"))
+        defer { listener.close() }
+        let socketMode = try #require(FileManager.default.attributesOfItem(atPath: directory.file("agent.sock").path)[.posixPermissions] as? Int)
+        #expect(socketMode & 0o077 == 0)
+        directory.remove()
+        #expect(!FileManager.default.fileExists(atPath: directory.url.path))
+    }
+
+    @Test func twoRunsGetTwoDirectories() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("handover-rundir-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let a = try RunDirectory(parent: parent)
+        let b = try RunDirectory(parent: parent)
+        #expect(a.url != b.url)
+    }
+}
