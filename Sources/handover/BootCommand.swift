@@ -18,12 +18,30 @@ struct AcceleratorOption: ParsableArguments {
     }
 }
 
+struct BackendOptions: ParsableArguments {
+    @Option(help: "Where VMs run: qemu (started directly) or libvirt.")
+    var backend: String = "qemu"
+
+    @Option(help: "The libvirt connection URI (with --backend libvirt).")
+    var connect: String?
+
+    func validate() throws {
+        guard ["qemu", "libvirt"].contains(backend) else { throw ValidationError("--backend takes qemu or libvirt, not '\(backend)'") }
+        if connect != nil && backend != "libvirt" { throw ValidationError("--connect goes with --backend libvirt") }
+    }
+
+    var value: Backend {
+        backend == "libvirt" ? .libvirt(uri: connect ?? Backend.defaultLibvirtURI) : .qemu
+    }
+}
+
 struct BootCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boot", abstract: "Boot an image with the agent, print its hello, power off.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var acceleratorOption: AcceleratorOption
+    @OptionGroup var backendOptions: BackendOptions
     @Argument(help: "The image (recipe name or key; built first if needed).") var image: String
     @Flag(help: "Keep the run directory (console log, protocol transcript).") var keep = false
     @Option(help: "Seconds to wait for the agent's hello.") var timeout: Double = 90
@@ -35,8 +53,9 @@ struct BootCommand: AsyncParsableCommand {
             let kernel = try await global.image(named: image)
             let (accelerator, reason) = try await acceleratorOption.choose(image: kernel, global: global)
             global.progress.step("booting \(kernel.recipe) (\(kernel.kernelRelease)) under \(accelerator.rawValue): \(reason)")
-            let result = try await BootSession(image: kernel, accelerator: accelerator, progress: global.progress, keep: keep)
-                .bootToHello(timeout: timeout)
+            var session = BootSession(image: kernel, accelerator: accelerator, progress: global.progress, keep: keep)
+            session.backend = backendOptions.value
+            let result = try await session.bootToHello(timeout: timeout)
             if json {
                 print(String(decoding: try JSONCoding.encode(result), as: UTF8.self))
                 return

@@ -11,6 +11,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var acceleratorOption: AcceleratorOption
+    @OptionGroup var backendOptions: BackendOptions
     @Argument(help: "The scenario file (Scenarios/NAME.yaml) or a scenario name.") var scenario: String
     @Option(help: "The first kernel (recipe name or image key).") var from: String
     @Option(help: "The last kernel.") var to: String
@@ -55,6 +56,7 @@ struct RunCommand: AsyncParsableCommand {
             options.memoryMiB = memory
             options.keep = keep
             options.kexecTimeout = kexecTimeout
+            options.backend = backendOptions.value
 
             let folder = URL(fileURLWithPath: out ?? ResultsFolder.defaultPath(scenario: parsed.name, from: first.recipe, to: second.recipe))
             try ResultsFolder.prepare(folder)

@@ -19,6 +19,7 @@ public struct BootSession: Sendable {
     public let progress: ProgressReporter
     public let keep: Bool
     public var memoryMiB = 512
+    public var backend: Backend = .qemu
 
     public init(image: KernelImage, accelerator: Accelerator, progress: ProgressReporter, keep: Bool) {
         self.image = image
@@ -39,9 +40,9 @@ public struct BootSession: Sendable {
         var config = VMConfig(kernel: image.bzImage, initrd: initrd,
                               cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: image.cmdline), accelerator: accelerator)
         config.memoryMiB = memoryMiB
-        let machine = QemuMachine(config: config, directory: directory)
+        let machine = try MachineFactory.make(backend, config: config, directory: directory)
         defer { machine.stop() }
-        progress.detail(QemuCommand.display(machine.arguments))
+        progress.detail(machine.launchDescription)
         try await machine.start()
 
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
@@ -61,8 +62,8 @@ public struct BootSession: Sendable {
             case .malformed(let error, _):
                 throw HarnessError(.protocolError, "\(image.recipe): \(error.description)")
             case .exited(let status, _):
-                throw HarnessError(.toolFailed, "\(image.recipe): QEMU ended (\(status)) before the agent said hello",
-                                   tail: machine.qemuErrors.suffix(5) + machine.consoleLines(last: 25))
+                throw HarnessError(.toolFailed, "\(image.recipe): the VM ended (\(status)) before the agent said hello",
+                                   tail: machine.hostErrors.suffix(5) + machine.consoleLines(last: 25))
             case .console(let line, _):
                 progress.detail("console: \(line)")
             default:

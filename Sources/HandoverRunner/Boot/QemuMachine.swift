@@ -7,7 +7,7 @@ import SystemPackage
 /// One QEMU process and its two channels. Every event (agent messages, console lines, the
 /// process ending) arrives in one mailbox with its host time; the console goes to
 /// console.log and the protocol to transcript.jsonl in the run directory.
-public final class QemuMachine: Sendable {
+public final class QemuMachine: VirtualMachine {
     public let config: VMConfig
     public let directory: RunDirectory
     let events = Mailbox<VMEvent>()
@@ -41,14 +41,20 @@ public final class QemuMachine: Sendable {
     func now() -> HostTime { HostTime(nanoseconds: HostTime.monotonicNow() - startedAt) }
 
     /// The last console lines, for error messages and results.
-    public func consoleLines(last count: Int = 40) -> [String] {
+    public func consoleLines(last count: Int) -> [String] {
         consoleTail.withLock { Array($0.suffix(count)) }
     }
 
-    public var qemuErrors: [String] { state.withLock { $0.stderr } }
+    public var hostErrors: [String] { state.withLock { $0.stderr } }
+
+    public var launchDescription: String { QemuCommand.display(arguments) }
+
+    public var artifacts: [(URL, String)] {
+        [(consoleLog, "console.log"), (transcript, "transcript.jsonl"), (directory.file("qemu-command"), "qemu-command")]
+    }
 
     /// Starts QEMU and waits until it has connected to both channels.
-    public func start(connectTimeout: TimeInterval = 15) async throws {
+    public func start(connectTimeout: TimeInterval) async throws {
         let consoleListener = try UnixListener(path: directory.file("console.sock"))
         let agentListener = try UnixListener(path: directory.file("agent.sock"))
         defer {
@@ -80,7 +86,7 @@ public final class QemuMachine: Sendable {
         while console == nil || agent == nil {
             if Date().timeIntervalSince(accepting) > connectTimeout || state.withLock({ $0.exited }) {
                 stop()
-                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets", tail: qemuErrors)
+                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets", tail: hostErrors)
             }
             if console == nil { console = consoleListener.accept(timeout: 0.05) }
             if agent == nil { agent = agentListener.accept(timeout: 0.05) }

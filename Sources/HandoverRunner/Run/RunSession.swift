@@ -19,6 +19,7 @@ public struct RunOptions: Sendable {
     public var keep = false
     /// Where console.log, transcript.jsonl and qemu-command are copied.
     public var artifacts: URL?
+    public var backend: Backend = .qemu
 
     public init(accelerator: Accelerator, acceleratorReason: String) {
         self.accelerator = accelerator
@@ -116,11 +117,11 @@ public struct RunSession: Sendable {
                               accelerator: options.accelerator)
         config.memoryMiB = memoryMiB
         config.cpus = options.cpus
-        let machine = QemuMachine(config: config, directory: directory)
-        progress.detail(QemuCommand.display(machine.arguments))
+        let machine = try MachineFactory.make(options.backend, config: config, directory: directory)
+        progress.detail(machine.launchDescription)
         defer {
             machine.stop()
-            if let artifacts = options.artifacts { copyArtifacts(from: machine, to: artifacts) }
+            if let artifacts = options.artifacts { Self.copyArtifacts(from: machine, to: artifacts) }
         }
         try await machine.start()
         var tracker = RunTracker(scenario: scenario, chain: chain)
@@ -130,13 +131,10 @@ public struct RunSession: Sendable {
         result.vmSeconds = tracker.vmExit?.seconds
     }
 
-    func copyArtifacts(from machine: QemuMachine, to folder: URL) { Self.copyArtifacts(from: machine, to: folder) }
-
-    static func copyArtifacts(from machine: QemuMachine, to folder: URL) {
+    static func copyArtifacts(from machine: any VirtualMachine, to folder: URL) {
         let fm = FileManager.default
         try? fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        for (source, name) in [(machine.consoleLog, "console.log"), (machine.transcript, "transcript.jsonl"),
-                               (machine.directory.file("qemu-command"), "qemu-command")] {
+        for (source, name) in machine.artifacts {
             guard let data = fm.contents(atPath: source.path) else { continue }
             try? AtomicFile.write(data, to: folder.appendingPathComponent(name))
         }

@@ -83,7 +83,7 @@ struct RunTracker {
         }
     }
 
-    mutating func follow(_ machine: QemuMachine, options: RunOptions, progress: ProgressReporter) async throws {
+    mutating func follow(_ machine: any VirtualMachine, options: RunOptions, progress: ProgressReporter) async throws {
         let overall = options.overallTimeout.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
         while outcome == nil && phase != .finished {
             let wait = deadline(options)
@@ -110,7 +110,7 @@ struct RunTracker {
         }
     }
 
-    mutating func handle(_ event: VMEvent, machine: QemuMachine, progress: ProgressReporter) {
+    mutating func handle(_ event: VMEvent, machine: any VirtualMachine, progress: ProgressReporter) {
         switch event {
         case .console(let line, let time):
             consoleLines.append(line)
@@ -141,7 +141,7 @@ struct RunTracker {
         }
     }
 
-    mutating func handle(_ message: AgentMessage, at time: HostTime, machine: QemuMachine, progress: ProgressReporter) {
+    mutating func handle(_ message: AgentMessage, at time: HostTime, machine: any VirtualMachine, progress: ProgressReporter) {
         switch message {
         case .hello(let hello):
             hellos.append(hello)

@@ -11,11 +11,11 @@ final class CommandDriver {
         var evidence: String?
     }
 
-    let machine: QemuMachine
+    let machine: any VirtualMachine
     var console: [String] = []
     var lastHello: Hello?
 
-    init(machine: QemuMachine) { self.machine = machine }
+    init(machine: any VirtualMachine) { self.machine = machine }
 
     private func next(_ timeout: TimeInterval, waitingFor what: String, afterKexecInto target: String?) async throws -> VMEvent {
         guard let event = await machine.next(until: .now + .milliseconds(Int(timeout * 1000))) else {

@@ -124,7 +124,7 @@ public struct SelftestSession: Sendable {
                               cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline), accelerator: options.accelerator)
         config.memoryMiB = options.memoryMiB ?? 1024
         config.cpus = options.cpus
-        let machine = QemuMachine(config: config, directory: directory)
+        let machine = try MachineFactory.make(options.backend, config: config, directory: directory)
         defer {
             machine.stop()
             if let artifacts = options.artifacts {
