@@ -76,7 +76,8 @@ extension Agent {
             fail("verify", error)
             return
         }
-        step("verify", "\(after.count) objects", started: started)
+        let bytes = plan.objects.reduce(0) { $0 + $1.size }
+        step("verify", "\(after.count) objects, \(bytes) bytes; agent peak RSS \(Machine.peakRSSKiB) KiB", started: started)
         port.send(.fingerprints(stage: stage, after))
         if !located.isEmpty { port.send(.located(located)) }
     }

@@ -106,6 +106,12 @@ enum Machine {
         return now.tv_sec * 1_000_000 + now.tv_nsec / 1000
     }
 
+    /// VmHWM of this process, in KiB.
+    static var peakRSSKiB: Int {
+        let line = Files.read("/proc/self/status")?.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+    }
+
     static func raiseFileLimit() {
         var limit = rlimit()
         if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 {

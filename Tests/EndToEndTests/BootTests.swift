@@ -36,7 +36,7 @@ struct BootTests {
         var qemu: [Int32] = []
         let deadline = Date().addingTimeInterval(30)
         while qemu.isEmpty && Date() < deadline && running.process.isRunning {
-            qemu = E2E.processes(containing: "qemu-system-x86_64 -name handover")
+            qemu = E2E.qemu(startedBy: running.process.processIdentifier)
             usleep(20_000)
         }
         try #require(!qemu.isEmpty, "QEMU never started; stderr: \(running.stderrText)")

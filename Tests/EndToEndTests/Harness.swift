@@ -122,6 +122,16 @@ enum E2E {
         return running
     }
 
+    /// QEMU processes started by the given handover process.
+    static func qemu(startedBy parent: Int32) -> [Int32] {
+        processes(containing: "qemu-system-x86_64 -name handover").filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }
+    }
+
     /// Processes whose command line contains `needle`.
     static func processes(containing needle: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

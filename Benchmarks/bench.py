@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""handover's benchmark suite: the harness's own cost, blackout precision, guest hashing
+throughput, matrix scaling, memory and the image cache. Prints medians (and ratios measured
+in the same run) and writes everything to Benchmarks/results/<time>.json.
+
+Usage: Benchmarks/bench.py [--quick] [--handover PATH]
+  --quick   fewer repeats (5 instead of 20 for precision, 3 instead of 5 elsewhere)
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=False, text=True, capture_output=True, **kw)
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def cv(values):
+    if len(values) < 2:
+        return 0.0
+    mean = statistics.mean(values)
+    return statistics.stdev(values) / mean if mean else 0.0
+
+
+def run_tracked(cmd):
+    """Runs cmd, sampling the peak RSS (VmHWM) of that process alone, not of its children."""
+    started = time.monotonic()
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.05)
+    out, err = process.communicate()
+    return process.returncode, out, err, time.monotonic() - started, peak
+
+
+def handover_run(h, scenario, frm, to, out, repeat=1, extra=()):
+    cmd = [h, "run", scenario, "--from", frm, "--to", to, "--accel", args.accel, "--out", out, "--json", "-q",
+           "--repeat", str(repeat), *extra]
+    code, stdout, stderr, wall, peak = run_tracked(cmd)
+    if code not in (0, 1):
+        sys.exit(f"bench: {' '.join(cmd)} failed ({code}): {stderr[-2000:]}")
+    data = json.loads(stdout)
+    runs = data["runs"] if "runs" in data else [data]
+    return runs, wall, peak
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--quick", action="store_true")
+parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
+parser.add_argument("--accel", default="auto")
+args = parser.parse_args()
+h = args.handover
+small = 3 if args.quick else 5
+precision_repeats = 5 if args.quick else 20
+os.chdir(ROOT)
+work = Path(tempfile.mkdtemp(prefix="handover-bench-"))
+report = {"quick": args.quick, "host": os.uname().nodename, "cores": os.cpu_count()}
+
+print("== 1. harness overhead: handover run against its VM (QEMU start to exit)")
+ratios, walls, vms = [], [], []
+for i in range(small):
+    runs, wall, _ = handover_run(h, "memfd-basic", "linux-7.2", "linux-7.3", str(work / f"overhead-{i}"))
+    walls.append(wall)
+    vms.append(runs[0]["vmSeconds"])
+    ratios.append(wall / runs[0]["vmSeconds"])
+report["overhead"] = {"wall_median_s": median(walls), "vm_median_s": median(vms), "ratio_median": median(ratios)}
+print(f"   handover run {median(walls):.2f} s, its VM {median(vms):.2f} s: ratio {median(ratios):.3f} (target <= 1.10)")
+
+print("== 2/3. blackout: the agent's share, precision and spread")
+for scenario in ["memfd-basic", "memfd-many"]:
+    count = precision_repeats if scenario == "memfd-basic" else small
+    runs, _, _ = handover_run(h, scenario, "linux-7.2", "linux-7.3", str(work / f"blackout-{scenario}"), repeat=count)
+    blackouts = [r["blackout"]["total"] for r in runs if r.get("blackout")]
+    shares = [((r["blackout"].get("agentStart") or 0) + (r["blackout"].get("restore") or 0)) / r["blackout"]["total"]
+              for r in runs if r.get("blackout")]
+    restore = [r["blackout"]["restore"] for r in runs if r.get("blackout")]
+    accel = runs[0]["accelerator"]
+    report[f"blackout_{scenario}"] = {"runs": len(blackouts), "median_s": median(blackouts), "cv": cv(blackouts),
+                                      "agent_share_median": median(shares), "restore_median_s": median(restore), "accelerator": accel}
+    print(f"   {scenario}: {len(blackouts)} runs under {accel}, median {median(blackouts)*1000:.1f} ms, CV {cv(blackouts)*100:.1f}%, "
+          f"agent share (exec to resumed) {median(shares)*100:.1f}% (restore alone {median(restore)*1000:.1f} ms)")
+report["blackout_resolution"] = "host CLOCK_MONOTONIC in ns, reported as seconds with 1 us or better"
+print("   resolution: host CLOCK_MONOTONIC (ns); results carry seconds as doubles, i.e. 1 us or better")
+
+print("== 4. guest hashing throughput for a 1 GiB memfd")
+runs, _, _ = handover_run(h, "Benchmarks/memfd-1g.yaml", "linux-7.3", "linux-7.3", str(work / "1g"), extra=["--memory", "3072"])
+steps = {s["step"] + str(s["stage"]): s for s in runs[0]["steps"]}
+mib = 1024.0
+def rate(step):
+    s = steps.get(step)
+    return mib / (s["microseconds"] / 1e6) if s and s.get("microseconds") else None
+throughput = {"create_MiBps": rate("create1"), "fingerprint_MiBps": rate("fingerprint1"), "verify_MiBps": rate("verify2"),
+              "preserve_s": (steps.get("preserve1") or {}).get("microseconds", 0) / 1e6, "verdict": runs[0]["verdict"],
+              "agent_peak_rss": (steps.get("verify2") or {}).get("detail")}
+report["guest_throughput"] = throughput
+print(f"   create (fill) {throughput['create_MiBps'] or 0:.0f} MiB/s, fingerprint {throughput['fingerprint_MiBps'] or 0:.0f} MiB/s, "
+      f"verify {throughput['verify_MiBps'] or 0:.0f} MiB/s, verdict {throughput['verdict']}; {throughput['agent_peak_rss']}")
+
+print("== 5. matrix scaling: the same 8-run matrix with --jobs 1 and --jobs 2")
+matrix = work / "scaling.yaml"
+matrix.write_text(f"""name: scaling
+images: [linux-7.2, linux-7.3]
+scenarios: [memfd-basic]
+pairs: all
+repeats: 2
+accel: {args.accel}
+cpus: 1
+""")
+times, peaks = {}, {}
+for jobs in (1, 2):
+    code, out, err, wall, peak = run_tracked([h, "matrix", str(matrix), "--jobs", str(jobs), "--out", str(work / f"matrix-{jobs}"), "--no-history", "-q"])
+    times[jobs], peaks[jobs] = wall, peak
+report["matrix_scaling"] = {"jobs1_s": times[1], "jobs2_s": times[2], "speedup": times[1] / times[2],
+                            "runner_peak_rss_kib": max(peaks.values())}
+print(f"   --jobs 1 {times[1]:.1f} s, --jobs 2 {times[2]:.1f} s: speed-up {times[1]/times[2]:.2f} (target >= 1.7)")
+
+print("== 6. memory: the runner's own peak RSS during a 20-run matrix")
+matrix20 = work / "memory.yaml"
+matrix20.write_text(f"""name: memory
+images: [linux-7.2, linux-7.3]
+scenarios: [memfd-basic]
+pairs: all
+repeats: {5 if not args.quick else 2}
+accel: {args.accel}
+cpus: 1
+""")
+code, out, err, wall, peak = run_tracked([h, "matrix", str(matrix20), "--out", str(work / "matrix-20"), "--no-history", "-q"])
+report["memory"] = {"runs": 20 if not args.quick else 8, "runner_peak_rss_kib": peak}
+print(f"   runner peak RSS {peak/1024:.1f} MiB over {report['memory']['runs']} runs (target <= 64 MiB; QEMU's memory is not counted)")
+
+print("== 7. image cache")
+hits = []
+for _ in range(small):
+    started = time.monotonic()
+    sh([h, "image", "build", "linux-7.3", "-q"])
+    hits.append(time.monotonic() - started)
+info = json.loads(sh([h, "image", "show", "linux-7.3", "--json"]).stdout)
+report["image_cache"] = {"hit_median_s": median(hits), "cold_build_s": info.get("buildSeconds"), "cold_make_s": info.get("makeSeconds")}
+outside = (info.get("buildSeconds") or 0) - (info.get("makeSeconds") or 0)
+print(f"   cache hit {median(hits):.2f} s (target < 2 s); the cold build took {info.get('buildSeconds') or 0:.0f} s, "
+      f"{outside:.0f} s of it outside make bzImage")
+
+results = ROOT / "Benchmarks/results"
+results.mkdir(exist_ok=True)
+name = results / time.strftime("%Y%m%d-%H%M%S.json")
+name.write_text(json.dumps(report, indent=2) + "\n")
+print(f"results: {name}")
