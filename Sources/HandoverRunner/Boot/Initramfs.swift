@@ -377,12 +377,10 @@ private final class ArchiveOutput {
         }
     }
 
-    /// Flushes, syncs and closes; the file is complete when this returns.
+    /// Flushes and closes; the file is complete when this returns. No fsync: an initramfs
+    /// lives in a run directory for one boot, and a crash loses the run anyway.
     func close() throws {
         try flush()
-        guard fsync(descriptor) == 0 else {
-            throw InitramfsError(.io, path: path, "fsync failed: \(Initramfs.lastError())")
-        }
         closed = true
         guard systemClose(descriptor) == 0 else {
             throw InitramfsError(.io, path: path, "close failed: \(Initramfs.lastError())")

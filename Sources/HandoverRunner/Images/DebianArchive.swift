@@ -123,7 +123,22 @@ public struct DebianArchive: Sendable {
     /// The newest version of `package` in `suite` that matches the glob `pattern`.
     public func resolve(package: String, pattern: String, suite: String, refresh: Bool) async throws -> String? {
         try await prepare(suite: suite, refresh: refresh)
-        return try await versions(of: package, suite: suite).first { Self.version($0, matches: pattern) }
+        // Reading a large suite's lists (sid) takes most of a second; the answer only changes
+        // when the lists do, so it is remembered against their update stamp.
+        let state = stateFolder(suite: suite)
+        let memo = state.appendingPathComponent("resolved.json")
+        let stamp = (try? FileManager.default.attributesOfItem(atPath: state.appendingPathComponent("lists/.updated").path)[.modificationDate] as? Date)?
+            .timeIntervalSince1970 ?? 0
+        let key = "\(package)|\(pattern)|\(stamp)"
+        var known = (try? JSONDecoder().decode([String: String].self, from: Data(contentsOf: memo))) ?? [:]
+        if let version = known[key] { return version }
+        guard let version = try await versions(of: package, suite: suite).first(where: { Self.version($0, matches: pattern) }) else {
+            return nil
+        }
+        known = known.filter { $0.key.hasSuffix("|\(stamp)") }
+        known[key] = version
+        try? AtomicFile.write(try JSONEncoder().encode(known), to: memo)
+        return version
     }
 
     public func availableVersions(of package: String, suite: String) async throws -> [String] {
