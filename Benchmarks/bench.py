@@ -30,7 +30,9 @@ def cv(values):
 def run_tracked(cmd):
     """Runs cmd, sampling the peak RSS (VmHWM) of that process alone, not of its children."""
     started = time.monotonic()
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Output goes to files: a pipe nobody reads while we poll would fill and block the tool.
+    out_file, err_file = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(cmd, stdout=out_file, stderr=err_file, text=True)
     peak = 0
     while process.poll() is None:
         try:
@@ -41,8 +43,11 @@ def run_tracked(cmd):
         except OSError:
             pass
         time.sleep(0.05)
-    out, err = process.communicate()
-    return process.returncode, out, err, time.monotonic() - started, peak
+    process.wait()
+    wall = time.monotonic() - started
+    out_file.seek(0)
+    err_file.seek(0)
+    return process.returncode, out_file.read(), err_file.read(), wall, peak
 
 
 def handover_run(h, scenario, frm, to, out, repeat=1, extra=()):
