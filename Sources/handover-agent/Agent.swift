@@ -13,13 +13,13 @@ final class Agent {
     let port: Port
     let stage: Int
     let plan: AgentPlan?
-    let kernelLog: KernelLog
+    /// Read when the hello is sent, which after a kexec is after `resumed`.
+    lazy var kernelLog = KernelLog.read()
 
-    init(port: Port, stage: Int, plan: AgentPlan?, kernelLog: KernelLog) {
+    init(port: Port, stage: Int, plan: AgentPlan?) {
         self.port = port
         self.stage = stage
         self.plan = plan
-        self.kernelLog = kernelLog
     }
 
     func hello(cmdline: String, startedAt uptime: Double) -> Hello {
@@ -106,8 +106,6 @@ enum AgentMain {
             while true { pause() }
         }
         let portName = argument("handover.port") ?? "org.handover.agent"
-        let kernelLog = KernelLog.read()
-
         let port: Port
         do {
             port = try Port.open(named: portName)
@@ -125,22 +123,22 @@ enum AgentMain {
                 Machine.powerOff()
             }
         }
-        let agent = Agent(port: port, stage: stage, plan: plan, kernelLog: kernelLog)
+        let agent = Agent(port: port, stage: stage, plan: plan)
+        if let plan, plan.mode == .objects, stage > 1 {
+            let restored = agent.restore(plan) { agent.hello(cmdline: cmdline, startedAt: startedAt) }
+            if plan.injections.contains(.garbage(stage: stage)) { port.sendGarbage() }
+            agent.serve(restored: restored)
+        }
         port.send(.hello(agent.hello(cmdline: cmdline, startedAt: startedAt)))
         if plan?.injections.contains(.garbage(stage: stage)) == true { port.sendGarbage() }
 
         guard let plan, plan.mode == .objects else { agent.serve(restored: nil) }
-        if stage == 1 {
-            // The runner says when to begin, so it is listening before anything is timed.
-            while let command = port.nextCommand() {
-                if command == .start { break }
-                if command == .powerOff { Machine.powerOff() }
-            }
-            agent.preserveAndKexec(plan, objects: nil)
-            agent.serve(restored: nil)
-        } else {
-            let restored = agent.restore(plan)
-            agent.serve(restored: restored)
+        // Stage 1: the runner says when to begin, so it is listening before anything is timed.
+        while let command = port.nextCommand() {
+            if command == .start { break }
+            if command == .powerOff { Machine.powerOff() }
         }
+        agent.preserveAndKexec(plan, objects: nil)
+        agent.serve(restored: nil)
     }
 }

@@ -10,13 +10,16 @@ struct Restored {
 }
 
 extension Agent {
-    /// Retrieves every session and fd the plan preserved, then says `resumed`. Nothing else
-    /// happens before `resumed`: verification is not part of a real restore.
-    func restore(_ plan: AgentPlan) -> Restored? {
+    /// Retrieves every session and fd the plan preserved and says `resumed` at once: the
+    /// hello (which reads the kernel log) comes after it, so it is not in the blackout. When
+    /// retrieval fails the hello goes first, because the runner needs it to classify the failure.
+    func restore(_ plan: AgentPlan, hello: () -> Hello) -> Restored? {
         let started = Machine.microseconds
         let device = open("/dev/liveupdate", O_RDWR | O_CLOEXEC)
         guard device >= 0 else {
-            fail("open-liveupdate", SystemError(call: "open /dev/liveupdate", errno: errno))
+            let error = SystemError(call: "open /dev/liveupdate", errno: errno)
+            port.send(.hello(hello()))
+            fail("open-liveupdate", error)
             return nil
         }
         var restored = Restored(device: device, sessions: [:], objects: [:])
@@ -33,11 +36,13 @@ extension Agent {
                 }
             }
         } catch {
+            port.send(.hello(hello()))
             fail("retrieve", error)
             return nil
         }
         let now = Machine.microseconds
         port.send(.resumed(retrieved: restored.objects.count, microseconds: now - started, clock: now))
+        port.send(.hello(hello()))
         crashIfInjected()
         return restored
     }

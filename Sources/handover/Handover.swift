@@ -38,6 +38,7 @@ struct GlobalOptions: ParsableArguments {
 /// Turns the harness's own errors into a one-line message and exit code 2 (the harness broke
 /// or the input was bad), rather than a stack of Swift error descriptions.
 func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    defer { ChildProcesses.shared.exitIfInterrupted() }
     do {
         return try await body()
     } catch let error as InputError {

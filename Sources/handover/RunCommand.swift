@@ -66,6 +66,7 @@ struct RunCommand: AsyncParsableCommand {
                 else { options.artifacts = folder }
                 global.progress.step("run \(index)/\(self.repeat): \(parsed.name) \(first.recipe) -> \(second.recipe) under \(accelerator.rawValue)")
                 let result = await ScenarioRunner.run(parsed, chain: chain, options: options, progress: global.progress)
+                ChildProcesses.shared.exitIfInterrupted()
                 runs.append(result)
                 if self.repeat > 1 {
                     try AtomicFile.writeJSON(result, to: options.artifacts!.appendingPathComponent("result.json"))

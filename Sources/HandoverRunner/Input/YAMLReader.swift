@@ -23,15 +23,17 @@ public struct YAMLValue {
         return YAMLValue(node: root, file: file, path: [])
     }
 
-    public static func load(contentsOf url: URL, displayName: String? = nil) throws(InputError) -> YAMLValue {
-        let name = displayName ?? url.path
-        let text: String
+    public static func load(contentsOf url: URL) throws(InputError) -> YAMLValue {
+        try load(file: url.path, text: try readText(url))
+    }
+
+    /// A user's file as text, or an InputError naming it.
+    public static func readText(_ url: URL) throws(InputError) -> String {
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            return try String(contentsOf: url, encoding: .utf8)
         } catch {
-            throw InputError(file: name, keyPath: "", message: "cannot be read: \(error.localizedDescription)")
+            throw InputError(file: url.path, keyPath: "", message: "cannot be read: \(error.localizedDescription)")
         }
-        return try load(file: name, text: text)
     }
 
     private static func line(of error: YamlError) -> Int? {

@@ -30,11 +30,7 @@ public struct MatrixFile: Sendable, Equatable {
                        "regression-threshold", "allow-unsupported", "accel", "cpus", "memory"]
 
     public static func load(from url: URL) throws(InputError) -> MatrixFile {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw InputError(file: url.path, keyPath: "", message: "cannot be read: \(error.localizedDescription)")
-        }
-        return try parse(text: text, file: url.path)
+        try parse(text: try YAMLValue.readText(url), file: url.path)
     }
 
     public static func parse(text: String, file: String) throws(InputError) -> MatrixFile {

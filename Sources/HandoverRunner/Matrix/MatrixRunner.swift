@@ -97,6 +97,8 @@ public struct MatrixRunner: Sendable {
                     group.addTask {
                         let quiet = ProgressReporter(mode: progress.mode == .verbose ? .verbose : .quiet)
                         let result = await ScenarioRunner.run(scenario, chain: chain, options: options, progress: quiet)
+                        // A run cut short by an interrupt has no result: --resume runs it again.
+                        if ChildProcesses.shared.isInterrupted { return }
                         do {
                             try AtomicFile.writeJSON(result, to: options.artifacts!.appendingPathComponent("result.json"))
                         } catch {

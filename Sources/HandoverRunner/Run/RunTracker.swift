@@ -150,9 +150,10 @@ struct RunTracker {
                 progress.step("\(first.recipe): agent up \(String(format: "%.2f", time.seconds)) s after QEMU start; preserving")
                 phase = .preserving
                 machine.send(.start)
-            } else if phase == .kexec {
-                hops[current].hello = hello
-                progress.step("\(hop.to.recipe): agent up after the kexec (kernel \(hello.kernelRelease))")
+            } else if hello.stage >= 2, hello.stage - 2 < hops.count {
+                // After a kexec the agent says resumed first and hello right after it.
+                hops[hello.stage - 2].hello = hello
+                progress.step("\(hops[hello.stage - 2].to.recipe): agent up after the kexec (kernel \(hello.kernelRelease))")
             }
         case .step(let step):
             steps.append(step)

@@ -48,11 +48,7 @@ public struct Scenario: Sendable, Equatable {
 
 extension Scenario {
     public static func load(from url: URL) throws(InputError) -> Scenario {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw InputError(file: url.path, keyPath: "", message: "cannot be read: \(error.localizedDescription)")
-        }
-        return try parse(text: text, file: url.path)
+        try parse(text: try YAMLValue.readText(url), file: url.path)
     }
 
     public static func parse(text: String, file: String) throws(InputError) -> Scenario {

@@ -40,6 +40,22 @@ public final class ChildProcesses: Sendable {
     }
 
     private let installed = Mutex<[DispatchSourceSignal]>([])
+    private let received = Mutex<Int32>(0)
+
+    /// The signal that interrupted handover, or 0. Once set, VMs are being torn down on
+    /// purpose: what their runs report then is not a result.
+    public var interruptSignal: Int32 { received.withLock { $0 } }
+    public var isInterrupted: Bool { interruptSignal != 0 }
+
+    /// Exits with 128 + the signal when handover was interrupted; the handler may still be
+    /// tearing down, and the main flow must not exit first with a status of its own.
+    public func exitIfInterrupted() {
+        let signal = interruptSignal
+        guard signal != 0 else { return }
+        killAll()
+        for action in cleanups.withLock({ Array($0.values) }) { action() }
+        exit(128 + signal)
+    }
 
     /// SIGINT and SIGTERM: stop the children, run the clean-ups, exit 130 or 143.
     public func installSignalHandlers() {
@@ -49,6 +65,7 @@ public final class ChildProcesses: Sendable {
                 signal(signalNumber, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
                 source.setEventHandler { [self] in
+                    received.withLock { if $0 == 0 { $0 = signalNumber } }
                     FileHandle.standardError.write(Data("\nhandover: interrupted, stopping VMs and builds\n".utf8))
                     killAll()
                     for action in cleanups.withLock({ Array($0.values) }) { action() }

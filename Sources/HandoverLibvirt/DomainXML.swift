@@ -1,0 +1,105 @@
+import Foundation
+import HandoverRunner
+
+/// The libvirt domain of a handover VM, the counterpart of QemuCommand: direct kernel boot,
+/// no disks and no network, the serial console on a pty and the agent's virtio-serial port as
+/// a unix channel (both read through libvirt streams), and every way out of the guest (power
+/// off, reboot, crash) destroying the transient domain. A kexec inside the guest is not a
+/// reboot for the hypervisor, so it carries on.
+public enum DomainXML {
+    /// A fresh domain name: handover-<12 hex digits>.
+    public static func uniqueName() -> String {
+        "handover-" + String((0..<12).map { _ in "0123456789abcdef".randomElement()! })
+    }
+
+    public static func make(config: VMConfig, name: String, kernelPath: String, initrdPath: String) -> String {
+        let kvm = config.accelerator == .kvm
+        return """
+        <domain type='\(kvm ? "kvm" : "qemu")'>
+          <name>\(escape(name))</name>
+          <description>handover VM (\(config.accelerator.rawValue))</description>
+          <memory unit='MiB'>\(config.memoryMiB)</memory>
+          <currentMemory unit='MiB'>\(config.memoryMiB)</currentMemory>
+          <vcpu placement='static'>\(config.cpus)</vcpu>
+          <os>
+            <type arch='x86_64' machine='\(escape(config.machine))'>hvm</type>
+            <kernel>\(escape(kernelPath))</kernel>
+            <initrd>\(escape(initrdPath))</initrd>
+            <cmdline>\(escape(config.cmdline))</cmdline>
+          </os>
+          <features>
+            <acpi/>
+          </features>
+          <cpu mode='\(kvm ? "host-passthrough" : "maximum")' check='none'/>
+          <on_poweroff>destroy</on_poweroff>
+          <on_reboot>destroy</on_reboot>
+          <on_crash>destroy</on_crash>
+          <devices>
+            <controller type='usb' model='none'/>
+            <controller type='virtio-serial' index='0'/>
+            <serial type='pty'>
+              <target port='0'/>
+            </serial>
+            <console type='pty'>
+              <target type='serial' port='0'/>
+            </console>
+            <channel type='unix'>
+              <target type='virtio' name='\(escape(config.agentPortName))'/>
+            </channel>
+            <memballoon model='none'/>
+          </devices>
+        </domain>
+
+        """
+    }
+
+    /// A transient directory pool holding one VM's kernel and initramfs on the libvirt host.
+    public static func pool(name: String, path: String) -> String {
+        """
+        <pool type='dir'>
+          <name>\(escape(name))</name>
+          <target>
+            <path>\(escape(path))</path>
+            <permissions>
+              <mode>0755</mode>
+            </permissions>
+          </target>
+        </pool>
+
+        """
+    }
+
+    /// A raw volume of exactly `bytes`, filled afterwards by a volume upload.
+    public static func volume(name: String, bytes: Int) -> String {
+        """
+        <volume type='file'>
+          <name>\(escape(name))</name>
+          <capacity unit='bytes'>\(bytes)</capacity>
+          <allocation unit='bytes'>0</allocation>
+          <target>
+            <format type='raw'/>
+            <permissions>
+              <mode>0644</mode>
+            </permissions>
+          </target>
+        </volume>
+
+        """
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
