@@ -10,6 +10,11 @@ public struct Recipe: Sendable, Equatable {
         case tree(path: URL)
         /// A bzImage somebody else built, with the .config it was built from.
         case prebuilt(bzImage: URL, config: URL, tree: URL?)
+
+        var isPrebuilt: Bool {
+            if case .prebuilt = self { return true }
+            return false
+        }
     }
 
     public enum BaseConfig: Sendable, Equatable {
@@ -79,8 +84,7 @@ extension Recipe {
                     fragments.append(url)
                 }
             }
-        } else if case .prebuilt = source {
-        } else {
+        } else if !source.isPrebuilt {
             throw InputError(file: file.path, keyPath: "config", message: "is missing; expected base and fragments")
         }
 
@@ -90,7 +94,7 @@ extension Recipe {
         }
         var patches: [URL] = []
         if let list = top["patches"] {
-            if case .prebuilt = source { throw list.error("a prebuilt image cannot be patched; patches apply to source trees") }
+            if source.isPrebuilt { throw list.error("a prebuilt image cannot be patched; patches apply to source trees") }
             for item in try list.list() {
                 let url = resolve(try item.nonEmptyString(), against: folder)
                 guard FileManager.default.fileExists(atPath: url.path) else {
@@ -99,8 +103,8 @@ extension Recipe {
                 patches.append(url)
             }
         }
-        if case .prebuilt = source, top["config"] != nil {
-            throw top["config"]!.error("a prebuilt image has its own .config (source.prebuilt.config); config does not apply")
+        if source.isPrebuilt, let config = top["config"] {
+            throw config.error("a prebuilt image has its own .config (source.prebuilt.config); config does not apply")
         }
         return Recipe(name: name, file: file, description: description, source: source, base: base,
                       fragments: fragments, cmdline: cmdline, patches: patches)
