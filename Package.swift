@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "handover-agent", targets: ["handover-agent"]),
         .library(name: "HandoverCore", targets: ["HandoverCore"]),
         .library(name: "HandoverRunner", targets: ["HandoverRunner"]),
+        .library(name: "HandoverLibvirt", targets: ["HandoverLibvirt"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,10 +45,16 @@ let package = Package(
             ],
             resources: [.copy("Reports/Templates")]
         ),
+        // libvirt's C API (host only, linked dynamically: libvirt cannot be linked statically).
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        // The libvirt backend (--backend libvirt): registers itself with MachineFactory so
+        // HandoverRunner and the guest agent do not depend on libvirt.
+        .target(name: "HandoverLibvirt", dependencies: ["HandoverRunner", "CLibvirt"]),
         .executableTarget(
             name: "handover",
             dependencies: [
                 "HandoverRunner",
+                "HandoverLibvirt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +65,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["HandoverRunner"]),
+        .testTarget(name: "HandoverLibvirtTests", dependencies: ["HandoverLibvirt", "HandoverRunner", "CLibvirt"]),
     ],
     swiftLanguageModes: [.v6]
 )

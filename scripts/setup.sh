@@ -8,6 +8,9 @@ packages=(
   build-essential flex bison bc libelf-dev libssl-dev cpio rsync xz-utils dpkg-dev
   # running them
   qemu-system-x86
+  # the libvirt backend (--backend libvirt): daemon, QEMU driver, virsh, and the C API's headers;
+  # scripts/libvirt-daemons.sh starts the daemons
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   # benchmarks
   hyperfine time
   # the tests: JUnit schema validation and the HTML report in a headless browser

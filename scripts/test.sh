@@ -6,4 +6,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build
 .build/debug/handover image build linux-7.2 linux-7.3 linux-6.12 linux-7.3-luo-v6
+# libvirtd and virtlogd for the libvirt backend's tests, local and over loopback TCP; stopped
+# again at the end (only what the script started). If they do not start, the libvirt tests fail.
+trap 'scripts/libvirt-daemons.sh stop || true' EXIT
+scripts/libvirt-daemons.sh start || echo "test: the libvirt daemons did not start; the libvirt backend's tests will fail" >&2
+export HANDOVER_LIBVIRT_TCP_URI=qemu+tcp://127.0.0.1:${HANDOVER_LIBVIRT_TCP_PORT:-16519}/system
 HANDOVER_E2E=1 swift test "$@"

@@ -5,7 +5,9 @@ import HandoverRunner
 /// no disks and no network, the serial console on a pty and the agent's virtio-serial port as
 /// a unix channel (both read through libvirt streams), and every way out of the guest (power
 /// off, reboot, crash) destroying the transient domain. A kexec inside the guest is not a
-/// reboot for the hypervisor, so it carries on.
+/// reboot for the hypervisor, so it carries on. The CPU is QEMU's for the accelerator (`max`
+/// under TCG, the host's under KVM) with QEMU's own topology for `-smp N` on this machine type
+/// (one socket of N cores), so the guest sees the same hardware under both backends.
 public enum DomainXML {
     /// A fresh domain name: handover-<12 hex digits>.
     public static func uniqueName() -> String {
@@ -30,7 +32,9 @@ public enum DomainXML {
           <features>
             <acpi/>
           </features>
-          <cpu mode='\(kvm ? "host-passthrough" : "maximum")' check='none'/>
+          <cpu mode='\(kvm ? "host-passthrough" : "maximum")' check='none'>
+            <topology sockets='1' dies='1' cores='\(config.cpus)' threads='1'/>
+          </cpu>
           <on_poweroff>destroy</on_poweroff>
           <on_reboot>destroy</on_reboot>
           <on_crash>destroy</on_crash>

@@ -76,6 +76,21 @@ final class LibvirtConnection: @unchecked Sendable {
         return domain
     }
 
+    /// Names of the active storage pools.
+    func activePoolNames() throws -> [String] {
+        var pools: UnsafeMutablePointer<OpaquePointer?>?
+        let count = virConnectListAllStoragePools(pointer, &pools, UInt32(VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE.rawValue))
+        guard count >= 0, let pools else { throw LibvirtRuntime.error("listing the storage pools of \(uri)") }
+        defer { free(pools) }
+        var names: [String] = []
+        for index in 0..<Int(count) {
+            guard let pool = pools[index] else { continue }
+            if let name = virStoragePoolGetName(pool) { names.append(String(cString: name)) }
+            virStoragePoolFree(pool)
+        }
+        return names
+    }
+
     /// Names of the running domains.
     func activeDomainNames() throws -> [String] {
         var domains: UnsafeMutablePointer<OpaquePointer?>?

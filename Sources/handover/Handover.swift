@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HandoverLibvirt
 import HandoverRunner
 
 @main
@@ -8,6 +9,12 @@ struct Handover: AsyncParsableCommand {
         commandName: "handover",
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
         subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
+
+    /// Registers the backends that live outside HandoverRunner (libvirt), then runs as usual.
+    static func main() async {
+        LibvirtBackend.register()
+        await main(nil)
+    }
 }
 
 struct GlobalOptions: ParsableArguments {

@@ -2,13 +2,15 @@ import Foundation
 
 /// A queue of events with a waiting side that can give up: `next(until:)` returns nil at the
 /// deadline, so no wait in handover is without a bound.
-actor Mailbox<Element: Sendable> {
+public actor Mailbox<Element: Sendable> {
+    public init() {}
+
     private var queue: [Element] = []
     private var waiter: (id: UInt64, continuation: CheckedContinuation<Element?, Never>)?
     private var nextID: UInt64 = 0
     private var closed = false
 
-    func post(_ element: Element) {
+    public func post(_ element: Element) {
         if let waiter {
             self.waiter = nil
             waiter.continuation.resume(returning: element)
@@ -17,7 +19,7 @@ actor Mailbox<Element: Sendable> {
         }
     }
 
-    func close() {
+    public func close() {
         closed = true
         if let waiter {
             self.waiter = nil
@@ -25,7 +27,7 @@ actor Mailbox<Element: Sendable> {
         }
     }
 
-    func next(until deadline: ContinuousClock.Instant) async -> Element? {
+    public func next(until deadline: ContinuousClock.Instant) async -> Element? {
         if !queue.isEmpty { return queue.removeFirst() }
         if closed || ContinuousClock.now >= deadline { return nil }
         nextID += 1
@@ -45,5 +47,16 @@ actor Mailbox<Element: Sendable> {
         guard let waiter, waiter.id == id else { return }
         self.waiter = nil
         waiter.continuation.resume(returning: nil)
+    }
+
+    /// Posts from a plain thread (a socket or stream reader) and returns once the element is
+    /// queued, so elements posted one after another by the same thread keep their order.
+    public nonisolated func postAndWait(_ element: Element) {
+        let semaphore = DispatchSemaphore(value: 0)
+        Task {
+            await self.post(element)
+            semaphore.signal()
+        }
+        semaphore.wait()
     }
 }

@@ -136,7 +136,7 @@ public final class QemuMachine: VirtualMachine {
                     $0.append(line)
                     if $0.count > 400 { $0.removeFirst($0.count - 400) }
                 }
-                Task { await events.post(.console(line, time)) }
+                events.postAndWait(.console(line, time))
             }
         }
         Thread.detachNewThread { [self] in
@@ -149,16 +149,9 @@ public final class QemuMachine: VirtualMachine {
                 } catch {
                     event = .malformed(error, time)
                 }
-                // Post in order: a detached Task per line could reorder them.
-                let semaphore = DispatchSemaphore(value: 0)
-                Task {
-                    await events.post(event)
-                    semaphore.signal()
-                }
-                semaphore.wait()
+                events.postAndWait(event)
             }
-            let time = now()
-            Task { await events.post(.agentChannelClosed(time)) }
+            events.postAndWait(.agentChannelClosed(now()))
         }
     }
 

@@ -53,7 +53,7 @@ public enum Backend: Sendable, Equatable {
 /// Makes the VM for a backend. Backends other than QEMU register themselves here so the
 /// runner does not depend on their libraries.
 public enum MachineFactory {
-    nonisolated(unsafe) static var libvirtMaker: (@Sendable (VMConfig, RunDirectory, String) throws -> any VirtualMachine)?
+    nonisolated(unsafe) public static var libvirtMaker: (@Sendable (VMConfig, RunDirectory, String) throws -> any VirtualMachine)?
 
     public static func make(_ backend: Backend, config: VMConfig, directory: RunDirectory) throws -> any VirtualMachine {
         switch backend {

@@ -1,0 +1,567 @@
+import CLibvirt
+import Foundation
+import HandoverCore
+import HandoverRunner
+
+/// Registers the libvirt backend with the runner: `--backend libvirt` then makes LibvirtMachines.
+public enum LibvirtBackend {
+    public static func register() {
+        MachineFactory.libvirtMaker = { config, directory, uri in
+            LibvirtMachine(config: config, directory: directory, uri: uri)
+        }
+    }
+}
+
+/// A libvirt object handle that crosses threads (libvirt's objects are reference counted and
+/// thread safe).
+struct Handle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+/// One transient libvirt domain, local or remote, giving the runner the same events, host
+/// timestamps, console.log and transcript.jsonl as QemuMachine.
+///
+/// - Kernel and initramfs reach the libvirt host through a transient `dir` storage pool: two
+///   raw volumes filled by volume upload over a stream; the domain boots from their paths.
+/// - The domain is created paused (and auto-destroyed if this process's connection goes
+///   away), the console and the agent channel are opened as streams, then it is resumed:
+///   like QEMU's chardev sockets, both are connected before the guest runs.
+/// - Each stream is read on its own thread with blocking virStreamRecv; lines get the host's
+///   monotonic time on arrival. The domain's end comes from lifecycle events (libvirt's default
+///   event loop on a thread of its own), with polling of virDomainIsActive as a fallback.
+public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
+    public let config: VMConfig
+    public let directory: RunDirectory
+    public let uri: String
+    /// The domain's and the storage pool's name.
+    public let name: String
+    /// The pool's folder on the libvirt host.
+    public let poolPath: String
+    let events = Mailbox<VMEvent>()
+
+    static let poolParent = "/var/lib/libvirt/handover-pools"
+    static let kernelVolume = "kernel"
+    static let initrdVolume = "initrd"
+
+    /// Everything below is guarded by `lock`.
+    private let lock = NSLock()
+    private var startedAt = LibvirtMachine.monotonicNow()
+    private var domainXML: String
+    private var connection: Handle?
+    private var pool: Handle?
+    private var volumes: [Handle] = []
+    private var domain: Handle?
+    private var console: Handle?
+    private var channel: Handle?
+    private var callbackID: Int32 = -1
+    private var readersStarted = false
+    private var exited = false
+    /// When QEMU reported the guest's end (before libvirt has reaped it and says "stopped").
+    private var guestEnded: HostTime?
+    private var stopping = false
+    private var logs: [FileHandle] = []
+    private var errors: [String] = []
+    private var tail: [String] = []
+    private var interruptAction: UUID?
+
+    /// Serialises stop() (the run's own and the interrupt path's) and keeps lines whole on send.
+    private let stopLock = NSLock()
+    private let sendLock = NSLock()
+    private let readers = DispatchGroup()
+
+    public init(config: VMConfig, directory: RunDirectory, uri: String) {
+        self.config = config
+        self.directory = directory
+        self.uri = uri
+        name = DomainXML.uniqueName()
+        poolPath = "\(Self.poolParent)/\(name)"
+        // Dir pools name a volume's file after the volume, so the paths are known before upload.
+        domainXML = DomainXML.make(config: config, name: name, kernelPath: "\(poolPath)/\(Self.kernelVolume)",
+                                   initrdPath: "\(poolPath)/\(Self.initrdVolume)")
+    }
+
+    public var consoleLog: URL { directory.file("console.log") }
+    public var transcript: URL { directory.file("transcript.jsonl") }
+    var domainFile: URL { directory.file("domain.xml") }
+
+    public var launchDescription: String { locked { domainXML } }
+    public var hostErrors: [String] { locked { errors } }
+
+    public var artifacts: [(URL, String)] {
+        [(consoleLog, "console.log"), (transcript, "transcript.jsonl"), (domainFile, "domain.xml")]
+    }
+
+    public func consoleLines(last count: Int) -> [String] { locked { Array(tail.suffix(count)) } }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    static func monotonicNow() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    /// HostTime has no public initialiser; it is Codable as {"nanoseconds": N}.
+    static func hostTime(nanoseconds: UInt64) -> HostTime {
+        // swiftlint:disable:next force_try
+        try! JSONDecoder().decode(HostTime.self, from: Data("{\"nanoseconds\":\(nanoseconds)}".utf8))
+    }
+
+    func now() -> HostTime {
+        let zero = locked { startedAt }
+        let current = Self.monotonicNow()
+        return Self.hostTime(nanoseconds: current > zero ? current - zero : 0)
+    }
+
+    // MARK: - Start
+
+    public func start(connectTimeout: TimeInterval) async throws {
+        // libvirt's calls block: make them on a thread of their own, not the cooperative pool.
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread.detachNewThread { [self] in
+                do {
+                    try startBlocking()
+                    continuation.resume()
+                } catch {
+                    stop()
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Throws when stop() ran meanwhile (SIGINT during the start).
+    private func checkNotStopping() throws {
+        if locked({ stopping }) { throw HarnessError(.interrupted, "libvirt: the start of \(name) was interrupted") }
+    }
+
+    private func startBlocking() throws {
+        let action = ChildProcesses.shared.onInterrupt { [weak self] in self?.stop() }
+        locked { interruptAction = action }
+        try checkNotStopping()
+
+        _ = FileManager.default.createFile(atPath: consoleLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: transcript.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        let consoleFile = try FileHandle(forWritingTo: consoleLog)
+        let transcriptFile = try FileHandle(forWritingTo: transcript)
+        locked { logs = [consoleFile, transcriptFile] }
+
+        LibvirtRuntime.ready
+        guard let opened = virConnectOpen(uri) else { throw LibvirtRuntime.error("connecting to \(uri)") }
+        // This thread keeps its own references: stop() (SIGINT) may release the machine's meanwhile.
+        let connection = Handle(opened)
+        virConnectRef(opened)
+        defer { virConnectClose(opened) }
+        locked { self.connection = connection }
+        try checkNotStopping()
+
+        // Kernel and initramfs go to the libvirt host as volumes of a transient pool.
+        guard let createdPool = virStoragePoolCreateXML(connection.pointer, DomainXML.pool(name: name, path: poolPath),
+                                                        UInt32(VIR_STORAGE_POOL_CREATE_WITH_BUILD.rawValue)) else {
+            throw LibvirtRuntime.error("creating the storage pool \(name) at \(poolPath) on \(uri)")
+        }
+        let pool = Handle(createdPool)
+        virStoragePoolRef(createdPool)
+        defer { virStoragePoolFree(createdPool) }
+        locked { self.pool = pool }
+        try checkNotStopping()
+        let kernelPath = try upload(config.kernel, as: Self.kernelVolume, pool: pool, connection: connection)
+        let initrdPath = try upload(config.initrd, as: Self.initrdVolume, pool: pool, connection: connection)
+        let xml = DomainXML.make(config: config, name: name, kernelPath: kernelPath, initrdPath: initrdPath)
+        locked { domainXML = xml }
+        try AtomicFile.write(xml, to: domainFile)
+
+        // Paused first: the console and channel streams must be open before the guest runs.
+        locked { startedAt = Self.monotonicNow() }
+        let flags = VIR_DOMAIN_START_PAUSED.rawValue | VIR_DOMAIN_START_AUTODESTROY.rawValue
+        guard let created = virDomainCreateXML(connection.pointer, xml, UInt32(flags)) else {
+            throw LibvirtRuntime.error("creating domain \(name) on \(uri)")
+        }
+        // stop() may have found the domain by name meanwhile (SIGINT): keep one handle.
+        let domain: Handle = locked {
+            if let existing = self.domain {
+                virDomainFree(created)
+                return existing
+            }
+            self.domain = Handle(created)
+            return Handle(created)
+        }
+        virDomainRef(domain.pointer)
+        defer { virDomainFree(domain.pointer) }
+        try checkNotStopping()
+
+        try registerLifecycleEvents(connection: connection, domain: domain)
+
+        guard let consoleStream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
+        locked { console = Handle(consoleStream) }
+        guard virDomainOpenConsole(domain.pointer, nil, consoleStream, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue)) == 0 else {
+            throw LibvirtRuntime.error("opening the serial console of \(name)")
+        }
+        guard let channelStream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
+        locked { channel = Handle(channelStream) }
+        guard virDomainOpenChannel(domain.pointer, config.agentPortName, channelStream, UInt32(VIR_DOMAIN_CHANNEL_FORCE.rawValue)) == 0 else {
+            throw LibvirtRuntime.error("opening the channel \(config.agentPortName) of \(name)")
+        }
+        startReaders(console: Handle(consoleStream), channel: Handle(channelStream), consoleFile: consoleFile, transcriptFile: transcriptFile)
+        try checkNotStopping()
+
+        guard virDomainResume(domain.pointer) == 0 else { throw LibvirtRuntime.error("resuming domain \(name)") }
+        startPolling()
+    }
+
+    /// Creates a raw volume of the file's size and fills it through an upload stream.
+    /// Returns the volume's path on the libvirt host.
+    private func upload(_ file: URL, as volumeName: String, pool: Handle, connection: Handle) throws -> String {
+        let size: Int
+        do {
+            size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
+        } catch {
+            throw HarnessError(.io, "cannot read \(file.path): \(error.localizedDescription)")
+        }
+        guard let created = virStorageVolCreateXML(pool.pointer, DomainXML.volume(name: volumeName, bytes: size), 0) else {
+            throw LibvirtRuntime.error("creating volume \(volumeName) in pool \(name)")
+        }
+        let volume = Handle(created)
+        virStorageVolRef(created)
+        defer { virStorageVolFree(created) }
+        locked { volumes.append(volume) }
+        guard let stream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
+        defer { virStreamFree(stream) }
+        guard virStorageVolUpload(volume.pointer, stream, 0, UInt64(size), 0) == 0 else {
+            throw LibvirtRuntime.error("starting the upload of \(file.lastPathComponent) to volume \(volumeName)", code: .io)
+        }
+        let reader: FileHandle
+        do {
+            reader = try FileHandle(forReadingFrom: file)
+        } catch {
+            virStreamAbort(stream)
+            throw HarnessError(.io, "cannot read \(file.path): \(error.localizedDescription)")
+        }
+        defer { try? reader.close() }
+        var sent = 0
+        while true {
+            let chunk: Data
+            do {
+                guard let data = try reader.read(upToCount: 1 << 20), !data.isEmpty else { break }
+                chunk = data
+            } catch {
+                virStreamAbort(stream)
+                throw HarnessError(.io, "cannot read \(file.path): \(error.localizedDescription)")
+            }
+            try chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
+                let base = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+                var offset = 0
+                while offset < raw.count {
+                    let count = virStreamSend(stream, base + offset, raw.count - offset)
+                    if count == -2 { usleep(1000); continue }
+                    guard count > 0 else {
+                        let failure = LibvirtRuntime.error("uploading \(file.lastPathComponent) to volume \(volumeName)", code: .io)
+                        virStreamAbort(stream)
+                        throw failure
+                    }
+                    offset += Int(count)
+                }
+            }
+            sent += chunk.count
+        }
+        guard virStreamFinish(stream) == 0 else {
+            throw LibvirtRuntime.error("finishing the upload of \(file.lastPathComponent) to volume \(volumeName)", code: .io)
+        }
+        guard sent == size else {
+            throw HarnessError(.io, "libvirt: uploaded \(sent) of \(size) bytes of \(file.path) (the file changed meanwhile)")
+        }
+        guard let path = virStorageVolGetPath(volume.pointer) else { throw LibvirtRuntime.error("asking for the path of volume \(volumeName)") }
+        defer { free(path) }
+        return String(cString: path)
+    }
+
+    // MARK: - Events
+
+    /// Holds the machine weakly for libvirt's callback; released by libvirt's free callback.
+    final class LifecycleSink: @unchecked Sendable {
+        weak var machine: LibvirtMachine?
+        init(_ machine: LibvirtMachine) { self.machine = machine }
+    }
+
+    private func registerLifecycleEvents(connection: Handle, domain: Handle) throws {
+        let callback: @convention(c) (OpaquePointer?, OpaquePointer?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, event, detail, opaque in
+            guard let opaque else { return 0 }
+            Unmanaged<LifecycleSink>.fromOpaque(opaque).takeUnretainedValue().machine?.lifecycle(event: event, detail: detail)
+            return 0
+        }
+        let release: @convention(c) (UnsafeMutableRawPointer?) -> Void = { opaque in
+            if let opaque { Unmanaged<LifecycleSink>.fromOpaque(opaque).release() }
+        }
+        let opaque = Unmanaged.passRetained(LifecycleSink(self)).toOpaque()
+        let id = virConnectDomainEventRegisterAny(connection.pointer, domain.pointer, Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue),
+                                                  unsafeBitCast(callback, to: virConnectDomainEventGenericCallback.self), opaque, release)
+        guard id >= 0 else {
+            Unmanaged<LifecycleSink>.fromOpaque(opaque).release()
+            throw LibvirtRuntime.error("registering for the lifecycle events of \(name)")
+        }
+        locked { callbackID = id }
+    }
+
+    /// Called on libvirt's event thread. With on_poweroff/on_reboot=destroy, "shutdown" comes
+    /// when QEMU stops the guest at its request; libvirt then kills QEMU and says "stopped" once
+    /// it has reaped it (1.5-2 s later where init reaps orphans slowly). The exit is posted at
+    /// "stopped" but timed at "shutdown", the moment the guest ended, as QEMU's exit would be.
+    func lifecycle(event: Int32, detail: Int32) {
+        if event == Int32(VIR_DOMAIN_EVENT_SHUTDOWN.rawValue) {
+            let time = now()
+            locked { if guestEnded == nil { guestEnded = time } }
+        }
+        guard event == Int32(VIR_DOMAIN_EVENT_STOPPED.rawValue) else { return }
+        noteExit(status: Self.stoppedStatus(detail: detail))
+    }
+
+    /// How the domain stopped, in the words RunTracker understands: a domain ended from
+    /// outside (destroyed by someone else, QEMU failing) is the counterpart of QEMU killed by a
+    /// signal, an infrastructure error; the guest's own ends (power off, reboot under
+    /// on_reboot=destroy, crash) are judged from the console like QEMU exiting.
+    static func stoppedStatus(detail: Int32) -> String {
+        switch UInt32(bitPattern: detail) {
+        case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN.rawValue: "stopped (shutdown)"
+        case VIR_DOMAIN_EVENT_STOPPED_DESTROYED.rawValue: "signaled: domain destroyed through libvirt"
+        case VIR_DOMAIN_EVENT_STOPPED_CRASHED.rawValue: "stopped (crashed)"
+        case VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue: "signaled: QEMU failed (libvirt)"
+        case VIR_DOMAIN_EVENT_STOPPED_MIGRATED.rawValue: "stopped (migrated)"
+        case VIR_DOMAIN_EVENT_STOPPED_SAVED.rawValue: "stopped (saved)"
+        default: "stopped (detail \(detail))"
+        }
+    }
+
+    /// The domain ended: posts .exited once, after the console and channel readers have drained
+    /// what QEMU wrote before it went (bounded), so every line comes before the exit.
+    private func noteExit(status: String) {
+        let current = now()
+        let (first, time): (Bool, HostTime) = locked {
+            guard !exited else { return (false, current) }
+            exited = true
+            return (true, guestEnded ?? current)
+        }
+        guard first else { return }
+        let readers = self.readers
+        let events = self.events
+        Thread.detachNewThread {
+            _ = readers.wait(timeout: .now() + 3)
+            events.postAndWait(.exited(status: status, time))
+        }
+    }
+
+    /// The fallback for lost lifecycle events: asks every half second whether the domain runs.
+    private func startPolling() {
+        Thread.detachNewThread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: 0.5)
+                guard let self else { return }
+                let domain: Handle? = self.locked {
+                    guard !self.stopping, !self.exited, let domain = self.domain else { return nil }
+                    virDomainRef(domain.pointer)
+                    return domain
+                }
+                guard let domain else { return }
+                let active = virDomainIsActive(domain.pointer)
+                let gone = active == 0 || (active < 0 && LibvirtRuntime.lastCode() == Int32(VIR_ERR_NO_DOMAIN.rawValue))
+                virDomainFree(domain.pointer)
+                if gone, !self.locked({ self.stopping }) { self.noteExit(status: "stopped (found inactive)") }
+            }
+        }
+    }
+
+    // MARK: - Streams
+
+    private func startReaders(console: Handle, channel: Handle, consoleFile: FileHandle, transcriptFile: FileHandle) {
+        let events = self.events
+        locked { readersStarted = true }
+        readers.enter()
+        Thread.detachNewThread { [self] in
+            pump(console, what: "console") { line in
+                let time = now()
+                consoleFile.write(Data(String(format: "[%10.6f] %@\n", time.seconds, line).utf8))
+                locked {
+                    tail.append(line)
+                    if tail.count > 400 { tail.removeFirst(tail.count - 400) }
+                }
+                events.postAndWait(.console(line, time))
+            }
+            readers.leave()
+        }
+        readers.enter()
+        Thread.detachNewThread { [self] in
+            pump(channel, what: "agent channel") { line in
+                let time = now()
+                transcriptFile.write(Data(String(format: "{\"t\":%.6f,\"from\":\"agent\",\"line\":%@}\n", time.seconds, Self.jsonString(line)).utf8))
+                let event: VMEvent
+                do throws(ProtocolError) {
+                    event = .agent(try ProtocolLine.decode(AgentMessage.self, from: line), time)
+                } catch {
+                    event = .malformed(error, time)
+                }
+                events.postAndWait(event)
+            }
+            events.postAndWait(.agentChannelClosed(now()))
+            readers.leave()
+        }
+    }
+
+    /// Reads a stream until it ends, calling `onLine` per line without the newline (carriage
+    /// returns from the serial console dropped), then finishes and frees the stream.
+    private func pump(_ stream: Handle, what: String, onLine: (String) -> Void) {
+        var pending: [UInt8] = []
+        var buffer = [CChar](repeating: 0, count: 65536)
+        var failure: String?
+        while true {
+            let count = buffer.withUnsafeMutableBufferPointer { virStreamRecv(stream.pointer, $0.baseAddress, $0.count) }
+            if count == -2 { usleep(5000); continue }
+            if count < 0 { failure = LibvirtRuntime.lastMessage(); break }
+            if count == 0 { break }
+            for index in 0..<Int(count) {
+                let byte = UInt8(bitPattern: buffer[index])
+                if byte == 10 {
+                    onLine(String(decoding: pending, as: UTF8.self))
+                    pending.removeAll(keepingCapacity: true)
+                } else if byte != 13 {
+                    pending.append(byte)
+                }
+            }
+        }
+        if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+        locked {
+            if console?.pointer == stream.pointer { console = nil }
+            if channel?.pointer == stream.pointer { channel = nil }
+            if let failure, !stopping, !exited { errors.append("libvirt: \(what) stream: \(failure)") }
+        }
+        if failure == nil { virStreamFinish(stream.pointer) } else { virStreamAbort(stream.pointer) }
+        virStreamFree(stream.pointer)
+    }
+
+    static func jsonString(_ text: String) -> String {
+        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+    }
+
+    public func send(_ command: RunnerCommand) {
+        let line = ProtocolLine.encode(command)
+        sendLock.lock()
+        defer { sendLock.unlock() }
+        let (stream, transcriptFile): (Handle?, FileHandle?) = locked {
+            if let channel { virStreamRef(channel.pointer) }
+            return (channel, logs.last)
+        }
+        transcriptFile?.write(Data(String(format: "{\"t\":%.6f,\"from\":\"runner\",\"line\":%@}\n", now().seconds, Self.jsonString(line)).utf8))
+        guard let stream else { return }
+        defer { virStreamFree(stream.pointer) }
+        let bytes = Array((line + "\n").utf8).map { CChar(bitPattern: $0) }
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeBufferPointer { virStreamSend(stream.pointer, $0.baseAddress! + offset, $0.count - offset) }
+            if count == -2 { usleep(1000); continue }
+            guard count > 0 else {
+                let message = LibvirtRuntime.lastMessage()
+                locked { errors.append("libvirt: sending to the agent channel: \(message)") }
+                return
+            }
+            offset += Int(count)
+        }
+    }
+
+    // MARK: - Waiting and stopping
+
+    public func next(until deadline: ContinuousClock.Instant) async -> VMEvent? {
+        await events.next(until: deadline)
+    }
+
+    public func waitForExit(timeout: TimeInterval) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while !locked({ exited }) {
+            guard let event = await events.next(until: deadline) else { return false }
+            if case .exited = event { return true }
+        }
+        return true
+    }
+
+    /// Destroys the domain if it still runs, deletes the volumes and the transient pool, closes
+    /// the streams and the connection. Safe to call twice and from the interrupt path; a second
+    /// caller waits for the first.
+    public func stop() {
+        stopLock.lock()
+        defer { stopLock.unlock() }
+        var (domain, action, connection) = locked {
+            stopping = true
+            return (self.domain, interruptAction, self.connection)
+        }
+        // Interrupted while virDomainCreateXML runs on the start thread: the domain exists in
+        // libvirt but not here yet. (AUTODESTROY would end it when this process's connection
+        // closes, but only after handover has exited.)
+        if domain == nil, let connection, let found = virDomainLookupByName(connection.pointer, name) {
+            domain = Handle(found)
+            locked { if self.domain == nil { self.domain = domain } else { virDomainFree(found); domain = self.domain } }
+        }
+        if let domain {
+            if virDomainIsActive(domain.pointer) == 1, virDomainDestroy(domain.pointer) != 0, virDomainIsActive(domain.pointer) == 1 {
+                let message = LibvirtRuntime.lastMessage()
+                locked { errors.append("libvirt: cannot destroy domain \(name): \(message)") }
+            }
+        }
+        // The streams end with the domain; abort the ones that do not, so the readers return.
+        if readers.wait(timeout: .now() + 3) == .timedOut {
+            locked {
+                for stream in [console, channel].compactMap({ $0 }) { virStreamAbort(stream.pointer) }
+            }
+            _ = readers.wait(timeout: .now() + 3)
+        }
+        let (callback, volumes, pool, logs) = locked {
+            // Streams opened by a start that failed before the readers began are freed here.
+            if !readersStarted {
+                for stream in [console, channel].compactMap({ $0 }) {
+                    virStreamAbort(stream.pointer)
+                    virStreamFree(stream.pointer)
+                }
+                console = nil
+                channel = nil
+            }
+            let taken = (callbackID, self.volumes, self.pool, self.logs)
+            callbackID = -1
+            self.volumes = []
+            self.pool = nil
+            self.domain = nil
+            return taken
+        }
+        if let connection, callback >= 0 { virConnectDomainEventDeregisterAny(connection.pointer, callback) }
+        if let domain { virDomainFree(domain.pointer) }
+        for volume in volumes {
+            if virStorageVolDelete(volume.pointer, 0) != 0 {
+                let message = LibvirtRuntime.lastMessage()
+                locked { errors.append("libvirt: cannot delete a volume of pool \(name): \(message)") }
+            }
+            virStorageVolFree(volume.pointer)
+        }
+        if let pool {
+            if virStoragePoolDestroy(pool.pointer) != 0 {
+                let message = LibvirtRuntime.lastMessage()
+                locked { errors.append("libvirt: cannot destroy pool \(name): \(message)") }
+            }
+            virStoragePoolFree(pool.pointer)
+            // A transient pool leaves its (now empty) folder behind; remove it when the libvirt
+            // host is this machine.
+            if LibvirtRuntime.isLocal(uri) { rmdir(poolPath) }
+        }
+        locked {
+            // Streams still held (the readers did not return): leave them to the readers.
+            if self.console == nil && self.channel == nil, let connection = self.connection {
+                virConnectClose(connection.pointer)
+                self.connection = nil
+            }
+        }
+        for log in logs { try? log.synchronize() }
+        if let action {
+            ChildProcesses.shared.removeInterruptAction(action)
+            locked { interruptAction = nil }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import HandoverRunner
+import Testing
+@testable import HandoverLibvirt
+
+/// Against libvirt's daemon-less test driver (test:///default) and a port nothing listens on:
+/// no libvirtd needed.
+@Suite("libvirt connection and errors")
+struct LibvirtConnectionTests {
+    @Test("the test driver connects and answers")
+    func connects() throws {
+        let connection = try LibvirtConnection(uri: "test:///default")
+        #expect(try connection.hypervisorVersion() > 0)
+        #expect(try connection.activeDomainNames().contains("test"))
+    }
+
+    @Test("a missing domain becomes a HarnessError carrying libvirt's message")
+    func missingDomain() throws {
+        let connection = try LibvirtConnection(uri: "test:///default")
+        do {
+            _ = try connection.lookupDomain(named: "handover-missing")
+            Issue.record("looking up a missing domain should fail")
+        } catch let error as HarnessError {
+            #expect(error.code == .notFound)
+            #expect(error.message.hasPrefix("libvirt: "), "\(error.message)")
+            #expect(error.message.contains("Domain not found"), "\(error.message)")
+            #expect(error.message.contains("handover-missing"), "\(error.message)")
+        }
+    }
+
+    @Test("a refused connection becomes a HarnessError carrying libvirt's message")
+    func refusedConnection() throws {
+        do {
+            _ = try LibvirtConnection(uri: "qemu+tcp://127.0.0.1:1/system")
+            Issue.record("connecting to port 1 should fail")
+        } catch let error as HarnessError {
+            #expect(error.code == .toolFailed)
+            #expect(error.message.hasPrefix("libvirt: "), "\(error.message)")
+            #expect(error.message.contains("127.0.0.1"), "\(error.message)")
+            #expect(error.message.contains("qemu+tcp://127.0.0.1:1/system"), "\(error.message)")
+        }
+    }
+
+    @Test("registering the backend makes MachineFactory build LibvirtMachines")
+    func registers() throws {
+        LibvirtBackend.register()
+        let directory = try RunDirectory()
+        defer { directory.remove() }
+        let config = VMConfig(kernel: URL(fileURLWithPath: "/k"), initrd: URL(fileURLWithPath: "/i"), cmdline: "console=ttyS0", accelerator: .tcg)
+        let machine = try MachineFactory.make(.libvirt(uri: "test:///default"), config: config, directory: directory)
+        let libvirt = try #require(machine as? LibvirtMachine)
+        #expect(libvirt.uri == "test:///default")
+        #expect(machine.launchDescription.contains("<name>\(libvirt.name)</name>"))
+        #expect(machine.launchDescription.contains("<kernel>\(libvirt.poolPath)/kernel</kernel>"))
+        #expect(machine.artifacts.map(\.1) == ["console.log", "transcript.jsonl", "domain.xml"])
+        machine.stop()
+        machine.stop()
+    }
+
+    @Test("a start that fails in libvirt throws libvirt's message, cleans up, and stop() can run again")
+    func failedStartCleansUp() async throws {
+        let directory = try RunDirectory()
+        defer { directory.remove() }
+        let missing = directory.file("no-such-kernel")
+        let config = VMConfig(kernel: missing, initrd: missing, cmdline: "console=ttyS0", accelerator: .tcg)
+        let machine = LibvirtMachine(config: config, directory: directory, uri: "test:///default")
+        do {
+            try await machine.start()
+            Issue.record("starting from a missing kernel should fail")
+        } catch let error as HarnessError {
+            // The test driver refuses to build a pool (real drivers then fail on the missing
+            // kernel); either way the failure names the run's pool and carries libvirt's words.
+            #expect(error.message.hasPrefix("libvirt: "), "\(error.message)")
+            #expect(error.message.contains(machine.name) || error.message.contains("no-such-kernel"), "\(error.message)")
+        }
+        machine.stop()
+        // The transient pool is gone again from the test driver's (process-wide) state.
+        let connection = try LibvirtConnection(uri: "test:///default")
+        #expect(!(try connection.activePoolNames()).contains(machine.name))
+    }
+
+    @Test("which URIs are this machine")
+    func locality() {
+        #expect(LibvirtRuntime.isLocal("qemu:///system"))
+        #expect(LibvirtRuntime.isLocal("qemu+tcp://127.0.0.1:16519/system"))
+        #expect(LibvirtRuntime.isLocal("qemu+ssh://localhost/system"))
+        #expect(!LibvirtRuntime.isLocal("qemu+ssh://build-host.example/system"))
+    }
+
+    @Test("stopped details map to statuses RunTracker understands")
+    func statuses() {
+        #expect(LibvirtMachine.stoppedStatus(detail: 0) == "stopped (shutdown)")
+        #expect(LibvirtMachine.stoppedStatus(detail: 1).hasPrefix("signaled"))
+        #expect(LibvirtMachine.stoppedStatus(detail: 5).hasPrefix("signaled"))
+        #expect(LibvirtMachine.stoppedStatus(detail: 2) == "stopped (crashed)")
+    }
+}
