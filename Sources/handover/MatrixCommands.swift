@@ -15,6 +15,8 @@ struct MatrixCommand: AsyncParsableCommand {
     @Option(help: "Results folder (default: results/matrix-<name>-<time>).") var out: String?
     @Flag(help: "Finish an interrupted matrix in --out, keeping the runs it finished.") var resume = false
     @Option(help: "kvm, tcg or auto; overrides the matrix file.") var accel: String?
+    @Option(help: "qemu or libvirt: run everything there, overriding the matrix's backends.") var backend: String?
+    @Option(help: "The libvirt URI with --backend libvirt.") var connect: String?
     @Option(help: "The history database (default: $XDG_DATA_HOME/handover/history.sqlite).") var history: String?
     @Flag(help: "Do not compare with or record into the history.") var noHistory = false
 
@@ -27,6 +29,12 @@ struct MatrixCommand: AsyncParsableCommand {
                 matrix.accelerator = accel
             }
             if resume && out == nil { throw ValidationError("--resume needs --out with the folder to finish") }
+            if let backend {
+                let options = try BackendOptions.parse(["--backend", backend] + (connect.map { ["--connect", $0] } ?? []))
+                matrix.backends = [MatrixFile.BackendSlot(backend: options.value, jobs: nil)]
+            } else if connect != nil {
+                throw ValidationError("--connect goes with --backend libvirt")
+            }
             let folder = URL(fileURLWithPath: out ?? "results/matrix-\(matrix.name)-\(ResultsFolder.timestamp())")
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let jobCount = jobs ?? matrix.jobs ?? max(1, cores / matrix.cpus)

@@ -220,5 +220,36 @@ struct LibvirtTests {
         #expect(output.status == 2)
         #expect(output.stderr.contains("libvirt: ") && output.stderr.contains("127.0.0.1"), "stderr: \(output.stderr)")
     }
+
+    @Test("a matrix spreads its runs over QEMU and two libvirt connections, each with its own job limit")
+    func matrixOverSeveralBackends() throws {
+        try LibvirtE2E.require(LibvirtE2E.localURI)
+        try LibvirtE2E.require(LibvirtE2E.tcpURI)
+        let before = LibvirtE2E.snapshot()
+        let folder = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let matrix = folder.appendingPathComponent("matrix.yaml")
+        try """
+            name: backends
+            images: [linux-7.2, linux-7.3]
+            scenarios: [memfd-basic]
+            pairs: all
+            accel: tcg
+            backends:
+              - {backend: qemu, jobs: 1}
+              - {backend: libvirt, connect: "\(LibvirtE2E.localURI)", jobs: 1}
+              - {backend: libvirt, connect: "\(LibvirtE2E.tcpURI)", jobs: 1}
+            """.write(to: matrix, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("results")
+        let output = try E2E.run(["matrix", matrix.path, "--out", out.path, "--no-history"], timeout: 900)
+        #expect(output.status == 0, "stdout: \(output.stdout) stderr: \(output.stderr)")
+        let walker = FileManager.default.enumerator(at: out.appendingPathComponent("runs"), includingPropertiesForKeys: nil)
+        let results = (walker?.allObjects as? [URL] ?? []).filter { $0.lastPathComponent == "result.json" }
+        #expect(results.count == 4)
+        let backends = Set(try results.map { try E2E.json(String(contentsOf: $0, encoding: .utf8))["backend"] as? String ?? "none" })
+        #expect(backends.count >= 2, "runs were not spread: \(backends)")
+        #expect(backends.isSubset(of: ["qemu", "libvirt \(LibvirtE2E.localURI)", "libvirt \(LibvirtE2E.tcpURI)"]), "\(backends)")
+        LibvirtE2E.expectNothingLeft(since: before)
+    }
 }
 }

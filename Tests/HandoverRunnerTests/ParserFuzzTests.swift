@@ -128,3 +128,50 @@ import Testing
         #expect(parsed > 0)
     }
 }
+
+@Suite struct MatrixBackendTests {
+    let base = "images: [a, b]\nscenarios: [memfd-basic]\n"
+
+    @Test func defaultIsQEMU() throws {
+        let matrix = try MatrixFile.parse(text: base, file: "m.yaml")
+        #expect(matrix.backends == [MatrixFile.BackendSlot(backend: .qemu, jobs: nil)])
+    }
+
+    @Test func severalBackendsWithTheirOwnJobs() throws {
+        let matrix = try MatrixFile.parse(text: base + """
+            backends:
+              - qemu
+              - {backend: libvirt, connect: "qemu+tcp://127.0.0.1:16519/system", jobs: 2}
+              - {backend: libvirt, jobs: 1}
+            """, file: "m.yaml")
+        #expect(matrix.backends == [
+            MatrixFile.BackendSlot(backend: .qemu, jobs: nil),
+            MatrixFile.BackendSlot(backend: .libvirt(uri: "qemu+tcp://127.0.0.1:16519/system"), jobs: 2),
+            MatrixFile.BackendSlot(backend: .libvirt(uri: Backend.defaultLibvirtURI), jobs: 1),
+        ])
+    }
+
+    @Test func badBackends() throws {
+        let unknown = try #require(throws: InputError.self) {
+            try MatrixFile.parse(text: base + "backends: [{backend: xen}]\n", file: "m.yaml")
+        }
+        #expect(unknown.keyPath == "backends[0].backend")
+        let twice = try #require(throws: InputError.self) {
+            try MatrixFile.parse(text: base + "backends: [qemu, qemu]\n", file: "m.yaml")
+        }
+        #expect(twice.message.contains("twice"))
+        let stray = try #require(throws: InputError.self) {
+            try MatrixFile.parse(text: base + "backends: [{backend: qemu, connect: x}]\n", file: "m.yaml")
+        }
+        #expect(stray.message.contains("libvirt"))
+    }
+
+    @Test func runsGoToTheLeastBusySlotWithRoom() {
+        var tally = MatrixRunner.Tally(total: 4, started: Date(), busy: [0, 0])
+        #expect(tally.freeSlot(limits: [1, 2]) == 0)
+        #expect(tally.freeSlot(limits: [1, 2]) == 1)
+        #expect(tally.freeSlot(limits: [1, 2]) == 1)
+        #expect(tally.freeSlot(limits: [1, 2]) == nil)
+        #expect(tally.running == 3)
+    }
+}

@@ -11,6 +11,18 @@ public struct MatrixFile: Sendable, Equatable {
         case explicit([[String]])
     }
 
+    /// Where runs go and how many at once on each; runs are spread over them.
+    public struct BackendSlot: Sendable, Equatable {
+        public var backend: Backend
+        /// nil: the matrix's --jobs / jobs value.
+        public var jobs: Int?
+
+        public init(backend: Backend, jobs: Int?) {
+            self.backend = backend
+            self.jobs = jobs
+        }
+    }
+
     public var name: String
     public var file: String
     public var images: [String]
@@ -25,9 +37,10 @@ public struct MatrixFile: Sendable, Equatable {
     public var accelerator: String
     public var cpus: Int
     public var memoryMiB: Int?
+    public var backends: [BackendSlot] = [BackendSlot(backend: .qemu, jobs: nil)]
 
     static let keys = ["name", "images", "scenarios", "pairs", "chains", "repeats", "timeout", "jobs",
-                       "regression-threshold", "allow-unsupported", "accel", "cpus", "memory"]
+                       "regression-threshold", "allow-unsupported", "accel", "cpus", "memory", "backends"]
 
     public static func load(from url: URL) throws(InputError) -> MatrixFile {
         try parse(text: try YAMLValue.readText(url), file: url.path)
@@ -98,9 +111,37 @@ public struct MatrixFile: Sendable, Equatable {
         guard ["auto", "kvm", "tcg"].contains(accelerator) else { throw top["accel"]!.error("expected auto, kvm or tcg, found '\(accelerator)'") }
         let cpus = try top["cpus"]?.int(in: 1...64) ?? 1
         let memory = try top["memory"]?.int(in: 256...65_536)
-        let matrix = MatrixFile(name: name, file: file, images: images, scenarios: scenarios, pairs: pairs, chains: chains,
+        var matrix = MatrixFile(name: name, file: file, images: images, scenarios: scenarios, pairs: pairs, chains: chains,
                                 repeats: repeats, timeout: timeout, jobs: jobs, regressionThreshold: threshold,
                                 allowUnsupported: allowUnsupported, accelerator: accelerator, cpus: cpus, memoryMiB: memory)
+        if let value = top["backends"] {
+            var slots: [BackendSlot] = []
+            for item in try value.list() {
+                if case .scalar = item.node {
+                    guard try item.string() == "qemu" else {
+                        throw item.error("expected qemu or {backend: libvirt, connect: URI, jobs: N}, found '\(try item.string())'")
+                    }
+                    slots.append(BackendSlot(backend: .qemu, jobs: nil))
+                    continue
+                }
+                let fields = try item.mapping(allowedKeys: ["backend", "connect", "jobs"])
+                let kind = try fields.required("backend", "qemu or libvirt").string()
+                let slotJobs = try fields["jobs"]?.int(in: 1...256)
+                switch kind {
+                case "qemu":
+                    if let connect = fields["connect"] { throw connect.error("connect goes with backend: libvirt") }
+                    slots.append(BackendSlot(backend: .qemu, jobs: slotJobs))
+                case "libvirt":
+                    let uri = try fields["connect"]?.nonEmptyString() ?? Backend.defaultLibvirtURI
+                    slots.append(BackendSlot(backend: .libvirt(uri: uri), jobs: slotJobs))
+                default:
+                    throw fields["backend"]!.error("expected qemu or libvirt, found '\(kind)'")
+                }
+            }
+            guard !slots.isEmpty else { throw value.error("expected at least one backend") }
+            if let duplicate = slots.map(\.backend.label).firstDuplicate { throw value.error("backend \(duplicate) is listed twice") }
+            matrix.backends = slots
+        }
         if case .none = pairs, chains.isEmpty { throw top.owner.error("the matrix has no pairs and no chains: nothing would run") }
         return matrix
     }

@@ -9,6 +9,8 @@ public struct MatrixRunner: Sendable {
     public var matrix: MatrixFile
     public var folder: URL
     public var jobs: Int
+    /// Backends with their own job limits; runs go to whichever has a free slot.
+    public var slots: [(backend: Backend, jobs: Int)]
     public var resume: Bool
     public var accelerator: (Accelerator, String)?
     public var paths: CachePaths
@@ -22,6 +24,7 @@ public struct MatrixRunner: Sendable {
         self.matrix = matrix
         self.folder = folder
         self.jobs = jobs
+        self.slots = matrix.backends.map { ($0.backend, $0.jobs ?? jobs) }
         self.resume = resume
         self.paths = paths
         self.recipes = recipes
@@ -66,16 +69,17 @@ public struct MatrixRunner: Sendable {
         if let accelerator { (accel, reason) = accelerator } else {
             (accel, reason) = try await chooseAccelerator(probeWith: images[matrix.images[0]]!)
         }
-        progress.step("matrix \(plan.name): \(plan.cells.count) cells, \(plan.runs.count) runs, \(jobs) at a time, under \(accel.rawValue) (\(reason))")
+        let placement = slots.map { "\($0.jobs) on \($0.backend.label)" }.joined(separator: ", ")
+        progress.step("matrix \(plan.name): \(plan.cells.count) cells, \(plan.runs.count) runs, \(placement), under \(accel.rawValue) (\(reason))")
 
         let pending = plan.runs.filter { run in
             !fm.fileExists(atPath: folder.appendingPathComponent(run.folder).appendingPathComponent("result.json").path)
         }
         if pending.count < plan.runs.count { progress.step("resuming: \(plan.runs.count - pending.count) runs already have results") }
 
-        let tally = TallyBox(Tally(total: pending.count, started: Date()))
+        let slots = self.slots
+        let tally = TallyBox(Tally(total: pending.count, started: Date(), busy: Array(repeating: 0, count: slots.count)))
         let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath)
-        let jobs = self.jobs
         let work: [(MatrixPlan.Run, Scenario, [KernelImage], RunOptions)] = pending.map { run in
             let cell = plan.cells[run.cell]
             var options = RunOptions(accelerator: accel, acceleratorReason: reason)
@@ -91,9 +95,11 @@ public struct MatrixRunner: Sendable {
         await withTaskGroup(of: Void.self) { group in
             var queue = work[...]
             func launchMore() {
-                while let (run, scenario, chain, options) = queue.first, tally.state.withLock({ $0.running }) < jobs {
+                while let (run, scenario, chain, baseOptions) = queue.first,
+                      let slot = tally.state.withLock({ tally in tally.freeSlot(limits: slots.map(\.jobs)) }) {
                     queue = queue.dropFirst()
-                    tally.state.withLock { $0.running += 1 }
+                    var options = baseOptions
+                    options.backend = slots[slot].backend
                     group.addTask {
                         let quiet = ProgressReporter(mode: progress.mode == .verbose ? .verbose : .quiet)
                         let result = await ScenarioRunner.run(scenario, chain: chain, options: options, progress: quiet)
@@ -106,6 +112,7 @@ public struct MatrixRunner: Sendable {
                         }
                         let line = tally.state.withLock { tally -> String in
                             tally.running -= 1
+                            tally.busy[slot] -= 1
                             tally.done += 1
                             if result.verdict != .pass { tally.notPassed += 1 }
                             return tally.line(name: name)
@@ -146,6 +153,17 @@ public struct MatrixRunner: Sendable {
         var done = 0
         var running = 0
         var notPassed = 0
+        /// Runs under way per backend slot.
+        var busy: [Int]
+
+        /// Takes the least busy slot that has room, or nil when all are full.
+        mutating func freeSlot(limits: [Int]) -> Int? {
+            let open = busy.indices.filter { busy[$0] < limits[$0] }
+            guard let slot = open.min(by: { Double(busy[$0]) / Double(limits[$0]) < Double(busy[$1]) / Double(limits[$1]) }) else { return nil }
+            busy[slot] += 1
+            running += 1
+            return slot
+        }
 
         func line(name: String) -> String {
             let elapsed = Date().timeIntervalSince(started)

@@ -52,6 +52,8 @@ public struct RunResult: Codable, Sendable {
     public var via: [ImageRef] = []
     public var accelerator: Accelerator
     public var acceleratorReason: String
+    /// Where the VM ran: "qemu" or "libvirt URI".
+    public var backend: String = "qemu"
     public var verdict: Verdict
     public var failureClass: FailureClass?
     /// One sentence a person reads first.
@@ -86,6 +88,7 @@ public struct RunResult: Codable, Sendable {
             acceleratorReason: options.acceleratorReason, verdict: .error, failureClass: .infrastructure,
             reason: "the run did not finish", prediction: HandoverPrediction(from: chain[0], to: chain[1]), startedAt: Date())
         result.via = chain.dropFirst().dropLast().map(ImageRef.init)
+        result.backend = options.backend.label
         return result
     }
 
