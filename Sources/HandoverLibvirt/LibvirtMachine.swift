@@ -60,9 +60,8 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
     /// When QEMU reported the guest's end (before libvirt has reaped it and says "stopped").
     private var guestEnded: HostTime?
     private var stopping = false
-    private var logs: [FileHandle] = []
+    private var recorder: ChannelRecorder?
     private var errors: [String] = []
-    private var tail: [String] = []
     private var interruptAction: UUID?
 
     /// Serialises stop() (the run's own and the interrupt path's) and keeps lines whole on send.
@@ -92,7 +91,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         [(consoleLog, "console.log"), (transcript, "transcript.jsonl"), (domainFile, "domain.xml")]
     }
 
-    public func consoleLines(last count: Int) -> [String] { locked { Array(tail.suffix(count)) } }
+    public func consoleLines(last count: Int) -> [String] { locked { recorder }?.consoleLines(last: count) ?? [] }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
@@ -145,11 +144,8 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         locked { interruptAction = action }
         try checkNotStopping()
 
-        _ = FileManager.default.createFile(atPath: consoleLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        _ = FileManager.default.createFile(atPath: transcript.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        let consoleFile = try FileHandle(forWritingTo: consoleLog)
-        let transcriptFile = try FileHandle(forWritingTo: transcript)
-        locked { logs = [consoleFile, transcriptFile] }
+        let recorder = try ChannelRecorder(consoleLog: consoleLog, transcript: transcript, events: events)
+        locked { self.recorder = recorder }
 
         LibvirtRuntime.ready
         guard let opened = virConnectOpen(uri) else { throw LibvirtRuntime.error("connecting to \(uri)") }
@@ -207,7 +203,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         guard virDomainOpenChannel(domain.pointer, config.agentPortName, channelStream, UInt32(VIR_DOMAIN_CHANNEL_FORCE.rawValue)) == 0 else {
             throw LibvirtRuntime.error("opening the channel \(config.agentPortName) of \(name)")
         }
-        startReaders(console: Handle(consoleStream), channel: Handle(channelStream), consoleFile: consoleFile, transcriptFile: transcriptFile)
+        startReaders(console: Handle(consoleStream), channel: Handle(channelStream), recorder: recorder)
         try checkNotStopping()
 
         guard virDomainResume(domain.pointer) == 0 else { throw LibvirtRuntime.error("resuming domain \(name)") }
@@ -376,36 +372,17 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
 
     // MARK: - Streams
 
-    private func startReaders(console: Handle, channel: Handle, consoleFile: FileHandle, transcriptFile: FileHandle) {
-        let events = self.events
+    private func startReaders(console: Handle, channel: Handle, recorder: ChannelRecorder) {
         locked { readersStarted = true }
         readers.enter()
         Thread.detachNewThread { [self] in
-            pump(console, what: "console") { line in
-                let time = now()
-                consoleFile.write(Data(String(format: "[%10.6f] %@\n", time.seconds, line).utf8))
-                locked {
-                    tail.append(line)
-                    if tail.count > 400 { tail.removeFirst(tail.count - 400) }
-                }
-                events.postAndWait(.console(line, time))
-            }
+            pump(console, what: "console") { recorder.console($0, at: now()) }
             readers.leave()
         }
         readers.enter()
         Thread.detachNewThread { [self] in
-            pump(channel, what: "agent channel") { line in
-                let time = now()
-                transcriptFile.write(Data(String(format: "{\"t\":%.6f,\"from\":\"agent\",\"line\":%@}\n", time.seconds, Self.jsonString(line)).utf8))
-                let event: VMEvent
-                do throws(ProtocolError) {
-                    event = .agent(try ProtocolLine.decode(AgentMessage.self, from: line), time)
-                } catch {
-                    event = .malformed(error, time)
-                }
-                events.postAndWait(event)
-            }
-            events.postAndWait(.agentChannelClosed(now()))
+            pump(channel, what: "agent channel") { recorder.agent($0, at: now()) }
+            recorder.agentClosed(at: now())
             readers.leave()
         }
     }
@@ -441,19 +418,15 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         virStreamFree(stream.pointer)
     }
 
-    static func jsonString(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-    }
-
     public func send(_ command: RunnerCommand) {
         let line = ProtocolLine.encode(command)
         sendLock.lock()
         defer { sendLock.unlock() }
-        let (stream, transcriptFile): (Handle?, FileHandle?) = locked {
+        let (stream, recorder): (Handle?, ChannelRecorder?) = locked {
             if let channel { virStreamRef(channel.pointer) }
-            return (channel, logs.last)
+            return (channel, self.recorder)
         }
-        transcriptFile?.write(Data(String(format: "{\"t\":%.6f,\"from\":\"runner\",\"line\":%@}\n", now().seconds, Self.jsonString(line)).utf8))
+        recorder?.runner(line, at: now())
         guard let stream else { return }
         defer { virStreamFree(stream.pointer) }
         let bytes = Array((line + "\n").utf8).map { CChar(bitPattern: $0) }
@@ -515,7 +488,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
             }
             _ = readers.wait(timeout: .now() + 3)
         }
-        let (callback, volumes, pool, logs) = locked {
+        let (callback, volumes, pool, recorder) = locked {
             // Streams opened by a start that failed before the readers began are freed here.
             if !readersStarted {
                 for stream in [console, channel].compactMap({ $0 }) {
@@ -525,7 +498,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
                 console = nil
                 channel = nil
             }
-            let taken = (callbackID, self.volumes, self.pool, self.logs)
+            let taken = (callbackID, self.volumes, self.pool, self.recorder)
             callbackID = -1
             self.volumes = []
             self.pool = nil
@@ -558,7 +531,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
                 self.connection = nil
             }
         }
-        for log in logs { try? log.synchronize() }
+        recorder?.flush()
         if let action {
             ChildProcesses.shared.removeInterruptAction(action)
             locked { interruptAction = nil }

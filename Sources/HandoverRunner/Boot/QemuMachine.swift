@@ -11,16 +11,15 @@ public final class QemuMachine: VirtualMachine {
     public let config: VMConfig
     public let directory: RunDirectory
     let events = Mailbox<VMEvent>()
+    private let recorder = Mutex<ChannelRecorder?>(nil)
     private let startedAt = HostTime.monotonicNow()
     private let state = Mutex<State>(State())
-    private let consoleTail = Mutex<[String]>([])
 
     struct State {
         var pid: pid_t?
         var agent: SocketConnection?
         var console: SocketConnection?
         var exited = false
-        var logs: [FileHandle] = []
         var stderr: [String] = []
     }
 
@@ -42,7 +41,7 @@ public final class QemuMachine: VirtualMachine {
 
     /// The last console lines, for error messages and results.
     public func consoleLines(last count: Int) -> [String] {
-        consoleTail.withLock { Array($0.suffix(count)) }
+        recorder.withLock { $0 }?.consoleLines(last: count) ?? []
     }
 
     public var hostErrors: [String] { state.withLock { $0.stderr } }
@@ -61,11 +60,8 @@ public final class QemuMachine: VirtualMachine {
             consoleListener.close()
             agentListener.close()
         }
-        FileManager.default.createFile(atPath: consoleLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        FileManager.default.createFile(atPath: transcript.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        let consoleFile = try FileHandle(forWritingTo: consoleLog)
-        let transcriptFile = try FileHandle(forWritingTo: transcript)
-        state.withLock { $0.logs = [consoleFile, transcriptFile] }
+        let recorder = try ChannelRecorder(consoleLog: consoleLog, transcript: transcript, events: events)
+        self.recorder.withLock { $0 = recorder }
         try AtomicFile.write(QemuCommand.display(arguments) + "\n", to: directory.file("qemu-command"))
 
         let arguments = self.arguments
@@ -95,7 +91,7 @@ public final class QemuMachine: VirtualMachine {
             $0.console = console
             $0.agent = agent
         }
-        startReaders(console: console!, agent: agent!, consoleFile: consoleFile, transcriptFile: transcriptFile)
+        startReaders(console: console!, agent: agent!, recorder: recorder)
     }
 
     private func runProcess(arguments: [String], launched: Mailbox<Result<pid_t, HarnessError>>) async {
@@ -126,44 +122,20 @@ public final class QemuMachine: VirtualMachine {
         }
     }
 
-    private func startReaders(console: SocketConnection, agent: SocketConnection, consoleFile: FileHandle, transcriptFile: FileHandle) {
-        let events = self.events
+    private func startReaders(console: SocketConnection, agent: SocketConnection, recorder: ChannelRecorder) {
         Thread.detachNewThread { [self] in
-            console.readLines { line in
-                let time = now()
-                consoleFile.write(Data(String(format: "[%10.6f] %@\n", time.seconds, line).utf8))
-                consoleTail.withLock {
-                    $0.append(line)
-                    if $0.count > 400 { $0.removeFirst($0.count - 400) }
-                }
-                events.postAndWait(.console(line, time))
-            }
+            console.readLines { recorder.console($0, at: now()) }
         }
         Thread.detachNewThread { [self] in
-            agent.readLines { line in
-                let time = now()
-                transcriptFile.write(Data(String(format: "{\"t\":%.6f,\"from\":\"agent\",\"line\":%@}\n", time.seconds, Self.jsonString(line)).utf8))
-                let event: VMEvent
-                do throws(ProtocolError) {
-                    event = .agent(try ProtocolLine.decode(AgentMessage.self, from: line), time)
-                } catch {
-                    event = .malformed(error, time)
-                }
-                events.postAndWait(event)
-            }
-            events.postAndWait(.agentChannelClosed(now()))
+            agent.readLines { recorder.agent($0, at: now()) }
+            recorder.agentClosed(at: now())
         }
-    }
-
-    static func jsonString(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
     }
 
     public func send(_ command: RunnerCommand) {
         let line = ProtocolLine.encode(command)
-        let (agent, transcript) = state.withLock { ($0.agent, $0.logs.last) }
-        transcript?.write(Data(String(format: "{\"t\":%.6f,\"from\":\"runner\",\"line\":%@}\n", now().seconds, Self.jsonString(line)).utf8))
-        agent?.write(line: line)
+        recorder.withLock { $0 }?.runner(line, at: now())
+        state.withLock { $0.agent }?.write(line: line)
     }
 
     /// The next event, or nil at the deadline.
@@ -183,7 +155,7 @@ public final class QemuMachine: VirtualMachine {
 
     /// Kills QEMU if it still runs and closes everything. Safe to call more than once.
     public func stop() {
-        let (pid, exited, connections, logs) = state.withLock { ($0.pid, $0.exited, [$0.agent, $0.console], $0.logs) }
+        let (pid, exited, connections) = state.withLock { ($0.pid, $0.exited, [$0.agent, $0.console]) }
         if let pid, !exited {
             kill(-pid, SIGKILL)
             kill(pid, SIGKILL)
@@ -195,7 +167,7 @@ public final class QemuMachine: VirtualMachine {
         }
         for connection in connections { connection?.close() }
         state.withLock { $0.agent = nil; $0.console = nil }
-        for log in logs { try? log.synchronize() }
+        recorder.withLock { $0 }?.flush()
         unlink(qmpSocket.path)
     }
 }
