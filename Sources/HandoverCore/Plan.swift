@@ -20,9 +20,11 @@ public struct AgentPlan: Codable, Sendable, Equatable {
     /// Run the uAPI promise checks in the last stage.
     public var checks: Bool
     public var injections: [Injection]
+    /// iommufd and KVM setups, for scenarios that preserve more than memfds.
+    public var devices: DevicePlan?
 
     public init(scenario: String, scenarioDigest: String, objects: [ObjectSpec], sessions: [SessionSpec],
-                chunkSize: Int, hops: [Hop], checks: Bool, injections: [Injection]) {
+                chunkSize: Int, hops: [Hop], checks: Bool, injections: [Injection], devices: DevicePlan? = nil) {
         self.scenario = scenario
         self.scenarioDigest = scenarioDigest
         self.objects = objects
@@ -31,6 +33,7 @@ public struct AgentPlan: Codable, Sendable, Equatable {
         self.hops = hops
         self.checks = checks
         self.injections = injections
+        self.devices = devices
     }
 
     public func object(named name: String) -> ObjectSpec? { objects.first { $0.name == name } }
@@ -58,8 +61,12 @@ public struct ObjectSpec: Codable, Sendable, Equatable {
     public var seals: [Seal]
     public var position: Int
     public var cloexec: Bool
+    /// Absent for a memfd.
+    public var backing: Backing?
 
-    public init(name: String, size: Int, fill: Fill, seals: [Seal] = [], position: Int = 0, cloexec: Bool = false) {
+    public init(name: String, size: Int, fill: Fill, seals: [Seal] = [], position: Int = 0, cloexec: Bool = false,
+                backing: Backing? = nil) {
+        self.backing = backing == .memfd ? nil : backing
         self.name = name
         self.size = size
         self.fill = fill
@@ -108,12 +115,21 @@ public enum Seal: String, Codable, Sendable, CaseIterable {
 
 public struct SessionSpec: Codable, Sendable, Equatable {
     public struct Member: Codable, Sendable, Equatable {
+        /// An object's name, or for a handle its name (Handle.rawValue).
         public var object: String
         public var token: UInt64
+        /// Set when the member is a file a device driver creates rather than an object.
+        public var handle: Handle?
 
         public init(object: String, token: UInt64) {
             self.object = object
             self.token = token
+        }
+
+        public init(handle: Handle, token: UInt64) {
+            self.object = handle.rawValue
+            self.token = token
+            self.handle = handle
         }
     }
 

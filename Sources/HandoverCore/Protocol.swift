@@ -49,9 +49,12 @@ public struct StepReport: Codable, Sendable, Equatable {
     public var errno: Int32?
     public var errnoName: String?
     public var microseconds: Int?
+    /// The step was not attempted (for example a series ioctl on a kernel without the series).
+    public var skipped: Bool?
 
     public init(stage: Int, step: String, ok: Bool, detail: String, errno: Int32? = nil,
-                errnoName: String? = nil, microseconds: Int? = nil) {
+                errnoName: String? = nil, microseconds: Int? = nil, skipped: Bool? = nil) {
+        self.skipped = skipped
         self.stage = stage
         self.step = step
         self.ok = ok

@@ -17,7 +17,7 @@ public enum DomainXML {
     public static func make(config: VMConfig, name: String, kernelPath: String, initrdPath: String) -> String {
         let kvm = config.accelerator == .kvm
         return """
-        <domain type='\(kvm ? "kvm" : "qemu")'>
+        <domain type='\(kvm ? "kvm" : "qemu")' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
           <name>\(escape(name))</name>
           <description>handover VM (\(config.accelerator.rawValue))</description>
           <memory unit='MiB'>\(config.memoryMiB)</memory>
@@ -51,8 +51,32 @@ public enum DomainXML {
               <target type='virtio' name='\(escape(config.agentPortName))'/>
             </channel>
             <memballoon model='none'/>
-          </devices>
-        </domain>
+        \(iommuDevices(config.topology))  </devices>
+        \(passthroughArguments(config.topology))</domain>
+
+        """
+    }
+
+    /// libvirt models the Intel IOMMU itself (caching mode as for QEMU directly).
+    static func iommuDevices(_ topology: Topology) -> String {
+        guard case .iommu = topology else { return "" }
+        return """
+            <iommu model='intel'>
+              <driver caching_mode='on'/>
+            </iommu>
+
+        """
+    }
+
+    /// The device to assign has no libvirt element (QEMU's edu), so it goes on QEMU's command
+    /// line through libvirt's qemu namespace.
+    static func passthroughArguments(_ topology: Topology) -> String {
+        guard case .iommu(let device) = topology else { return "" }
+        return """
+          <qemu:commandline>
+            <qemu:arg value='-device'/>
+            <qemu:arg value='\(escape(device.rawValue)),id=assigned0'/>
+          </qemu:commandline>
 
         """
     }

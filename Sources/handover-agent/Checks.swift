@@ -9,9 +9,11 @@ struct Checks {
     let restored: Restored
 
     func run() -> [CheckResult] {
-        guard let session = plan.sessions.first, let sessionFD = restored.sessions[session.name],
-              let member = session.members.first else { return [] }
-        var results: [CheckResult] = []
+        let (deviceResults, finishedByDevices) = DeviceChecks(plan: plan, restored: restored).run()
+        guard let session = plan.sessions.first(where: { $0.members.contains { $0.handle == nil } && !finishedByDevices.contains($0.name) }),
+              let sessionFD = restored.sessions[session.name],
+              let member = session.members.first(where: { $0.handle == nil }) else { return deviceResults }
+        var results: [CheckResult] = deviceResults
         let tokens = Set(plan.sessions.flatMap { $0.members.map(\.token) })
         var unknownToken: UInt64 = 0xdead_0000_0000_0001
         while tokens.contains(unknownToken) { unknownToken += 1 }
@@ -44,7 +46,7 @@ struct Checks {
         expectErrno("finish-nonzero-reserved", EINVAL, hv_luo_finish(sessionFD, 1))
 
         var finished = true
-        for spec in plan.sessions {
+        for spec in plan.sessions where !finishedByDevices.contains(spec.name) {
             guard let fd = restored.sessions[spec.name] else { continue }
             let rc = hv_luo_finish(fd, 0)
             if rc != 0 { finished = false }

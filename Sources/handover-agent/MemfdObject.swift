@@ -82,10 +82,13 @@ enum MemfdObject {
         }
     }
 
-    static func fingerprint(fd: Int32, object: String, session: String, token: UInt64, chunkSize: Int) throws -> ObjectFingerprint {
+    static func fingerprint(fd: Int32, object: String, session: String, token: UInt64, chunkSize: Int,
+                            backing: Backing? = nil) throws -> ObjectFingerprint {
         var status = stat()
         _ = try checkLibc("fstat \(object)", fstat(fd, &status))
         let size = Int(status.st_size)
+        let content = try ObjectContent.open(fd: fd, size: size, backing: backing, object: object)
+        defer { content.close() }
         let position = Int(lseek(fd, 0, SEEK_CUR))
         let seals = hv_get_seals(fd)
         let statusFlags = try check("F_GETFL \(object)", hv_get_status_flags(fd))
@@ -96,7 +99,7 @@ enum MemfdObject {
         while offset < size {
             let count = min(chunkSize, size - offset)
             let digest = try buffer.withUnsafeMutableBytes { raw throws -> hv_digest in
-                try readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), at: offset, object: object)
+                try content.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), at: offset, object: object)
                 return hv_hash(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count, 0)
             }
             chunks.append(hex(digest.hi) + hex(digest.lo))
@@ -126,7 +129,9 @@ enum MemfdObject {
         guard start < end else { return nil }
         var actual = [UInt8](repeating: 0, count: end - start)
         var wanted = [UInt8](repeating: 0, count: end - start)
-        try actual.withUnsafeMutableBytes { raw throws in try readFully(fd, into: raw, at: start, object: spec.name) }
+        let content = try ObjectContent.open(fd: fd, size: Int(status.st_size), backing: spec.backing, object: spec.name)
+        defer { content.close() }
+        try actual.withUnsafeMutableBytes { raw throws in try content.read(into: raw, at: start, object: spec.name) }
         wanted.withUnsafeMutableBytes { expected(spec, offset: start, into: $0) }
         var first: Int?
         var differing = 0

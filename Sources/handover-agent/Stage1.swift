@@ -6,7 +6,7 @@ extension Agent {
     /// Creates (in stage 1) or takes over (in a middle stage of a chain) the objects,
     /// fingerprints them, preserves them session by session, loads the next kernel and kexecs
     /// into it while still holding every session fd.
-    func preserveAndKexec(_ plan: AgentPlan, objects existing: [String: Int32]?) {
+    func preserveAndKexec(_ plan: AgentPlan, objects existing: [String: Int32]?, handles existingHandles: [Handle: Int32] = [:]) {
         guard Files.exists("/dev/liveupdate") else {
             port.send(.unsupported(reason: "kernel \(Machine.release) has no /dev/liveupdate (LUO not built in, or not enabled with liveupdate=on)", errno: ENOENT))
             return
@@ -19,15 +19,23 @@ extension Agent {
 
         var started = Machine.microseconds
         var fds: [String: Int32] = existing ?? [:]
+        var handles = existingHandles
         let totalBytes = plan.objects.reduce(0) { $0 + $1.size }
         if existing == nil {
+            let memfds = plan.objects.filter { $0.backing == nil }
             do {
-                for spec in plan.objects { fds[spec.name] = try MemfdObject.create(spec) }
+                for spec in memfds { fds[spec.name] = try MemfdObject.create(spec) }
             } catch {
                 fail("create", error)
                 return
             }
-            step("create", "\(plan.objects.count) memfds, \(totalBytes) bytes", started: started)
+            if !memfds.isEmpty {
+                step("create", "\(memfds.count) memfds, \(memfds.reduce(0) { $0 + $1.size }) bytes", started: started)
+            }
+            if let devices = plan.devices {
+                guard let state = setUpDevices(devices, plan: plan, objects: &fds) else { return }
+                handles = state.handles
+            }
         }
 
         if existing == nil {
@@ -36,8 +44,10 @@ extension Agent {
             do {
                 for session in plan.sessions {
                     for member in session.members {
+                        guard member.handle == nil else { continue }
                         fingerprints.append(try MemfdObject.fingerprint(
-                            fd: fds[member.object]!, object: member.object, session: session.name, token: member.token, chunkSize: plan.chunkSize))
+                            fd: fds[member.object]!, object: member.object, session: session.name, token: member.token,
+                            chunkSize: plan.chunkSize, backing: plan.object(named: member.object)?.backing))
                     }
                 }
             } catch {
@@ -62,8 +72,13 @@ extension Agent {
                 try check("LIVEUPDATE_IOCTL_CREATE_SESSION \(session.name)", hv_luo_create_session(device, session.name, &sessionFD))
                 sessionFDs.append(sessionFD)
                 for member in session.members {
-                    try check("LIVEUPDATE_SESSION_PRESERVE_FD \(member.object) token \(member.token)",
-                              hv_luo_preserve_fd(sessionFD, fds[member.object]!, member.token))
+                    let fd = member.handle.map { handles[$0]! } ?? fds[member.object]!
+                    let rc = hv_luo_preserve_fd(sessionFD, fd, member.token)
+                    if rc < 0, let refused = deviceFileType(member, plan: plan) {
+                        preserveRefused(fileType: refused, member: member, session: session.name, errno: -rc, plan: plan)
+                        return
+                    }
+                    try check("LIVEUPDATE_SESSION_PRESERVE_FD \(member.object) token \(member.token)", rc)
                 }
             } catch {
                 fail("preserve", error)
@@ -72,9 +87,33 @@ extension Agent {
         }
         step("preserve", "\(plan.sessions.count) sessions, \(plan.sessions.reduce(0) { $0 + $1.members.count }) fds", started: started)
         crashIfInjected()
+        if let devices = plan.devices, existing == nil, !checkFrozen(devices, plan: plan, objects: fds, handles: handles) { return }
 
         kexecNext(next)
         withExtendedLifetime(sessionFDs) {}
+    }
+
+    /// The file type a device scenario's member is, for telling "no handler" from a failure.
+    func deviceFileType(_ member: SessionSpec.Member, plan: AgentPlan) -> String? {
+        if let handle = member.handle { return handle.fileType }
+        if plan.object(named: member.object)?.backing == .guestMemfd { return "guest_memfd" }
+        return nil
+    }
+
+    /// PRESERVE_FD refused a device file: unsupported when no handler exists for the type,
+    /// a failure when the kernel carries the series that should take it.
+    func preserveRefused(fileType: String, member: SessionSpec.Member, session: String, errno: Int32, plan: AgentPlan) {
+        let series = plan.devices?.series ?? []
+        port.send(.step(StepReport(stage: stage, step: "preserve-fd", ok: false,
+                                   detail: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' (session \(session), token \(member.token))",
+                                   errno: errno, errnoName: errnoName(errno))))
+        switch SetupPolicy.preserveRefused(fileType: fileType, errno: errno, errnoName: errnoName(errno), release: Machine.release,
+                                           seriesCarried: !series.isEmpty) {
+        case .unsupported(let reason):
+            port.send(.unsupported(reason: reason, errno: errno))
+        default:
+            port.send(.failed(step: "preserve", message: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' with series \(series.joined(separator: ", ")): \(errnoName(errno))", errno: errno))
+        }
     }
 
     /// Loads the next kernel, says quiesce and kexecs. Returns only if that failed.

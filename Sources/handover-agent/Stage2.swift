@@ -7,6 +7,13 @@ struct Restored {
     var device: Int32
     var sessions: [String: Int32]
     var objects: [String: Int32]
+    var handles: [Handle: Int32] = [:]
+}
+
+extension Handle {
+    /// Retrieved after verification, not during the blackout: the guest_memfd series lets FINISH
+    /// refuse while the VM file was never retrieved, which the checks test first.
+    var retrievedLate: Bool { self == .kvmVM }
 }
 
 extension Agent {
@@ -28,11 +35,11 @@ extension Agent {
                 var sessionFD: Int32 = -1
                 try check("LIVEUPDATE_IOCTL_RETRIEVE_SESSION \(session.name)", hv_luo_retrieve_session(device, session.name, &sessionFD))
                 restored.sessions[session.name] = sessionFD
-                for member in session.members {
+                for member in session.members where member.handle?.retrievedLate != true {
                     var fd: Int32 = -1
                     try check("LIVEUPDATE_SESSION_RETRIEVE_FD \(member.object) token \(member.token)",
                               hv_luo_retrieve_fd(sessionFD, member.token, &fd))
-                    restored.objects[member.object] = fd
+                    if let handle = member.handle { restored.handles[handle] = fd } else { restored.objects[member.object] = fd }
                 }
             }
         } catch {
@@ -64,10 +71,11 @@ extension Agent {
         var located: [LocatedDifference] = []
         do {
             for session in plan.sessions {
-                for member in session.members {
+                for member in session.members where member.handle == nil {
                     guard let fd = restored.objects[member.object] else { continue }
                     let fingerprint = try MemfdObject.fingerprint(fd: fd, object: member.object, session: session.name,
-                                                                  token: member.token, chunkSize: plan.chunkSize)
+                                                                  token: member.token, chunkSize: plan.chunkSize,
+                                                                  backing: plan.object(named: member.object)?.backing)
                     after.append(fingerprint)
                     guard let old = before.first(where: { $0.object == member.object }), let spec = plan.object(named: member.object) else { continue }
                     for index in 0..<fingerprint.chunks.count where index >= old.chunks.count || old.chunks[index] != fingerprint.chunks[index] {
@@ -92,6 +100,15 @@ extension Agent {
     /// A middle stage of a chain: end the retrieved sessions (FINISH, unless the checks did),
     /// then preserve the same files again under the same session names and tokens, and kexec on.
     func handOn(_ restored: Restored, plan: AgentPlan) {
+        var restored = restored
+        for session in plan.sessions {
+            for member in session.members where member.handle?.retrievedLate == true && restored.handles[member.handle!] == nil {
+                var fd: Int32 = -1
+                if let sessionFD = restored.sessions[session.name], hv_luo_retrieve_fd(sessionFD, member.token, &fd) == 0 {
+                    restored.handles[member.handle!] = fd
+                }
+            }
+        }
         let started = Machine.microseconds
         for (name, fd) in restored.sessions {
             let rc = hv_luo_finish(fd, 0)
@@ -102,6 +119,6 @@ extension Agent {
         }
         close(restored.device)
         step("finish", "\(restored.sessions.count) sessions ended before handing on", started: started)
-        preserveAndKexec(plan, objects: restored.objects)
+        preserveAndKexec(plan, objects: restored.objects, handles: restored.handles)
     }
 }

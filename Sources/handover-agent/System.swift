@@ -58,6 +58,23 @@ enum Files {
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Writes text to a file that exists (sysfs attributes); returns 0 or the errno.
+    static func write(_ path: String, _ text: String) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return Glibc.errno }
+        defer { close(fd) }
+        let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        return written < 0 ? Glibc.errno : 0
+    }
+
+    /// Where a symlink points, or nil.
+    static func link(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     static func list(_ directory: String) -> [String] {
         guard let dir = opendir(directory) else { return [] }
         defer { closedir(dir) }

@@ -42,3 +42,6 @@ void hv_fill_random(uint8_t *buffer, size_t len, uint64_t seed, uint64_t offset)
  * are caught with probability 1 - 2^-128. Not cryptographic: it detects corruption, not tampering. */
 typedef struct { uint64_t lo, hi; } hv_digest;
 hv_digest hv_hash(const uint8_t *data, size_t len, uint64_t seed);
+
+#include "devices_shim.h"
+#include "series_iommufd_lu.h"

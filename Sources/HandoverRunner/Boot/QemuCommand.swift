@@ -10,7 +10,8 @@ public struct VMConfig: Sendable, Equatable {
     public var initrd: URL
     public var cmdline: String
     public var accelerator: Accelerator
-    public var machine: String = "pc"
+    public var topology: Topology = .plain
+    public var machine: String { topology.machine }
     public var memoryMiB: Int = 1024
     public var cpus: Int = 2
     public var agentPortName: String = VMConfig.agentPortName
@@ -32,7 +33,7 @@ public enum QemuCommand {
     public static let binary = "qemu-system-x86_64"
 
     public static func arguments(_ config: VMConfig, consoleSocket: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
-        let args = [
+        var args = [
             "-name", "handover",
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
             "-machine", config.machine,
@@ -43,6 +44,9 @@ public enum QemuCommand {
             "-kernel", config.kernel.path,
             "-initrd", config.initrd.path,
             "-append", config.cmdline,
+        ]
+        args += config.topology.qemuArguments
+        args += [
             "-chardev", "socket,id=console,path=\(consoleSocket.path)",
             "-serial", "chardev:console",
             "-device", "virtio-serial-pci,id=virtio-serial0",

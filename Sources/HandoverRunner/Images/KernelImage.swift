@@ -1,4 +1,5 @@
 import Foundation
+import HandoverCore
 
 /// A built kernel image as recorded in the cache (image.json beside bzImage and config).
 public struct KernelImage: Codable, Sendable, Equatable {
@@ -98,4 +99,9 @@ public struct BzImageHeader: Sendable, Equatable {
         defer { try? handle.close() }
         try self.init(data: handle.readData(ofLength: 0x10000))
     }
+}
+
+extension KernelImage {
+    /// The not-yet-merged series this build carries, told by the ABI strings they add.
+    public var carriedSeries: [SeriesRevision] { SeriesRevision.carried(byABIStrings: abi?.sortedValues ?? []) }
 }

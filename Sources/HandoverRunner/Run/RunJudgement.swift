@@ -46,6 +46,7 @@ extension RunTracker {
         result.failureClass = outcome.failureClass
         result.reason = outcome.reason
         result.evidence = outcome.evidence
+        result.errno = outcome.errno
     }
 
     func compareObjects(_ hop: Hop) -> [ObjectResult] {

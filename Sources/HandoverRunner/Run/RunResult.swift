@@ -78,6 +78,14 @@ public struct RunResult: Codable, Sendable {
     /// Host seconds from QEMU start to QEMU exit.
     public var vmSeconds: Double?
     public var runDirectory: String?
+    /// For an unsupported verdict: the errno the kernel gave, when one did.
+    public var errno: Int32?
+    /// The VM beyond CPU and memory ("q35 with intel-iommu and edu"), for device scenarios.
+    public var machine: String?
+    /// For guest_memfd scenarios: whether the host let the VM run KVM inside, and why.
+    public var nestedVirtualization: NestedVirtualization?
+    /// Not-yet-merged series the first kernel carries, whose ioctls the agent issued.
+    public var series: [String]?
 
     /// A result that says "error, did not finish" until the run fills it in, so a run that
     /// stops half way can never read as a pass.
@@ -89,6 +97,11 @@ public struct RunResult: Codable, Sendable {
             reason: "the run did not finish", prediction: HandoverPrediction(from: chain[0], to: chain[1]), startedAt: Date())
         result.via = chain.dropFirst().dropLast().map(ImageRef.init)
         result.backend = options.backend.label
+        if scenario.devices != nil {
+            result.machine = scenario.topology.description
+            result.series = chain[0].carriedSeries.map(\.rawValue)
+        }
+        if scenario.devices?.kvm != nil { result.nestedVirtualization = NestedVirtualization.detect(options.accelerator) }
         return result
     }
 

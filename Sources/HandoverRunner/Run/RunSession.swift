@@ -81,10 +81,10 @@ public struct RunSession: Sendable {
         let agent = try AgentBinary.locate()
         let hops = chain.dropFirst().enumerated().map { index, image in
             Hop(kernel: "/" + Initramfs.Layout.nextKernel(index + 1), initrd: "/" + Initramfs.Layout.nextInitrd(index + 1),
-                cmdline: QemuCommand.kernelCommandLine(stage: index + 2, extra: image.cmdline + options.injections.flatMap { $0.commandLine(forStage: index + 2) }),
+                cmdline: QemuCommand.kernelCommandLine(stage: index + 2, extra: image.cmdline + scenario.topology.kernelArguments + options.injections.flatMap { $0.commandLine(forStage: index + 2) }),
                 expectedRelease: image.kernelRelease)
         }
-        let plan = scenario.plan(hops: hops, injections: options.injections)
+        let plan = scenario.plan(hops: hops, injections: options.injections, series: from.carriedSeries)
         let planData = try JSONCoding.encode(plan)
         var inner: URL?
         for stage in stride(from: chain.count, through: 1, by: -1) {
@@ -113,8 +113,9 @@ public struct RunSession: Sendable {
 
         let initrd = try buildInitramfs(in: directory)
         var config = VMConfig(kernel: from.bzImage, initrd: initrd,
-                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: from.cmdline + options.injections.flatMap { $0.commandLine(forStage: 1) }),
+                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: from.cmdline + scenario.topology.kernelArguments + options.injections.flatMap { $0.commandLine(forStage: 1) }),
                               accelerator: options.accelerator)
+        config.topology = scenario.topology
         config.memoryMiB = memoryMiB
         config.cpus = options.cpus
         let machine = try MachineFactory.make(options.backend, config: config, directory: directory)

@@ -18,6 +18,7 @@ struct RunTracker {
         var failureClass: FailureClass?
         var reason: String
         var evidence: String?
+        var errno: Int32?
     }
 
     /// What one kexec looked like from the host.
@@ -183,6 +184,7 @@ struct RunTracker {
             let kernel = hop.from
             if current == 0 {
                 end(.unsupported, nil, "\(kernel.recipe) (\(kernel.kernelRelease)) cannot preserve: \(reason)\(errno.map { " [errno \($0)]" } ?? "")")
+                outcome?.errno = errno
             } else {
                 end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) took the objects back but cannot preserve them again: \(reason)")
             }
@@ -201,7 +203,7 @@ struct RunTracker {
         switch step {
         case "preserve" where current == 0 && !from.capabilities.memfdPreservation:
             end(.unsupported, nil, "\(from.recipe) (\(from.kernelRelease)) was built without LIVEUPDATE_MEMFD: \(message)")
-        case "create", "fingerprint", "preserve":
+        case "create", "fingerprint", "preserve", _ where step.hasPrefix("setup:"):
             end(.fail, .preserveFailed, "\(from.recipe) (\(from.kernelRelease)) refused to preserve: \(message)")
         case "kexec-load", "kexec":
             end(.fail, .kexecLoadFailed, "\(from.recipe) could not load or start \(to.recipe): \(message)")

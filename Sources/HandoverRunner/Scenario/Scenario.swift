@@ -5,7 +5,13 @@ import HandoverCore
 /// A scenario from Scenarios/*.yaml: the objects to create, how they are grouped into
 /// sessions, and what must come back.
 public struct Scenario: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case memfd, selftest }
+    public enum Kind: String, Sendable, CaseIterable {
+        case memfd, selftest
+        /// A memfd mapped for DMA through an iommufd with a VFIO device, preserved with both.
+        case iommufd
+        /// A KVM VM with guest_memfd memory, preserved together.
+        case guestMemfd = "guest-memfd"
+    }
 
     /// The kernel's own tests from tools/testing/selftests/liveupdate, for kind selftest.
     public struct Selftests: Sendable, Equatable {
@@ -32,6 +38,8 @@ public struct Scenario: Sendable, Equatable {
     public var reset: Set<String>
     public var checks: Bool
     public var selftests: Selftests?
+    /// The iommufd or KVM setup of the device kinds; the series a kernel carries are added per run.
+    public var devices: DevicePlan?
 
     public static let properties = ["content", "size", "position", "seals", "status-flags", "cloexec"]
     public static let maxObjectSize = 4 << 30
@@ -40,9 +48,11 @@ public struct Scenario: Sendable, Equatable {
     public var totalBytes: Int { objects.reduce(0) { $0 + $1.size } }
 
     /// The plan the agent follows, with the chain of kernels after the first.
-    public func plan(hops: [Hop], injections: [Injection]) -> AgentPlan {
-        AgentPlan(scenario: name, scenarioDigest: digest, objects: objects, sessions: sessions, chunkSize: chunkSize,
-                  hops: hops, checks: checks, injections: injections)
+    public func plan(hops: [Hop], injections: [Injection], series: [SeriesRevision] = []) -> AgentPlan {
+        var devices = self.devices
+        devices?.series = series.map(\.rawValue)
+        return AgentPlan(scenario: name, scenarioDigest: digest, objects: objects, sessions: sessions, chunkSize: chunkSize,
+                         hops: hops, checks: checks, injections: injections, devices: devices)
     }
 }
 
@@ -53,7 +63,7 @@ extension Scenario {
 
     public static func parse(text: String, file: String) throws(InputError) -> Scenario {
         let root = try YAMLValue.load(file: file, text: text)
-        let memfdKeys = ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks"]
+        let memfdKeys = ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks", "iommufd", "kvm"]
         let selftestKeys = ["name", "description", "kind", "tests", "ioctl-suite", "timeout"]
         let peek = try root.mapping(allowedKeys: Array(Set(memfdKeys + selftestKeys)).sorted())
         if try peek["kind"]?.choice(Kind.self) == .selftest {
@@ -88,6 +98,9 @@ extension Scenario {
         for session in sessions {
             for member in session.members {
                 if let other = placed[member.object] {
+                    if member.handle != nil {
+                        throw top["sessions"]!.error("handle '\(member.object)' is in session '\(other)' and '\(session.name)'; a file can be preserved once")
+                    }
                     throw top["sessions"]!.error("object '\(member.object)' is in session '\(other)' and '\(session.name)'; a file can be preserved once")
                 }
                 placed[member.object] = session.name
@@ -109,9 +122,10 @@ extension Scenario {
             }
         }
         let checks = try top["checks"]?.bool() ?? true
+        let devices = try parseDevices(top, kind: kind, objects: objects, sessions: sessions)
         let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
         return Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: kind,
-                        objects: objects, sessions: sessions, chunkSize: chunkSize, reset: reset, checks: checks)
+                        objects: objects, sessions: sessions, chunkSize: chunkSize, reset: reset, checks: checks, devices: devices)
     }
 
     private static func parseSelftest(_ top: YAMLMapping, text: String, file: String) throws(InputError) -> Scenario {
@@ -146,7 +160,8 @@ extension Scenario {
     }
 
     private static func parseObject(_ name: String, _ value: YAMLValue) throws(InputError) -> [ObjectSpec] {
-        let fields = try value.mapping(allowedKeys: ["size", "fill", "seals", "position", "cloexec", "count"])
+        let fields = try value.mapping(allowedKeys: ["size", "fill", "seals", "position", "cloexec", "count", "backing"])
+        let backing = try fields["backing"]?.choice(Backing.self) ?? .memfd
         let size = try parseSize(try fields.required("size", "a size such as 4096, 64KiB or 1GiB"), in: 0...maxObjectSize)
         let fill = try fields["fill"].map { v throws(InputError) in try parseFill(v, size: size) } ?? .zero
         var seals: [Seal] = []
@@ -156,12 +171,17 @@ extension Scenario {
         let position = try fields["position"].map { v throws(InputError) in try parseSize(v, in: 0...max(size, 0)) } ?? 0
         let cloexec = try fields["cloexec"]?.bool() ?? false
         let count = try fields["count"]?.int(in: 1...maxObjects)
+        if backing == .guestMemfd {
+            if !seals.isEmpty { throw fields["seals"]!.error("a guest_memfd object cannot be sealed") }
+            if position != 0 { throw fields["position"]!.error("a guest_memfd object is read through a mapping; it has no file position to set") }
+            if size == 0 || size % 4096 != 0 { throw fields["size"]!.error("a guest_memfd object's size must be a non-zero multiple of 4096 bytes, found \(size)") }
+        }
         guard let count else {
-            return [ObjectSpec(name: name, size: size, fill: fill, seals: seals, position: position, cloexec: cloexec)]
+            return [ObjectSpec(name: name, size: size, fill: fill, seals: seals, position: position, cloexec: cloexec, backing: backing)]
         }
         return (0..<count).map { index in
             ObjectSpec(name: "\(name)-\(index)", size: size, fill: fill.offsetSeed(by: UInt64(index)), seals: seals,
-                       position: position, cloexec: cloexec)
+                       position: position, cloexec: cloexec, backing: backing)
         }
     }
 
@@ -202,9 +222,12 @@ extension Scenario {
             var members: [SessionSpec.Member] = []
             var tokens = Set<UInt64>()
             for memberValue in try fields.required("members", "a list of {object, token} or {objects, first-token}").list() {
-                let member = try memberValue.mapping(allowedKeys: ["object", "objects", "token", "first-token"])
+                let member = try memberValue.mapping(allowedKeys: ["object", "objects", "token", "first-token", "handle"])
                 var added: [SessionSpec.Member] = []
-                if let object = member["object"] {
+                if let handle = member["handle"] {
+                    let token = UInt64(try member.required("token", "a token number").int(in: 0...Int.max))
+                    added = [.init(handle: try handle.choice(Handle.self), token: token)]
+                } else if let object = member["object"] {
                     let objectName = try object.nonEmptyString()
                     guard groups[objectName] == [objectName] else {
                         throw object.error(groups[objectName] == nil ? "no object named '\(objectName)'" : "'\(objectName)' is a counted group; use objects: and first-token:")
@@ -217,7 +240,7 @@ extension Scenario {
                     let first = UInt64(try member.required("first-token", "the token of the group's first object").int(in: 0...Int.max))
                     added = names.enumerated().map { .init(object: $1, token: first + UInt64($0)) }
                 } else {
-                    throw memberValue.error("expected object with token, or objects with first-token")
+                    throw memberValue.error("expected object with token, objects with first-token, or handle with token")
                 }
                 for entry in added where !tokens.insert(entry.token).inserted {
                     throw memberValue.error("token \(entry.token) is used twice in session '\(name)'")
