@@ -46,6 +46,23 @@ struct DomainXMLTests {
         #expect(topology.attribute(forName: "cores")?.stringValue == "3")
     }
 
+    @Test("the IOMMU topology: q35, libvirt's intel IOMMU in caching mode, the device on QEMU's command line")
+    func iommuDomain() throws {
+        var iommu = config(.tcg)
+        iommu.topology = .iommu(.edu)
+        let root = try parse(DomainXML.make(config: iommu, name: "handover-iommu", kernelPath: "/k", initrdPath: "/i"))
+        #expect((try root.nodes(forXPath: "os/type").first as? XMLElement)?.attribute(forName: "machine")?.stringValue == "q35")
+        let model = try #require(try root.nodes(forXPath: "devices/iommu").first as? XMLElement)
+        #expect(model.attribute(forName: "model")?.stringValue == "intel")
+        let driver = try #require(try root.nodes(forXPath: "devices/iommu/driver").first as? XMLElement)
+        #expect(driver.attribute(forName: "caching_mode")?.stringValue == "on")
+        let xml = DomainXML.make(config: iommu, name: "handover-iommu", kernelPath: "/k", initrdPath: "/i")
+        #expect(xml.contains("<qemu:arg value='-device'/>"))
+        #expect(xml.contains("<qemu:arg value='edu,id=assigned0'/>"))
+        let plain = DomainXML.make(config: config(.tcg), name: "handover-plain", kernelPath: "/k", initrdPath: "/i")
+        #expect(!plain.contains("iommu") && !plain.contains("qemu:commandline"))
+    }
+
     @Test("a KVM domain has type kvm and the host's CPU")
     func kvmDomain() throws {
         let root = try parse(DomainXML.make(config: config(.kvm), name: "handover-kvm", kernelPath: "/k", initrdPath: "/i"))

@@ -71,7 +71,7 @@ private func options(_ value: String) -> [String: String] {
         var custom = config(.tcg)
         custom.memoryMiB = 3072
         custom.cpus = 4
-        custom.machine = "q35"
+        custom.topology = .iommu(.edu)
         let args = arguments(custom)
         #expect(values(args, "-m") == ["3072M"])
         #expect(values(args, "-smp") == ["4"])

@@ -198,7 +198,7 @@ private struct ScenarioTestRNG {
 
     @Test func realScenariosAreAllCovered() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: scenariosFolder.path).filter { $0.hasSuffix(".yaml") }
-        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml"])
+        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml", "iommufd-basic.yaml", "guest-memfd-basic.yaml"])
         for file in files { _ = try Scenario.load(from: scenariosFolder.appendingPathComponent(file)) }
     }
 
@@ -379,7 +379,7 @@ private struct ScenarioTestRNG {
         let unknownGroup = counted.replacingOccurrences(of: "{object: many, token: 1}", with: "{objects: few, first-token: 1}")
         expectRefused(unknownGroup, at: "sessions[0].members[0].objects", "no object group named 'few'")
         let neither = counted.replacingOccurrences(of: "{object: many, token: 1}", with: "{token: 1}")
-        expectRefused(neither, at: "sessions[0].members[0]", "expected object with token, or objects with first-token")
+        expectRefused(neither, at: "sessions[0].members[0]", "expected object with token, objects with first-token, or handle with token")
         let noToken = validScenario.replacingOccurrences(of: "{object: small, token: 2}", with: "{object: small}")
         expectRefused(noToken, at: "sessions[0].members[1].token", "is missing", "a token number")
     }

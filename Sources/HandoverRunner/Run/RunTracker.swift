@@ -120,7 +120,7 @@ struct RunTracker {
             noteConsoleTime(line, at: time)
         case .agent(let message, let time):
             progress.detail(String(format: "[%8.3f] agent: %@", time.seconds, String(ProtocolLine.encode(message).prefix(300))))
-            handle(message, at: time, machine: machine, progress: progress)
+            handle(message, at: time, reply: machine.send, progress: progress)
         case .malformed(let error, _):
             end(.error, .infrastructure, "protocol error: \(error.description)")
         case .agentChannelClosed:
@@ -142,7 +142,7 @@ struct RunTracker {
         }
     }
 
-    mutating func handle(_ message: AgentMessage, at time: HostTime, machine: any VirtualMachine, progress: ProgressReporter) {
+    mutating func handle(_ message: AgentMessage, at time: HostTime, reply: (RunnerCommand) -> Void, progress: ProgressReporter) {
         switch message {
         case .hello(let hello):
             hellos.append(hello)
@@ -150,7 +150,7 @@ struct RunTracker {
                 guard hello.stage == 1 else { return end(.error, .infrastructure, "the first kernel's agent says it is in stage \(hello.stage)") }
                 progress.step("\(first.recipe): agent up \(String(format: "%.2f", time.seconds)) s after QEMU start; preserving")
                 phase = .preserving
-                machine.send(.start)
+                reply(.start)
             } else if hello.stage >= 2, hello.stage - 2 < hops.count {
                 // After a kexec the agent says resumed first and hello right after it.
                 hops[hello.stage - 2].hello = hello
@@ -166,7 +166,7 @@ struct RunTracker {
         case .resumed(_, let restoreMicros, let clock):
             hops[current].resumed = (time, restoreMicros, clock)
             phase = .verifying
-            machine.send(.verify(before))
+            reply(.verify(before))
         case .located(let differences):
             hops[current].located += differences
         case .checks(let results):
@@ -176,7 +176,7 @@ struct RunTracker {
                 current += 1
                 phase = .preserving
                 progress.step("\(hop.from.recipe): handing the objects on to \(hop.to.recipe)")
-                machine.send(.start)
+                reply(.start)
             } else {
                 phase = .finished
             }
