@@ -69,13 +69,14 @@ public enum DomainXML {
     }
 
     /// The device to assign has no libvirt element (QEMU's edu), so it goes on QEMU's command
-    /// line through libvirt's qemu namespace.
+    /// line through libvirt's qemu namespace, at a root-bus slot libvirt does not hand out (it
+    /// fills pcie.0 from slot 1 with root ports).
     static func passthroughArguments(_ topology: Topology) -> String {
         guard case .iommu(let device) = topology else { return "" }
         return """
           <qemu:commandline>
             <qemu:arg value='-device'/>
-            <qemu:arg value='\(escape(device.rawValue)),id=assigned0'/>
+            <qemu:arg value='\(escape(device.rawValue)),id=assigned0,bus=pcie.0,addr=0x10'/>
           </qemu:commandline>
 
         """

@@ -195,6 +195,23 @@ struct LibvirtTests {
         LibvirtE2E.expectNothingLeft(since: before)
     }
 
+    @Test("iommufd-basic under libvirt: the IOMMU topology works there too, and ends like under QEMU")
+    func iommufdTopology() throws {
+        try LibvirtE2E.require(LibvirtE2E.localURI)
+        let before = LibvirtE2E.snapshot()
+        let out = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let output = try E2E.run(["run", "iommufd-basic", "--from", "linux-7.3", "--to", "linux-7.3", "--backend", "libvirt",
+                                  "--accel", "tcg", "--out", out.path, "--json"])
+        let result = try E2E.json(output.stdout)
+        #expect(output.status == 3, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "unsupported")
+        #expect(result["errno"] as? Int == 2)
+        let steps = result["steps"] as? [[String: Any]] ?? []
+        #expect(steps.contains { $0["step"] as? String == "vfio-attach-hwpt" && $0["ok"] as? Bool == true })
+        LibvirtE2E.expectNothingLeft(since: before)
+    }
+
     @Test("SIGINT while the guest boots destroys the domain and its pool")
     func interruptDestroysDomain() throws {
         try LibvirtE2E.require(LibvirtE2E.localURI)

@@ -58,7 +58,7 @@ struct DomainXMLTests {
         #expect(driver.attribute(forName: "caching_mode")?.stringValue == "on")
         let xml = DomainXML.make(config: iommu, name: "handover-iommu", kernelPath: "/k", initrdPath: "/i")
         #expect(xml.contains("<qemu:arg value='-device'/>"))
-        #expect(xml.contains("<qemu:arg value='edu,id=assigned0'/>"))
+        #expect(xml.contains("<qemu:arg value='edu,id=assigned0,bus=pcie.0,addr=0x10'/>"))
         let plain = DomainXML.make(config: config(.tcg), name: "handover-plain", kernelPath: "/k", initrdPath: "/i")
         #expect(!plain.contains("iommu") && !plain.contains("qemu:commandline"))
     }
