@@ -71,9 +71,9 @@ struct RunTracker {
     }
     var hop: Hop { hops[current] }
 
-    mutating func end(_ verdict: Verdict, _ failureClass: FailureClass?, _ reason: String, evidence: String? = nil) {
+    mutating func end(_ verdict: Verdict, _ failureClass: FailureClass?, _ reason: String, evidence: String? = nil, errno: Int32? = nil) {
         guard outcome == nil else { return }
-        outcome = Outcome(verdict: verdict, failureClass: failureClass, reason: reason, evidence: evidence)
+        outcome = Outcome(verdict: verdict, failureClass: failureClass, reason: reason, evidence: evidence, errno: errno)
     }
 
     func deadline(_ options: RunOptions) -> TimeInterval {
@@ -183,8 +183,8 @@ struct RunTracker {
         case .unsupported(let reason, let errno):
             let kernel = hop.from
             if current == 0 {
-                end(.unsupported, nil, "\(kernel.recipe) (\(kernel.kernelRelease)) cannot preserve: \(reason)\(errno.map { " [errno \($0)]" } ?? "")")
-                outcome?.errno = errno
+                end(.unsupported, nil, "\(kernel.recipe) (\(kernel.kernelRelease)) cannot preserve: \(reason)\(errno.map { " [errno \($0)]" } ?? "")",
+                    errno: errno)
             } else {
                 end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) took the objects back but cannot preserve them again: \(reason)")
             }
