@@ -33,8 +33,8 @@ extension Agent {
                 step("create", "\(memfds.count) memfds, \(memfds.reduce(0) { $0 + $1.size }) bytes", started: started)
             }
             if let devices = plan.devices {
-                guard let state = setUpDevices(devices, plan: plan, objects: &fds) else { return }
-                handles = state.handles
+                guard let created = setUpDevices(devices, plan: plan, objects: &fds) else { return }
+                handles = created
             }
         }
 
@@ -74,8 +74,8 @@ extension Agent {
                 for member in session.members {
                     let fd = member.handle.map { handles[$0]! } ?? fds[member.object]!
                     let rc = hv_luo_preserve_fd(sessionFD, fd, member.token)
-                    if rc < 0, let refused = deviceFileType(member, plan: plan) {
-                        preserveRefused(fileType: refused, member: member, session: session.name, errno: -rc, plan: plan)
+                    if rc < 0, let refused = deviceFile(member, plan: plan) {
+                        preserveRefused(fileType: refused.type, series: refused.series, member: member, session: session.name, errno: -rc, plan: plan)
                         return
                     }
                     try check("LIVEUPDATE_SESSION_PRESERVE_FD \(member.object) token \(member.token)", rc)
@@ -87,32 +87,33 @@ extension Agent {
         }
         step("preserve", "\(plan.sessions.count) sessions, \(plan.sessions.reduce(0) { $0 + $1.members.count }) fds", started: started)
         crashIfInjected()
-        if let devices = plan.devices, existing == nil, !checkFrozen(devices, plan: plan, objects: fds, handles: handles) { return }
+        if let devices = plan.devices, existing == nil, !checkFrozen(devices, plan: plan, objects: fds) { return }
 
         kexecNext(next)
         withExtendedLifetime(sessionFDs) {}
     }
 
-    /// The file type a device scenario's member is, for telling "no handler" from a failure.
-    func deviceFileType(_ member: SessionSpec.Member, plan: AgentPlan) -> String? {
-        if let handle = member.handle { return handle.fileType }
-        if plan.object(named: member.object)?.backing == .guestMemfd { return "guest_memfd" }
+    /// The file type of a device scenario's member and the series whose handler takes it, for
+    /// telling "no handler" from a failure.
+    func deviceFile(_ member: SessionSpec.Member, plan: AgentPlan) -> (type: String, series: SeriesRevision)? {
+        if let handle = member.handle { return (handle.fileType, SeriesRevision.handling(handle)) }
+        if let backing = plan.object(named: member.object)?.backing, let series = SeriesRevision.handling(backing) { return ("guest_memfd", series) }
         return nil
     }
 
     /// PRESERVE_FD refused a device file: unsupported when no handler exists for the type,
     /// a failure when the kernel carries the series that should take it.
-    func preserveRefused(fileType: String, member: SessionSpec.Member, session: String, errno: Int32, plan: AgentPlan) {
-        let series = plan.devices?.series ?? []
+    func preserveRefused(fileType: String, series: SeriesRevision, member: SessionSpec.Member, session: String, errno: Int32, plan: AgentPlan) {
+        let carried = plan.devices?.carries(series) ?? false
         port.send(.step(StepReport(stage: stage, step: "preserve-fd", ok: false,
                                    detail: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' (session \(session), token \(member.token))",
                                    errno: errno, errnoName: errnoName(errno))))
         switch SetupPolicy.preserveRefused(fileType: fileType, errno: errno, errnoName: errnoName(errno), release: Machine.release,
-                                           seriesCarried: !series.isEmpty) {
+                                           seriesCarried: carried) {
         case .unsupported(let reason):
             port.send(.unsupported(reason: reason, errno: errno))
         default:
-            port.send(.failed(step: "preserve", message: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' with series \(series.joined(separator: ", ")): \(errnoName(errno))", errno: errno))
+            port.send(.failed(step: "preserve", message: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' on a kernel carrying \(series.rawValue): \(errnoName(errno))", errno: errno))
         }
     }
 

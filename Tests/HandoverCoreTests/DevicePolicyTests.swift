@@ -75,6 +75,14 @@ struct SeriesCatalogTests {
         #expect(SeriesRevision.carried(byABIStrings: ["kvm-v1", "guest-memfd-v1"]) == [.guestMemfdRFC1])
     }
 
+    @Test func eachDeviceFileHasTheSeriesThatHandlesIt() {
+        #expect(SeriesRevision.handling(Handle.iommufd) == .iommufdLU202602)
+        #expect(SeriesRevision.handling(Handle.vfioDevice) == .iommufdLU202602)
+        #expect(SeriesRevision.handling(Handle.kvmVM) == .guestMemfdRFC1)
+        #expect(SeriesRevision.handling(Backing.guestMemfd) == .guestMemfdRFC1)
+        #expect(SeriesRevision.handling(Backing.memfd) == nil)
+    }
+
     @Test func thePlanSaysWhichSeriesItMayUse() {
         let plan = DevicePlan(iommufd: nil, kvm: KVMSetup(), series: [SeriesRevision.guestMemfdRFC1.rawValue])
         #expect(plan.carries(.guestMemfdRFC1))

@@ -24,6 +24,18 @@ public enum SeriesRevision: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// The series whose LUO handler takes this kind of file.
+    public static func handling(_ handle: Handle) -> SeriesRevision {
+        switch handle {
+        case .iommufd, .vfioDevice: .iommufdLU202602
+        case .kvmVM: .guestMemfdRFC1
+        }
+    }
+
+    public static func handling(_ backing: Backing) -> SeriesRevision? {
+        backing == .guestMemfd ? .guestMemfdRFC1 : nil
+    }
+
     /// The revisions whose ABI strings a kernel build declares.
     public static func carried(byABIStrings strings: [String]) -> [SeriesRevision] {
         allCases.filter { series in strings.contains { string in series.abiPrefixes.contains { string.hasPrefix($0) } } }

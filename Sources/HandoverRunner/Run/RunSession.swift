@@ -76,12 +76,18 @@ public struct RunSession: Sendable {
         return result
     }
 
+    /// The command line of the kernel of a stage: its recipe's words, the topology's, and the injections'.
+    func kernelCommandLine(_ image: KernelImage, stage: Int) -> String {
+        QemuCommand.kernelCommandLine(stage: stage, extra: image.cmdline + scenario.topology.kernelArguments
+                                      + options.injections.flatMap { $0.commandLine(forStage: stage) })
+    }
+
     /// Nested initramfs images: stage k's holds the kernel of hop k and stage k+1's initramfs.
     func buildInitramfs(in directory: RunDirectory) throws -> URL {
         let agent = try AgentBinary.locate()
         let hops = chain.dropFirst().enumerated().map { index, image in
             Hop(kernel: "/" + Initramfs.Layout.nextKernel(index + 1), initrd: "/" + Initramfs.Layout.nextInitrd(index + 1),
-                cmdline: QemuCommand.kernelCommandLine(stage: index + 2, extra: image.cmdline + scenario.topology.kernelArguments + options.injections.flatMap { $0.commandLine(forStage: index + 2) }),
+                cmdline: kernelCommandLine(image, stage: index + 2),
                 expectedRelease: image.kernelRelease)
         }
         let plan = scenario.plan(hops: hops, injections: options.injections, series: from.carriedSeries)
@@ -113,7 +119,7 @@ public struct RunSession: Sendable {
 
         let initrd = try buildInitramfs(in: directory)
         var config = VMConfig(kernel: from.bzImage, initrd: initrd,
-                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: from.cmdline + scenario.topology.kernelArguments + options.injections.flatMap { $0.commandLine(forStage: 1) }),
+                              cmdline: kernelCommandLine(from, stage: 1),
                               accelerator: options.accelerator)
         config.topology = scenario.topology
         config.memoryMiB = memoryMiB

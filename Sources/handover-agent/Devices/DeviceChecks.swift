@@ -53,9 +53,9 @@ struct DeviceChecks {
                                    observed: "the series revision \(devices.series.joined(separator: ", ")) defines no restore ioctl in handover's series header"))
         for mapping in setup.mappings {
             guard let fd = restored.objects[mapping.object], let spec = plan.object(named: mapping.object) else { continue }
-            let grown = ftruncate(fd, off_t(spec.size + 4096))
-            results.append(CheckResult(name: "mapped-memfd-size-frozen-\(mapping.object)", passed: grown != 0,
-                                       expected: "ftruncate refused until FINISH", observed: grown == 0 ? "resized" : errnoName(errno)))
+            let refusal = sizeFreezeRefusal(fd: fd, spec: spec)
+            results.append(CheckResult(name: "mapped-memfd-size-frozen-\(mapping.object)", passed: refusal != nil,
+                                       expected: "ftruncate refused until FINISH", observed: refusal ?? "resized"))
         }
         let late = hv_luo_finish(sessionFD, 0)
         results.append(CheckResult(name: "finish-after-reclaim", passed: late == 0, expected: "success", observed: Self.outcome(late)))

@@ -8,12 +8,11 @@ import HandoverCore
 struct IommufdDriver {
     let agent: Agent
 
-    func setUp(_ setup: IommufdSetup, devices: DevicePlan, objects: [String: Int32], state: inout DeviceState) throws(SetupRefusal) {
+    func setUp(_ setup: IommufdSetup, devices: DevicePlan, objects: [String: Int32], handles: inout [Handle: Int32]) throws(SetupRefusal) {
         let address = try agent.setupStep(.findDevice) { () throws(SetupRefusal) in
             let address = try findDevice(setup.pciDevice)
             return (address, "\(setup.pciDevice) at \(address)")
         }
-        state.pciAddress = address
         let device = "/sys/bus/pci/devices/\(address)"
         try agent.setupStep(.iommuGroup) { () throws(SetupRefusal) in
             guard let group = Files.link("\(device)/iommu_group") else {
@@ -25,20 +24,20 @@ struct IommufdDriver {
             let name = try bindToVFIO(address: address, device: device)
             return (name, "\(address) bound to vfio-pci, cdev /dev/vfio/devices/\(name)")
         }
-        state.cdevPath = "/dev/vfio/devices/\(cdevName)"
+        let cdevPath = "/dev/vfio/devices/\(cdevName)"
 
         let iommufd = try agent.setupStep(.openIommufd) { () throws(SetupRefusal) in
             let fd = open("/dev/iommu", O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { throw SetupRefusal(step: .openIommufd, errno: errno, detail: "open /dev/iommu: \(errnoName(errno))") }
             return (fd, "/dev/iommu")
         }
-        state.handles[.iommufd] = iommufd
+        handles[.iommufd] = iommufd
         let cdev = try agent.setupStep(.openVFIOCdev) { () throws(SetupRefusal) in
-            let fd = open(state.cdevPath!, O_RDWR | O_CLOEXEC)
-            guard fd >= 0 else { throw SetupRefusal(step: .openVFIOCdev, errno: errno, detail: "open \(state.cdevPath!): \(errnoName(errno))") }
-            return (fd, state.cdevPath!)
+            let fd = open(cdevPath, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { throw SetupRefusal(step: .openVFIOCdev, errno: errno, detail: "open \(cdevPath): \(errnoName(errno))") }
+            return (fd, cdevPath)
         }
-        state.handles[.vfioDevice] = cdev
+        handles[.vfioDevice] = cdev
 
         var deviceID: UInt32 = 0
         try agent.setupStep(.bindIommufd) { () throws(SetupRefusal) in
@@ -59,9 +58,6 @@ struct IommufdDriver {
             try require(.attachHWPT, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", hv_vfio_attach_pt(cdev, hwpt))
             return ((), "device \(deviceID) attached to HWPT \(hwpt)")
         }
-        state.deviceID = deviceID
-        state.ioasID = ioas
-        state.hwptID = hwpt
 
         if devices.carries(.iommufdLU202602) {
             try agent.setupStep(.setPreserve) { () throws(SetupRefusal) in

@@ -8,7 +8,7 @@ struct KVMDriver {
     let agent: Agent
     static let guestMemfdFlags = HV_GUEST_MEMFD_FLAG_MMAP | HV_GUEST_MEMFD_FLAG_INIT_SHARED
 
-    func setUp(_ setup: KVMSetup, plan: AgentPlan, objects: inout [String: Int32], state: inout DeviceState) throws(SetupRefusal) {
+    func setUp(_ setup: KVMSetup, plan: AgentPlan, objects: inout [String: Int32], handles: inout [Handle: Int32]) throws(SetupRefusal) {
         try agent.setupStep(.cpuVirtualization) { () throws(SetupRefusal) in
             let flags = Files.read("/proc/cpuinfo")?.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").map(String.init) } ?? []
             let found = ["vmx", "svm"].filter(flags.contains)
@@ -28,7 +28,7 @@ struct KVMDriver {
             let fd = try require(.createVM, "KVM_CREATE_VM type \(setup.vmType)", hv_kvm_create_vm(kvm, UInt(setup.vmType)))
             return (fd, "VM fd of type \(setup.vmType)")
         }
-        state.handles[.kvmVM] = vm
+        handles[.kvmVM] = vm
         try agent.setupStep(.guestMemfdCapability) { () throws(SetupRefusal) in
             let supported = hv_kvm_check_extension(vm, Int(HV_KVM_CAP_GUEST_MEMFD))
             guard supported > 0 else {

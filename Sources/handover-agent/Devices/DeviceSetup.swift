@@ -2,17 +2,6 @@ import CLiveUpdate
 import Glibc
 import HandoverCore
 
-/// The files the device drivers opened and the ids the kernel gave them, in one stage.
-struct DeviceState {
-    var handles: [Handle: Int32] = [:]
-    var deviceID: UInt32?
-    var ioasID: UInt32?
-    var hwptID: UInt32?
-    /// PCI address of the device bound to vfio-pci, and its cdev.
-    var pciAddress: String?
-    var cdevPath: String?
-}
-
 /// A setup step the kernel or the VM refused, with what was missing.
 struct SetupRefusal: Error {
     var step: SetupStep
@@ -39,16 +28,16 @@ extension Agent {
         port.send(.step(StepReport(stage: stage, step: step.rawValue, ok: false, detail: detail, skipped: true)))
     }
 
-    /// Creates what the plan's devices need in the first kernel. On a refusal, tells the
-    /// runner what it means (SetupPolicy) and returns nil.
-    func setUpDevices(_ devices: DevicePlan, plan: AgentPlan, objects: inout [String: Int32]) -> DeviceState? {
-        var state = DeviceState()
+    /// Creates what the plan's devices need in the first kernel and returns the files it opened
+    /// by handle. On a refusal, tells the runner what it means (SetupPolicy) and returns nil.
+    func setUpDevices(_ devices: DevicePlan, plan: AgentPlan, objects: inout [String: Int32]) -> [Handle: Int32]? {
+        var handles: [Handle: Int32] = [:]
         do {
             if let iommufd = devices.iommufd {
-                try IommufdDriver(agent: self).setUp(iommufd, devices: devices, objects: objects, state: &state)
+                try IommufdDriver(agent: self).setUp(iommufd, devices: devices, objects: objects, handles: &handles)
             }
             if let kvm = devices.kvm {
-                try KVMDriver(agent: self).setUp(kvm, plan: plan, objects: &objects, state: &state)
+                try KVMDriver(agent: self).setUp(kvm, plan: plan, objects: &objects, handles: &handles)
             }
         } catch {
             switch SetupPolicy.consequence(of: error.step, errno: error.errno, release: Machine.release, detail: error.detail) {
@@ -61,7 +50,7 @@ extension Agent {
             }
             return nil
         }
-        return state
+        return handles
     }
 }
 
