@@ -156,6 +156,10 @@ public enum Injection: Codable, Sendable, Equatable {
     case noInit(stage: Int)
     /// The agent sends malformed and truncated protocol lines after its hello in that stage.
     case garbage(stage: Int)
+    /// A vm scenario's vCPU is restored in the given stage with its instruction pointer set back
+    /// to the port write it had completed, as a VMM that saved its state with the I/O exit still
+    /// pending would: the guest must be caught not continuing where it stopped.
+    case corruptVCPU(stage: Int)
 
     /// Kernel command line words this injection adds to the given stage.
     public func commandLine(forStage stage: Int) -> [String] {

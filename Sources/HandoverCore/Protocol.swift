@@ -156,6 +156,12 @@ public enum AgentMessage: Sendable, Equatable {
     case log(String)
     case done
     case execResult(ExecResult)
+    /// A vm scenario's guest made its last exit before the pause (sent at once).
+    case vcpuStopped(GuestSample)
+    /// A vm scenario's guest made its first exit after the resume (sent at once).
+    case vcpuRunning(GuestSample)
+    /// A vm scenario's guest after a pause: its progress, and after a resume its checks.
+    case vm(VMStageReport)
 }
 
 public enum RunnerCommand: Sendable, Equatable {

@@ -28,6 +28,9 @@ extension AgentMessage: Codable {
         case .log: "log"
         case .done: "done"
         case .execResult: "exec-result"
+        case .vcpuStopped: "vcpu-stopped"
+        case .vcpuRunning: "vcpu-running"
+        case .vm: "vm"
         }
     }
 
@@ -48,6 +51,8 @@ extension AgentMessage: Codable {
         case .failed(let step, let message, let errno): try container.encode(FailedBody(step: step, message: message, errno: errno), forKey: .body)
         case .log(let text): try container.encode(TextBody(text: text), forKey: .body)
         case .execResult(let result): try container.encode(result, forKey: .body)
+        case .vcpuStopped(let sample), .vcpuRunning(let sample): try container.encode(sample, forKey: .body)
+        case .vm(let report): try container.encode(report, forKey: .body)
         }
     }
 
@@ -76,6 +81,9 @@ extension AgentMessage: Codable {
             self = .failed(step: body.step, message: body.message, errno: body.errno)
         case "log": self = .log(try container.decode(TextBody.self, forKey: .body).text)
         case "exec-result": self = .execResult(try container.decode(ExecResult.self, forKey: .body))
+        case "vcpu-stopped": self = .vcpuStopped(try container.decode(GuestSample.self, forKey: .body))
+        case "vcpu-running": self = .vcpuRunning(try container.decode(GuestSample.self, forKey: .body))
+        case "vm": self = .vm(try container.decode(VMStageReport.self, forKey: .body))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown agent message type '\(type)'")
         }

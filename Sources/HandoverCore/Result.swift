@@ -30,6 +30,9 @@ public enum FailureClass: String, Codable, Sendable, CaseIterable {
     case stateMismatch = "state-mismatch"
     case finishFailed = "finish-failed"
     case agentCrash = "agent-crash"
+    /// The VM running in the guest did not continue where it stopped (its vCPU state or its
+    /// progress came back different).
+    case vmDiscontinuity = "vm-discontinuity"
     /// One of the kernel's own live update selftests failed.
     case selftestFailed = "selftest-failed"
     case infrastructure

@@ -15,6 +15,8 @@ final class Agent {
     let plan: AgentPlan?
     /// Read when the hello is sent, which after a kexec is after `resumed`.
     lazy var kernelLog = KernelLog.read()
+    /// A vm scenario's running guest; held through the kexec like the session fds.
+    var guest: GuestVM?
 
     init(port: Port, stage: Int, plan: AgentPlan?) {
         self.port = port

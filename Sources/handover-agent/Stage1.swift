@@ -35,6 +35,9 @@ extension Agent {
             if let devices = plan.devices {
                 guard let created = setUpDevices(devices, plan: plan, objects: &fds) else { return }
                 handles = created
+                if let setup = devices.vm {
+                    guard startGuest(setup, plan: plan, objects: fds, vm: handles[.kvmVM]!) else { return }
+                }
             }
         }
 
@@ -44,7 +47,7 @@ extension Agent {
             do {
                 for session in plan.sessions {
                     for member in session.members {
-                        guard member.handle == nil else { continue }
+                        guard member.handle == nil, plan.devices?.vm?.isVMObject(member.object) != true else { continue }
                         fingerprints.append(try MemfdObject.fingerprint(
                             fd: fds[member.object]!, object: member.object, session: session.name, token: member.token,
                             chunkSize: plan.chunkSize, backing: plan.object(named: member.object)?.backing))
@@ -91,6 +94,29 @@ extension Agent {
 
         kexecNext(next)
         withExtendedLifetime(sessionFDs) {}
+    }
+
+    /// Boots the vm scenario's guest, lets it run, and pauses it with its state saved: what a
+    /// VMM does before it preserves a VM's memory.
+    func startGuest(_ setup: GuestVMSetup, plan: AgentPlan, objects: [String: Int32], vm: Int32) -> Bool {
+        do {
+            guest = try GuestVM.boot(agent: self, plan: plan, setup: setup, objects: objects, vm: vm)
+        } catch {
+            reportRefusal(error)
+            return false
+        }
+        return pauseGuest(setup)
+    }
+
+    func pauseGuest(_ setup: GuestVMSetup) -> Bool {
+        do {
+            try guest!.run(milliseconds: setup.runMilliseconds)
+            try guest!.pauseForHandover()
+            return true
+        } catch {
+            port.send(.failed(step: "vm", message: error.message, errno: error.errno))
+            return false
+        }
     }
 
     /// The file type of a device scenario's member and the series whose handler takes it, for

@@ -12,8 +12,9 @@ struct Restored {
 
 extension Handle {
     /// Retrieved after verification, not during the blackout: the guest_memfd series lets FINISH
-    /// refuse while the VM file was never retrieved, which the checks test first.
-    var retrievedLate: Bool { self == .kvmVM }
+    /// refuse while the VM file was never retrieved, which the checks test first. A vm
+    /// scenario needs its VM file at once, to run the guest again.
+    func retrievedLate(in plan: AgentPlan) -> Bool { self == .kvmVM && plan.devices?.vm == nil }
 }
 
 extension Agent {
@@ -35,7 +36,7 @@ extension Agent {
                 var sessionFD: Int32 = -1
                 try check("LIVEUPDATE_IOCTL_RETRIEVE_SESSION \(session.name)", hv_luo_retrieve_session(device, session.name, &sessionFD))
                 restored.sessions[session.name] = sessionFD
-                for member in session.members where member.handle?.retrievedLate != true {
+                for member in session.members where member.handle?.retrievedLate(in: plan) != true {
                     var fd: Int32 = -1
                     try check("LIVEUPDATE_SESSION_RETRIEVE_FD \(member.object) token \(member.token)",
                               hv_luo_retrieve_fd(sessionFD, member.token, &fd))
@@ -49,6 +50,15 @@ extension Agent {
         }
         let now = Machine.microseconds
         port.send(.resumed(retrieved: restored.objects.count, microseconds: now - started, clock: now))
+        if let setup = plan.devices?.vm {
+            do {
+                guest = try GuestVM.resume(agent: self, plan: plan, setup: setup, restored: restored)
+            } catch {
+                port.send(.hello(hello()))
+                port.send(.failed(step: error.message.hasPrefix(setup.state) ? "vm-state" : "vm-resume", message: error.message, errno: error.errno))
+                return restored
+            }
+        }
         port.send(.hello(hello()))
         crashIfInjected()
         return restored
@@ -57,8 +67,10 @@ extension Agent {
     /// Fingerprints what came back and, for each chunk that differs from `before`, finds the
     /// first byte that differs from what the plan wrote.
     func verify(_ restored: Restored, plan: AgentPlan, before: [ObjectFingerprint]) {
+        let vm = plan.devices?.vm
+        if let vm, let guest { guest.finish(milliseconds: vm.runMilliseconds) }
         for injection in plan.injections {
-            guard case .flipByte(let object, let offset) = injection, let fd = restored.objects[object] else { continue }
+            guard case .flipByte(let object, let offset) = injection, vm?.isVMObject(object) != true, let fd = restored.objects[object] else { continue }
             var byte: UInt8 = 0
             if pread(fd, &byte, 1, off_t(offset)) == 1 {
                 byte = ~byte
@@ -71,7 +83,7 @@ extension Agent {
         var located: [LocatedDifference] = []
         do {
             for session in plan.sessions {
-                for member in session.members where member.handle == nil {
+                for member in session.members where member.handle == nil && vm?.isVMObject(member.object) != true {
                     guard let fd = restored.objects[member.object] else { continue }
                     let fingerprint = try MemfdObject.fingerprint(fd: fd, object: member.object, session: session.name,
                                                                   token: member.token, chunkSize: plan.chunkSize,
@@ -102,12 +114,19 @@ extension Agent {
     func handOn(_ restored: Restored, plan: AgentPlan) {
         var restored = restored
         for session in plan.sessions {
-            for member in session.members where member.handle?.retrievedLate == true && restored.handles[member.handle!] == nil {
+            for member in session.members where member.handle?.retrievedLate(in: plan) == true && restored.handles[member.handle!] == nil {
                 var fd: Int32 = -1
                 if let sessionFD = restored.sessions[session.name], hv_luo_retrieve_fd(sessionFD, member.token, &fd) == 0 {
                     restored.handles[member.handle!] = fd
                 }
             }
+        }
+        if let setup = plan.devices?.vm {
+            guard guest != nil else {
+                port.send(.failed(step: "vm", message: "no running guest to hand on", errno: nil))
+                return
+            }
+            guard pauseGuest(setup) else { return }
         }
         let started = Machine.microseconds
         for (name, fd) in restored.sessions {

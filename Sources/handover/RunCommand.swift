@@ -41,6 +41,12 @@ struct RunCommand: AsyncParsableCommand {
             let chain = [first] + middle + [second]
             try ScenarioRunner.validate(parsed, chain: chain)
             for injection in injections {
+                if case .corruptVCPU(let stage) = injection {
+                    guard parsed.devices?.vm != nil else { throw ValidationError("--inject corrupt-vcpu: \(parsed.name) runs no VM (only kind vm does)") }
+                    guard (2...chain.count).contains(stage) else {
+                        throw ValidationError("--inject corrupt-vcpu:\(stage): the vCPU is restored in stages 2 to \(chain.count) of this run")
+                    }
+                }
                 if case .flipByte(let object, let offset) = injection {
                     guard let spec = parsed.objects.first(where: { $0.name == object }) else {
                         throw ValidationError("--inject flip-byte: \(parsed.name) has no object '\(object)'")

@@ -52,6 +52,15 @@ private let allAgentMessages: [AgentMessage] = [
     .done,
     .execResult(ExecResult(path: "/handover/selftests/liveupdate", arguments: [], exitCode: 0, signal: nil, timedOut: false,
                            output: ["KTAP version 1", "ok 1 open"], microseconds: 42, error: nil)),
+    .vcpuStopped(GuestSample(stage: 1, counter: 1_048_576, exits: 1024, clock: 2_300_000)),
+    .vcpuRunning(GuestSample(stage: 2, counter: 1_049_600, exits: 1, clock: 1_900_000)),
+    .vm(VMStageReport(stage: 1, backing: .memfd, ramBytes: 32 << 20, counterStart: 0, counterEnd: 1_048_576, exits: 1024, runMicros: 300_000,
+                      nested: "kvm_amd nested=1")),
+    .vm(VMStageReport(stage: 2, backing: .guestMemfd, ramBytes: 32 << 20, counterStart: 1_048_576, counterEnd: 2_000_000, exits: 930,
+                      runMicros: 301_000, rebuildMicros: 5_000,
+                      continuity: GuestContinuity(counterAtPause: 1_048_576, expectedCounter: 1_049_600, observedCounter: 1_049_600,
+                                                  expectedCursor: 112, observedCursor: 112, counterInMemory: 1_049_600),
+                      ram: GuestRAMCheck(bytes: 32 << 20, differingBytes: 1, firstDifference: 0x20010, expected: 0x12, found: 0xed, counter: 2_000_000))),
 ]
 
 private let allRunnerCommands: [RunnerCommand] = [
@@ -78,6 +87,9 @@ private func expectedType(_ message: AgentMessage) -> String {
     case .log: "log"
     case .done: "done"
     case .execResult: "exec-result"
+    case .vcpuStopped: "vcpu-stopped"
+    case .vcpuRunning: "vcpu-running"
+    case .vm: "vm"
     }
 }
 
@@ -146,7 +158,7 @@ private struct ProtocolTestRNG {
         let line = ProtocolLine.encode(message)
         #expect(!line.contains("\n"), "a JSON-lines message must be one line: \(line)")
         let object = try envelope(line)
-        #expect(object["v"] as? Int == 1)
+        #expect(object["v"] as? Int == HandoverVersion.protocolVersion)
         #expect(object["v"] as? Int == HandoverVersion.protocolVersion)
         #expect(object["type"] as? String == expectedType(message))
         #expect(message.type == expectedType(message))
@@ -159,7 +171,7 @@ private struct ProtocolTestRNG {
         let line = ProtocolLine.encode(command)
         #expect(!line.contains("\n"))
         let object = try envelope(line)
-        #expect(object["v"] as? Int == 1)
+        #expect(object["v"] as? Int == HandoverVersion.protocolVersion)
         #expect(object["type"] as? String == expectedType(command))
         #expect(command.type == expectedType(command))
         #expect(Set(object.keys) == ["v", "type", "body"])
@@ -168,7 +180,7 @@ private struct ProtocolTestRNG {
     @Test func everyAgentMessageTypeIsSampled() {
         let sampled = Set(allAgentMessages.map(\.type))
         #expect(sampled == ["hello", "step", "fingerprints", "quiesce", "resumed", "located", "checks",
-                            "unsupported", "failed", "log", "done", "exec-result"])
+                            "unsupported", "failed", "log", "done", "exec-result", "vcpu-stopped", "vcpu-running", "vm"])
         #expect(Set(allRunnerCommands.map(\.type)) == ["start", "verify", "power-off", "exec", "kexec-next"])
     }
 
@@ -257,13 +269,14 @@ private struct ProtocolTestRNG {
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("protocol version 99"))
-        #expect(error.reason.contains("speaks 1"))
+        #expect(error.reason.contains("speaks \(HandoverVersion.protocolVersion)"))
 
         // A valid message of another version is refused too, for both directions.
-        let future = ProtocolLine.encode(AgentMessage.done).replacingOccurrences(of: "\"v\":1", with: "\"v\":2")
-        #expect(future.contains("\"v\":2"))
-        #expect(try #require(decodeError(AgentMessage.self, future)).reason.contains("protocol version 2"))
-        let command = ProtocolLine.encode(RunnerCommand.start).replacingOccurrences(of: "\"v\":1", with: "\"v\":0")
+        let current = "\"v\":\(HandoverVersion.protocolVersion)"
+        let future = ProtocolLine.encode(AgentMessage.done).replacingOccurrences(of: current, with: "\"v\":\(HandoverVersion.protocolVersion + 1)")
+        #expect(future.contains("\"v\":\(HandoverVersion.protocolVersion + 1)"))
+        #expect(try #require(decodeError(AgentMessage.self, future)).reason.contains("protocol version \(HandoverVersion.protocolVersion + 1)"))
+        let command = ProtocolLine.encode(RunnerCommand.start).replacingOccurrences(of: current, with: "\"v\":0")
         #expect(try #require(decodeError(RunnerCommand.self, command)).reason.contains("protocol version 0"))
 
         for version in [#""1""#, "1.5", "null", "[1]", "-1", "99999999999999999999999"] {
@@ -274,7 +287,7 @@ private struct ProtocolTestRNG {
     }
 
     @Test func unknownType() throws {
-        let line = #"{"v":1,"type":"reboot-now","body":{}}"#
+        let line = #"{"v":2,"type":"reboot-now","body":{}}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("unknown agent message type 'reboot-now'"))
@@ -282,49 +295,49 @@ private struct ProtocolTestRNG {
         #expect(command.reason.contains("unknown runner command 'reboot-now'"))
 
         for type in ["", "HELLO", "powerOff", "power_off"] {
-            #expect(decodeError(AgentMessage.self, #"{"v":1,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
-            #expect(decodeError(RunnerCommand.self, #"{"v":1,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+            #expect(decodeError(AgentMessage.self, #"{"v":2,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+            #expect(decodeError(RunnerCommand.self, #"{"v":2,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
         }
-        let missingType = #"{"v":1,"body":{}}"#
+        let missingType = #"{"v":2,"body":{}}"#
         #expect(try #require(decodeError(AgentMessage.self, missingType)).reason.contains("missing key 'type'"))
-        let numericType = #"{"v":1,"type":7,"body":{}}"#
+        let numericType = #"{"v":2,"type":7,"body":{}}"#
         #expect(try #require(decodeError(AgentMessage.self, numericType)).reason.contains("expected"))
     }
 
     @Test(arguments: ["hello", "step", "fingerprints", "resumed", "located", "checks", "unsupported", "failed", "log"])
     func missingBody(_ type: String) throws {
-        let line = #"{"v":1,"type":"\#(type)"}"#
+        let line = #"{"v":2,"type":"\#(type)"}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("missing key 'body'"), "\(error.reason)")
     }
 
     @Test func missingBodyOfVerify() throws {
-        let line = #"{"v":1,"type":"verify"}"#
+        let line = #"{"v":2,"type":"verify"}"#
         let error = try #require(decodeError(RunnerCommand.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("missing key 'body'"))
     }
 
     @Test(arguments: [
-        #"{"v":1,"type":"hello","body":[]}"#,
-        #"{"v":1,"type":"hello","body":"hello"}"#,
-        #"{"v":1,"type":"hello","body":{"agentVersion":"x"}}"#,
-        #"{"v":1,"type":"step","body":{"stage":"one","step":"s","ok":true,"detail":""}}"#,
-        #"{"v":1,"type":"step","body":{"stage":1,"step":"s","ok":true,"detail":"","errno":4294967296}}"#,
-        #"{"v":1,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#,
-        #"{"v":1,"type":"resumed","body":{"retrieved":1.5,"microseconds":1,"clock":2}}"#,
-        #"{"v":1,"type":"resumed","body":{"retrieved":1,"microseconds":1}}"#,
-        #"{"v":1,"type":"fingerprints","body":[]}"#,
-        #"{"v":1,"type":"fingerprints","body":{"stage":1,"objects":{}}}"#,
-        #"{"v":1,"type":"located","body":{}}"#,
-        #"{"v":1,"type":"located","body":[{"object":"a","chunk":0,"offset":0,"expected":256,"found":0,"differingBytes":1}]}"#,
-        #"{"v":1,"type":"checks","body":[1,2]}"#,
-        #"{"v":1,"type":"unsupported","body":{"errno":1}}"#,
-        #"{"v":1,"type":"failed","body":{"step":"s","message":null}}"#,
-        #"{"v":1,"type":"log","body":"text"}"#,
-        #"{"v":1,"type":"log","body":{"text":["a"]}}"#,
-        #"{"v":1,"type":"hello","body":null}"#,
+        #"{"v":2,"type":"hello","body":[]}"#,
+        #"{"v":2,"type":"hello","body":"hello"}"#,
+        #"{"v":2,"type":"hello","body":{"agentVersion":"x"}}"#,
+        #"{"v":2,"type":"step","body":{"stage":"one","step":"s","ok":true,"detail":""}}"#,
+        #"{"v":2,"type":"step","body":{"stage":1,"step":"s","ok":true,"detail":"","errno":4294967296}}"#,
+        #"{"v":2,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#,
+        #"{"v":2,"type":"resumed","body":{"retrieved":1.5,"microseconds":1,"clock":2}}"#,
+        #"{"v":2,"type":"resumed","body":{"retrieved":1,"microseconds":1}}"#,
+        #"{"v":2,"type":"fingerprints","body":[]}"#,
+        #"{"v":2,"type":"fingerprints","body":{"stage":1,"objects":{}}}"#,
+        #"{"v":2,"type":"located","body":{}}"#,
+        #"{"v":2,"type":"located","body":[{"object":"a","chunk":0,"offset":0,"expected":256,"found":0,"differingBytes":1}]}"#,
+        #"{"v":2,"type":"checks","body":[1,2]}"#,
+        #"{"v":2,"type":"unsupported","body":{"errno":1}}"#,
+        #"{"v":2,"type":"failed","body":{"step":"s","message":null}}"#,
+        #"{"v":2,"type":"log","body":"text"}"#,
+        #"{"v":2,"type":"log","body":{"text":["a"]}}"#,
+        #"{"v":2,"type":"hello","body":null}"#,
     ])
     func bodyOfTheWrongShape(_ line: String) throws {
         let error = try #require(decodeError(AgentMessage.self, line))
@@ -333,15 +346,15 @@ private struct ProtocolTestRNG {
     }
 
     @Test func verifyBodyOfTheWrongShape() throws {
-        for line in [#"{"v":1,"type":"verify","body":{}}"#, #"{"v":1,"type":"verify","body":[{"object":"a"}]}"#,
-                     #"{"v":1,"type":"verify","body":[null]}"#] {
+        for line in [#"{"v":2,"type":"verify","body":{}}"#, #"{"v":2,"type":"verify","body":[{"object":"a"}]}"#,
+                     #"{"v":2,"type":"verify","body":[null]}"#] {
             let error = try #require(decodeError(RunnerCommand.self, line))
             #expect(error.line == line)
         }
     }
 
     @Test func wrongShapeReasonNamesWhere() throws {
-        let line = #"{"v":1,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#
+        let line = #"{"v":2,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.reason.contains("body"), "\(error.reason)")
         #expect(error.reason.contains("retrieved"), "\(error.reason)")
@@ -366,8 +379,8 @@ private struct ProtocolTestRNG {
         #expect(refused == characters.count)
     }
 
-    @Test(arguments: ["[]", "[1,2,3]", #"[{"v":1,"type":"done","body":{}}]"#, "42", "-1.5e300", "1e999", "null",
-                      "true", "false", #""done""#, #"{"v":1,"type":"done","body":{}}{"v":1,"type":"done","body":{}}"#])
+    @Test(arguments: ["[]", "[1,2,3]", #"[{"v":2,"type":"done","body":{}}]"#, "42", "-1.5e300", "1e999", "null",
+                      "true", "false", #""done""#, #"{"v":2,"type":"done","body":{}}{"v":2,"type":"done","body":{}}"#])
     func notAnObject(_ line: String) throws {
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
@@ -380,7 +393,7 @@ private struct ProtocolTestRNG {
             String(repeating: "[", count: depth) + String(repeating: "]", count: depth),
             String(repeating: "[", count: depth),
             String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth),
-            #"{"v":1,"type":"hello","body":"# + String(repeating: #"{"x":["#, count: 5000) + String(repeating: "]}", count: 5000) + "}",
+            #"{"v":2,"type":"hello","body":"# + String(repeating: #"{"x":["#, count: 5000) + String(repeating: "]}", count: 5000) + "}",
         ]
         for (index, line) in lines.enumerated() {
             let error = try #require(decodeError(AgentMessage.self, line), "nested line \(index)")
@@ -391,7 +404,7 @@ private struct ProtocolTestRNG {
 
     @Test func unknownKeysInsideABodyAreIgnoredAtASaneDepth() throws {
         let junk = String(repeating: "[", count: 50) + String(repeating: "]", count: 50)
-        let line = #"{"v":1,"type":"log","body":{"text":"ok","junk":"# + junk + "}}"
+        let line = #"{"v":2,"type":"log","body":{"text":"ok","junk":"# + junk + "}}"
         #expect(try ProtocolLine.decode(AgentMessage.self, from: line) == .log("ok"))
     }
 

@@ -4,7 +4,8 @@ import Testing
 
 @testable import HandoverRunner
 
-private func image(_ recipe: String, release: String) -> KernelImage {
+/// A kernel image as the verdict tests need one (no files behind it).
+func verdictTestImage(_ recipe: String, release: String) -> KernelImage {
     KernelImage(
         recipe: recipe, recipeFile: "Images/\(recipe).yaml", key: String(repeating: "0", count: 24), kernelRelease: release,
         source: KernelImage.SourceInfo(kind: "debian", package: "linux-source", packageVersion: "\(release)-1", suite: "sid"),
@@ -32,7 +33,7 @@ private func conclude(_ messages: [AgentMessage]) throws -> RunResult {
           - name: s
             members: [{handle: iommufd, token: 1}, {handle: vfio-device, token: 2}, {object: dma, token: 3}]
         """, file: "s.yaml")
-    let chain = [image("linux-7.3", release: "7.3.4"), image("linux-7.3", release: "7.3.4")]
+    let chain = [verdictTestImage("linux-7.3", release: "7.3.4"), verdictTestImage("linux-7.3", release: "7.3.4")]
     var tracker = RunTracker(scenario: scenario, chain: chain)
     var sent: [RunnerCommand] = []
     let progress = ProgressReporter(mode: .quiet, isTerminal: false)

@@ -652,3 +652,70 @@ private struct ScenarioTestRNG {
         #expect(elapsed < .seconds(20), "\(documents) documents took \(elapsed)")
     }
 }
+
+@Suite("vm scenarios")
+struct VMScenarioTests {
+    static let base = """
+        kind: vm
+        vm: {ram: ram, state: state, run: 200ms}
+        objects:
+          ram: {size: 16MiB, fill: {random: 3}}
+          state: {size: 4KiB}
+        sessions:
+          - name: vm
+            members: [{object: ram, token: 1}, {object: state, token: 2}]
+        """
+
+    @Test func theShippedScenariosParse() throws {
+        for name in ["vm-basic", "vm-guest-memfd"] {
+            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Scenarios/\(name).yaml")
+            let scenario = try Scenario.load(from: url)
+            #expect(scenario.kind == .vm)
+            let setup = try #require(scenario.devices?.vm)
+            #expect(setup.ram == "guest-ram" && setup.state == "vcpu-state" && setup.runMilliseconds == 300)
+            #expect(scenario.devices?.kvm != nil)
+        }
+    }
+
+    @Test func aMemfdGuest() throws {
+        let scenario = try Scenario.parse(text: Self.base, file: "vm.yaml")
+        #expect(scenario.devices == DevicePlan(kvm: KVMSetup(), vm: GuestVMSetup(ram: "ram", state: "state", runMilliseconds: 200)))
+        let plan = scenario.plan(hops: [], injections: [.corruptVCPU(stage: 2)])
+        #expect(plan.devices?.vm?.isVMObject("state") == true)
+    }
+
+    @Test(arguments: [
+        ("vm: {ram: ram, state: state, run: 5ms}", "from 10ms to 60s"),
+        ("vm: {ram: nothing, state: state}", "no object named 'nothing'"),
+        ("vm: {ram: ram, state: ram}", "different objects"),
+        ("vm: {ram: ram, state: state, report-every: 1000}", "power of two"),
+        ("vm: {ram: ram}", "state"),
+    ])
+    func badGuestSections(_ section: String, _ message: String) {
+        let text = Self.base.replacingOccurrences(of: "vm: {ram: ram, state: state, run: 200ms}", with: section)
+        #expect(throws: InputError.self) { try Scenario.parse(text: text, file: "vm.yaml") }
+        do { _ = try Scenario.parse(text: text, file: "vm.yaml") } catch {
+            #expect(error.description.contains(message), "\(error.description)")
+            #expect(error.description.contains("vm.yaml"))
+        }
+    }
+
+    @Test func ramAndStateMustFitTheGuest() {
+        let small = Self.base.replacingOccurrences(of: "size: 16MiB", with: "size: 64KiB")
+        #expect(throws: InputError.self) { try Scenario.parse(text: small, file: "vm.yaml") }
+        let bigState = Self.base.replacingOccurrences(of: "state: {size: 4KiB}", with: "state: {size: 1KiB}")
+        #expect(throws: InputError.self) { try Scenario.parse(text: bigState, file: "vm.yaml") }
+        let noSection = Self.base.replacingOccurrences(of: "vm: {ram: ram, state: state, run: 200ms}\n", with: "")
+        #expect(throws: InputError.self) { try Scenario.parse(text: noSection, file: "vm.yaml") }
+        let memfdKind = Self.base.replacingOccurrences(of: "kind: vm", with: "kind: memfd")
+        #expect(throws: InputError.self) { try Scenario.parse(text: memfdKind, file: "vm.yaml") }
+    }
+
+    @Test func aGuestMemfdGuestPreservesItsVMFile() throws {
+        let gmem = Self.base.replacingOccurrences(of: "ram: {size: 16MiB, fill: {random: 3}}", with: "ram: {size: 16MiB, backing: guest-memfd}")
+        #expect(throws: InputError.self) { try Scenario.parse(text: gmem, file: "vm.yaml") }
+        let withHandle = gmem.replacingOccurrences(of: "{object: state, token: 2}]", with: "{object: state, token: 2}, {handle: kvm-vm, token: 3}]")
+        let scenario = try Scenario.parse(text: withHandle, file: "vm.yaml")
+        #expect(scenario.objects.first { $0.name == "ram" }?.backing == .guestMemfd)
+    }
+}

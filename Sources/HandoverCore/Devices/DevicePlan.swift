@@ -3,13 +3,16 @@
 public struct DevicePlan: Codable, Sendable, Equatable {
     public var iommufd: IommufdSetup?
     public var kvm: KVMSetup?
+    /// A vm scenario's guest, run on the KVM setup's VM.
+    public var vm: GuestVMSetup?
     /// Revisions of not-yet-merged series the first kernel carries (see SeriesCatalog); only
     /// their ioctls are issued.
     public var series: [String]
 
-    public init(iommufd: IommufdSetup? = nil, kvm: KVMSetup? = nil, series: [String] = []) {
+    public init(iommufd: IommufdSetup? = nil, kvm: KVMSetup? = nil, vm: GuestVMSetup? = nil, series: [String] = []) {
         self.iommufd = iommufd
         self.kvm = kvm
+        self.vm = vm
         self.series = series
     }
 

@@ -31,6 +31,12 @@ public enum SetupStep: String, Codable, Sendable, CaseIterable {
     case guestMemfdCapability = "guest-memfd-capability"
     case createGuestMemfd = "create-guest-memfd"
     case fillGuestMemfd = "fill-guest-memfd"
+    case vmMemorySlot = "vm-memory-slot"
+    case vmCreateVCPU = "vm-create-vcpu"
+    /// The guest program's first exit: the vCPU really runs it.
+    case vmRun = "vm-run"
+    /// The vCPU stopped and its state saved into the state memfd.
+    case vmPause = "vm-pause"
 }
 
 public enum StepConsequence: Sendable, Equatable {
@@ -68,7 +74,13 @@ public enum SetupPolicy {
             return unsupported("KVM in this VM cannot create a VM (nested virtualization unavailable): \(detail)")
         case .guestMemfdCapability:
             return unsupported("KVM in this VM offers no shared, mmap-able guest_memfd: \(detail)")
-        case .bindIommufd, .allocIOAS, .allocHWPT, .attachHWPT, .mapMemfd, .setPreserve, .createGuestMemfd, .fillGuestMemfd:
+        case .vmMemorySlot:
+            return unsupported("KVM in this VM refuses the guest's memory slot: \(detail)")
+        case .vmCreateVCPU:
+            return unsupported("KVM in this VM cannot create a vCPU: \(detail)")
+        case .vmRun:
+            return unsupported("a vCPU does not run the guest program in this VM: \(detail)")
+        case .bindIommufd, .allocIOAS, .allocHWPT, .attachHWPT, .mapMemfd, .setPreserve, .createGuestMemfd, .fillGuestMemfd, .vmPause:
             return .fail(.preserveFailed)
         }
     }

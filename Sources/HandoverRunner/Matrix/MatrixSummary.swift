@@ -24,6 +24,8 @@ public struct MatrixRunRecord: Codable, Sendable, Equatable {
     public var resultPath: String
     public var consolePath: String?
     public var consoleTail: [String]
+    /// A vm scenario's own blackout (the guest's last exit before the pause to its first after).
+    public var vmBlackout: Double? = nil
 }
 
 /// A flagged change against the baseline (the last good run of the same cell).
@@ -64,6 +66,8 @@ public struct MatrixCell: Codable, Sendable, Equatable {
     public var runs: [MatrixRunRecord]
     public var blackout: Statistics?
     public var prediction: HandoverPrediction?
+    /// A vm scenario's own blackout over its runs.
+    public var vmBlackout: Statistics? = nil
     public var regressions: [Regression]
     /// Whether an unsupported verdict counts as acceptable here.
     public var unsupportedAllowed: Bool

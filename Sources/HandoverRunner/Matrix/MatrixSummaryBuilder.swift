@@ -24,7 +24,7 @@ public enum MatrixSummaryBuilder {
                     blackout: result.blackout?.total, hopBlackouts: result.hops.map { $0.blackout?.total },
                     wallSeconds: result.wallSeconds, resultPath: "\(run.folder)/result.json",
                     consolePath: FileManager.default.fileExists(atPath: console.path) ? "\(run.folder)/console.log" : nil,
-                    consoleTail: result.consoleTail))
+                    consoleTail: result.consoleTail, vmBlackout: result.vm?.blackout))
             }
             guard !records.isEmpty else { continue }
             let worst = records.max { $0.verdict < $1.verdict }!
@@ -32,7 +32,7 @@ public enum MatrixSummaryBuilder {
                 scenario: cell.scenario, kind: cell.kind, chain: cell.chain, releases: cell.releases, direction: cell.direction,
                 verdict: worst.verdict, failureClass: worst.failureClass, reason: worst.reason, evidence: worst.evidence,
                 runs: records, blackout: Statistics(records.compactMap(\.blackout)), prediction: cell.prediction,
-                regressions: [], unsupportedAllowed: plan.allowUnsupported))
+                vmBlackout: Statistics(records.compactMap(\.vmBlackout)), regressions: [], unsupportedAllowed: plan.allowUnsupported))
         }
         var summary = MatrixSummary(
             name: plan.name, matrixFile: plan.matrixFile, startedAt: startedAt, finishedAt: finishedAt,

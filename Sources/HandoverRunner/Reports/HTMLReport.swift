@@ -126,6 +126,8 @@ public enum HTMLReport {
                     "failureClass": cell.failureClass?.rawValue ?? "",
                     "hasBlackout": cell.blackout != nil,
                     "blackout": ReportText.milliseconds(cell.blackout?.median),
+                    "hasVMBlackout": cell.vmBlackout != nil,
+                    "vmBlackout": ReportText.milliseconds(cell.vmBlackout?.median),
                     "runs": "\(cell.runs.count) run\(cell.runs.count == 1 ? "" : "s")",
                     "regressed": !cell.regressions.isEmpty,
                     "disagrees": ReportData.predictionDisagrees(cell),
@@ -178,6 +180,9 @@ public enum HTMLReport {
                 + (stats.count > 1 ? String(format: " · CV %.1f%%", stats.coefficientOfVariation * 100) : "")
                 + " (\(stats.count) value\(stats.count == 1 ? "" : "s"))"
         }
+        if let stats = cell.vmBlackout {
+            blackout += "; the VM's own: median \(ReportText.milliseconds(stats.median)) · min \(ReportText.milliseconds(stats.min)) · max \(ReportText.milliseconds(stats.max))"
+        }
         let runs: [[String: Any]] = cell.runs.sorted { $0.repeatIndex < $1.repeatIndex }.map { run in
             [
                 "repeatIndex": String(run.repeatIndex),
@@ -185,6 +190,7 @@ public enum HTMLReport {
                 "verdict": run.verdict.rawValue,
                 "failureClass": run.failureClass?.rawValue ?? "",
                 "blackout": ReportText.milliseconds(run.blackout),
+                "vmBlackout": run.vmBlackout.map { "VM \(ReportText.milliseconds($0))" } ?? "",
                 "hops": run.hopBlackouts.count > 1 && run.hopBlackouts.contains { $0 != nil } ? run.hopBlackouts.map { ReportText.milliseconds($0) }.joined(separator: " + ") : "",
                 "hasHops": run.hopBlackouts.count > 1 && run.hopBlackouts.contains { $0 != nil },
                 "wall": String(format: "%.1f s", run.wallSeconds),

@@ -22,6 +22,8 @@ extension RunTracker {
         result.hellos = hellos
         result.steps = steps
         result.blackout = Self.blackout(of: hops[0])
+        let vm = vmResult()
+        result.vm = vm
         var outcome = self.outcome
         var hopResults: [HopResult] = []
         var firstMismatch: (hop: Int, objects: [ObjectResult])?
@@ -33,13 +35,13 @@ extension RunTracker {
             lastObjects = objects
             hopResults.append(HopResult(from: hop.from.recipe, to: hop.to.recipe, toRelease: hop.to.kernelRelease,
                                         blackout: Self.blackout(of: hop), objectsIntact: objects.filter(\.ok).count,
-                                        objectsTotal: objects.count, checks: checks))
+                                        objectsTotal: objects.count, checks: checks, vmBlackout: vm?.hops[index].blackout))
         }
         result.hops = hopResults
         result.objects = firstMismatch?.objects ?? lastObjects
         result.checks = hopResults.first(where: { $0.checks.contains { !$0.passed } })?.checks ?? hopResults.last?.checks ?? []
         if outcome == nil, phase == .finished {
-            outcome = judge(hopResults: hopResults, mismatch: firstMismatch)
+            outcome = judge(hopResults: hopResults, mismatch: firstMismatch, vm: vm)
         }
         guard let outcome else { return }
         result.verdict = outcome.verdict
@@ -81,8 +83,8 @@ extension RunTracker {
         return checks
     }
 
-    private func judge(hopResults: [HopResult], mismatch: (hop: Int, objects: [ObjectResult])?) -> Outcome {
-        if before.isEmpty {
+    private func judge(hopResults: [HopResult], mismatch: (hop: Int, objects: [ObjectResult])?, vm: VMResult?) -> Outcome {
+        if before.isEmpty && scenario.devices?.vm == nil {
             return Outcome(verdict: .error, failureClass: .infrastructure, reason: "the agent reported no stage-1 fingerprints")
         }
         for (index, hop) in hopResults.enumerated() {
@@ -91,6 +93,7 @@ extension RunTracker {
                                reason: "hop \(index + 1): the kernel that came up is \(release.observed), expected \(release.expected)")
             }
         }
+        if let guest = judgeGuest(vm) { return guest }
         if let mismatch {
             let bad = mismatch.objects.first { !$0.ok }!
             let first = bad.properties.first { $0.status == .changed }!
@@ -109,6 +112,10 @@ extension RunTracker {
         }
         let last = hopResults.last!
         let checkCount = hopResults.reduce(0) { $0 + $1.checks.count }
+        if let vm, let resumed = vm.hops.last?.firstCounterAfter, let end = vm.stages.last?.counterEnd {
+            return Outcome(verdict: .pass, failureClass: nil,
+                           reason: "the guest continued where it stopped across \(hopResults.count) hop\(hopResults.count > 1 ? "s" : "") (counter \(vm.hops[0].counterAtPause ?? 0) at the pause, \(resumed) at its first exit after, \(end) at the end) and its \(vm.ramBytes >> 20) MiB of RAM are intact; \(checkCount) uAPI checks passed")
+        }
         return Outcome(verdict: .pass, failureClass: nil,
                        reason: "\(last.objectsTotal) objects came back intact across \(hopResults.count) hop\(hopResults.count > 1 ? "s" : ""), \(checkCount) uAPI checks passed")
     }

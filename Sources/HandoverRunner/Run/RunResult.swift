@@ -27,6 +27,8 @@ public struct HopResult: Codable, Sendable, Equatable {
     public var objectsIntact: Int
     public var objectsTotal: Int
     public var checks: [CheckResult]
+    /// A vm scenario's guest: its own blackout for this hop.
+    public var vmBlackout: Double?
 }
 
 public struct ObjectResult: Codable, Sendable, Equatable {
@@ -67,6 +69,8 @@ public struct RunResult: Codable, Sendable {
     public var checks: [CheckResult] = []
     /// The first hop's blackout; `hops` has each hop's.
     public var blackout: Blackout?
+    /// A vm scenario's guest: its progress, checks and its own blackout per hop.
+    public var vm: VMResult?
     public var hops: [HopResult] = []
     /// For a selftest scenario: each upstream test's outcome.
     public var selftests: [SelftestOutcome] = []
@@ -111,6 +115,7 @@ public struct RunResult: Codable, Sendable {
         let path = ([from] + via + [to]).map { "\($0.recipe) \($0.kernelRelease)" }.joined(separator: " -> ")
         text += " \(scenario): \(path) under \(accelerator.rawValue)"
         if let blackout { text += String(format: ", blackout %.3f s", blackout.total) }
+        if let vmBlackout = vm?.blackout { text += String(format: ", VM blackout %.3f s", vmBlackout) }
         return text
     }
 }
@@ -127,6 +132,8 @@ public struct RepeatedRunResult: Codable, Sendable {
     public var runs: [RunResult]
     public var blackout: Statistics?
     public var phases: [String: Statistics]
+    /// A vm scenario's own blackout (the guest's last exit before the pause to its first after).
+    public var vmBlackout: Statistics?
 
     public init(runs: [RunResult]) {
         let first = runs[0]
@@ -147,5 +154,6 @@ public struct RepeatedRunResult: Codable, Sendable {
             if let stats = Statistics(blackouts.compactMap { $0[keyPath: path] }) { phases[name] = stats }
         }
         self.phases = phases
+        vmBlackout = Statistics(runs.compactMap { $0.vm?.blackout })
     }
 }

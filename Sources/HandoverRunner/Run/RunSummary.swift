@@ -13,9 +13,11 @@ public enum RunSummary {
         } else if let blackout = result.blackout {
             lines.append("  blackout: \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))")
         }
+        if let vm = result.vm { lines += vmLines(vm) }
         if result.hops.count > 1 {
             for (index, hop) in result.hops.enumerated() {
-                lines.append("  hop \(index + 1) \(hop.from) -> \(hop.to): \(hop.objectsIntact)/\(hop.objectsTotal) intact, blackout \(ms(hop.blackout?.total))")
+                lines.append("  hop \(index + 1) \(hop.from) -> \(hop.to): \(hop.objectsIntact)/\(hop.objectsTotal) intact, blackout \(ms(hop.blackout?.total))"
+                             + (hop.vmBlackout.map { ", VM blackout \(ms($0))" } ?? ""))
             }
         }
         let failedObjects = result.objects.filter { !$0.ok }
@@ -43,12 +45,30 @@ public enum RunSummary {
         return lines.joined(separator: "\n")
     }
 
+    /// The guest's own story: its blackout and what it spent, its progress across the pause.
+    static func vmLines(_ vm: VMResult) -> [String] {
+        var lines: [String] = []
+        if let hop = vm.hops.first, let blackout = hop.blackout {
+            lines.append("  VM blackout: \(ms(blackout)) (the guest's last exit before the pause to its first after the resume) = pause to quiesce \(ms(hop.beforeQuiesce)) + agent blackout + resumed to first exit \(ms(hop.afterResumed))")
+        }
+        if let hop = vm.hops.first, let paused = hop.counterAtPause {
+            lines.append("  guest: counter \(paused) at the pause, \(hop.firstCounterAfter.map(String.init) ?? "?") at its first exit after, \(vm.stages.last?.counterEnd ?? 0) at the end; \(vm.ramBytes >> 20) MiB \(vm.backing == .guestMemfd ? "guest_memfd" : "memfd") RAM")
+        }
+        if let before = vm.rateBefore {
+            lines.append(String(format: "  guest progress: %.0f iterations/s before the handover, %@ after", before, vm.rateAfter.map { String(format: "%.0f", $0) } ?? "?"))
+        }
+        return lines
+    }
+
     public static func text(_ repeated: RepeatedRunResult) -> String {
         var lines = ["\(repeated.verdict.rawValue.uppercased()) \(repeated.scenario): \(repeated.from.recipe) -> \(repeated.to.recipe), \(repeated.runs.count) runs under \(repeated.accelerator.rawValue)"]
         let counts = Dictionary(grouping: repeated.runs, by: \.verdict).mapValues(\.count)
         lines.append("  verdicts: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", "))
         if let stats = repeated.blackout {
             lines.append("  blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
+        }
+        if let stats = repeated.vmBlackout {
+            lines.append("  VM blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
         }
         for name in ["shutdown", "kernelBoot", "agentStart", "restore", "unaccounted"] {
             if let stats = repeated.phases[name] { lines.append("    \(name): median \(ms(stats.median)) (min \(ms(stats.min)), max \(ms(stats.max)))") }
@@ -122,7 +142,7 @@ extension Injection {
         case "flip-byte" where parts.count == 3:
             guard let offset = Int(parts[2]), offset >= 0 else { throw HarnessError(.notFound, "--inject \(text): the offset must be a byte number") }
             return .flipByte(object: parts[1], offset: offset)
-        case "crash", "stall", "no-init", "garbage":
+        case "crash", "stall", "no-init", "garbage", "corrupt-vcpu":
             guard parts.count == 2, let stage = Int(parts[1]), (1...9).contains(stage) else {
                 throw HarnessError(.notFound, "--inject \(text): expected \(parts[0]):STAGE with a stage number (1 is the first kernel)")
             }
@@ -130,10 +150,11 @@ extension Injection {
             case "crash": return .crash(stage: stage)
             case "stall": return .stall(stage: stage)
             case "no-init": return .noInit(stage: stage)
+            case "corrupt-vcpu": return .corruptVCPU(stage: stage)
             default: return .garbage(stage: stage)
             }
         default:
-            throw HarnessError(.notFound, "--inject \(text): expected flip-byte:OBJECT:OFFSET, crash:STAGE, stall:STAGE, no-init:STAGE or garbage:STAGE")
+            throw HarnessError(.notFound, "--inject \(text): expected flip-byte:OBJECT:OFFSET, crash:STAGE, stall:STAGE, no-init:STAGE, garbage:STAGE or corrupt-vcpu:STAGE")
         }
     }
 }

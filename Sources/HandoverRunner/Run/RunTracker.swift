@@ -34,6 +34,9 @@ struct RunTracker {
         var after: [ObjectFingerprint] = []
         var located: [LocatedDifference] = []
         var checks: [CheckResult] = []
+        /// A vm scenario's guest: its last exit before this hop's pause, its first after the resume.
+        var vmStopped: (time: HostTime, sample: GuestSample)?
+        var vmRunning: (time: HostTime, sample: GuestSample)?
     }
 
     let scenario: Scenario
@@ -50,6 +53,7 @@ struct RunTracker {
     var outcome: Outcome?
     var vmExit: HostTime?
     var agentLogs: [String] = []
+    var vmReports: [VMStageReport] = []
 
     init(scenario: Scenario, chain: [KernelImage]) {
         precondition(chain.count >= 2)
@@ -194,6 +198,12 @@ struct RunTracker {
             agentLogs.append(text)
         case .execResult(let result):
             agentLogs.append("unexpected exec result for \(result.path)")
+        case .vcpuStopped(let sample):
+            if sample.stage >= 1, sample.stage - 1 < hops.count { hops[sample.stage - 1].vmStopped = (time, sample) }
+        case .vcpuRunning(let sample):
+            if sample.stage >= 2, sample.stage - 2 < hops.count { hops[sample.stage - 2].vmRunning = (time, sample) }
+        case .vm(let report):
+            vmReports.append(report)
         }
     }
 
@@ -219,6 +229,12 @@ struct RunTracker {
             }
         case "verify":
             end(.fail, .stateMismatch, "verification in \(to.recipe) failed: \(message)")
+        case "vm-state":
+            end(.fail, .stateMismatch, "the guest's saved vCPU state came back changed in \(to.recipe): \(message)")
+        case "vm-resume":
+            end(.fail, .vmDiscontinuity, "the guest could not be resumed in \(to.recipe) (\(to.kernelRelease)): \(message)", errno: errno)
+        case "vm" where phase == .verifying:
+            end(.fail, .vmDiscontinuity, "the resumed guest stopped running correctly in \(to.recipe): \(message)")
         default:
             end(.error, .infrastructure, "the agent failed at \(step): \(message)")
         }

@@ -5,7 +5,7 @@ import HandoverCore
 public enum ScenarioRunner {
     public static func run(_ scenario: Scenario, chain: [KernelImage], options: RunOptions, progress: ProgressReporter) async -> RunResult {
         switch scenario.kind {
-        case .memfd, .iommufd, .guestMemfd:
+        case .memfd, .iommufd, .guestMemfd, .vm:
             return await RunSession(scenario: scenario, chain: chain, options: options, progress: progress).run()
         case .selftest:
             return await SelftestSession(scenario: scenario, from: chain[0], to: chain[chain.count - 1], options: options, progress: progress).run()

@@ -25,10 +25,19 @@ extension Scenario {
         }
         switch kind {
         case .memfd, .selftest:
-            if let section = top["iommufd"] ?? top["kvm"] { throw section.error("only iommufd and guest-memfd scenarios have this section; kind is \(kind.rawValue)") }
+            if let section = top["iommufd"] ?? top["kvm"] ?? top["vm"] { throw section.error("only device scenarios (iommufd, guest-memfd, vm) have this section; kind is \(kind.rawValue)") }
             if let stray = handles.first { throw top["sessions"]!.error("handle '\(stray.rawValue)' needs kind iommufd or guest-memfd") }
             if let object = guestMemfds.first { throw top["objects"]!.error("object '\(object.name)' has backing guest-memfd, which needs kind guest-memfd") }
             return nil
+        case .vm:
+            if let section = top["iommufd"] ?? top["kvm"] { throw section.error("a vm scenario describes its VM under vm:, not under iommufd: or kvm:") }
+            let setup = try parseGuest(try top.required("vm", "the guest's RAM and state objects and how long it runs"), objects: objects)
+            let ram = objects.first { $0.name == setup.ram }!
+            try requireHandles(ram.backing == .guestMemfd ? [.kvmVM] : [])
+            if let other = guestMemfds.first(where: { $0.name != setup.ram }) {
+                throw top["objects"]!.error("object '\(other.name)' has backing guest-memfd; in a vm scenario only the guest's RAM can")
+            }
+            return DevicePlan(kvm: KVMSetup(), vm: setup)
         case .iommufd:
             if let section = top["kvm"] { throw section.error("an iommufd scenario has no kvm section") }
             if let object = guestMemfds.first { throw top["objects"]!.error("object '\(object.name)' has backing guest-memfd, which needs kind guest-memfd") }
@@ -45,6 +54,39 @@ extension Scenario {
             }
             return DevicePlan(kvm: setup)
         }
+    }
+
+    /// `vm: {ram: OBJECT, state: OBJECT, run: 300ms, report-every: 1024}`.
+    private static func parseGuest(_ value: YAMLValue, objects: [ObjectSpec]) throws(InputError) -> GuestVMSetup {
+        let fields = try value.mapping(allowedKeys: ["ram", "state", "run", "report-every"])
+        func object(_ key: String, _ expected: String) throws(InputError) -> ObjectSpec {
+            let nameValue = try fields.required(key, expected)
+            let name = try nameValue.nonEmptyString()
+            guard let object = objects.first(where: { $0.name == name }) else { throw nameValue.error("no object named '\(name)'") }
+            return object
+        }
+        let ram = try object("ram", "the object holding the guest's RAM")
+        let ramValue = fields["ram"]!
+        guard ram.size >= GuestProgram.minimumRAM, ram.size <= GuestProgram.maximumRAM, ram.size % GuestProgram.pageSize == 0 else {
+            throw ramValue.error("the guest's RAM '\(ram.name)' must be a multiple of 4096 bytes from \(GuestProgram.minimumRAM) to \(GuestProgram.maximumRAM), found \(ram.size)")
+        }
+        if !ram.seals.isEmpty || ram.position != 0 { throw ramValue.error("the guest's RAM '\(ram.name)' is mapped into the VM; it takes no seals and no position") }
+        let state = try object("state", "a memfd of at least 4096 bytes for the saved vCPU state")
+        let stateValue = fields["state"]!
+        guard state.name != ram.name else { throw stateValue.error("the state and the RAM must be different objects") }
+        guard state.backing == nil, state.size >= 4096, state.seals.isEmpty, state.fill == .zero else {
+            throw stateValue.error("the state object '\(state.name)' must be a zero-filled, unsealed memfd of at least 4096 bytes")
+        }
+        var milliseconds = 300
+        if let run = fields["run"] {
+            let text = try run.string()
+            let number = text.hasSuffix("ms") ? Int(text.dropLast(2)) : text.hasSuffix("s") ? Int(text.dropLast()).map { $0 * 1000 } : nil
+            guard let number, (10...60_000).contains(number) else { throw run.error("expected a duration from 10ms to 60s such as 300ms or 2s, found '\(text)'") }
+            milliseconds = number
+        }
+        let every = try fields["report-every"]?.int(in: 16...(1 << 20)) ?? 1024
+        if let value = fields["report-every"], every & (every - 1) != 0 { throw value.error("expected a power of two, found \(every)") }
+        return GuestVMSetup(ram: ram.name, state: state.name, runMilliseconds: milliseconds, reportEvery: UInt32(every))
     }
 
     private static func parseIommufd(_ value: YAMLValue, objects: [ObjectSpec]) throws(InputError) -> IommufdSetup {

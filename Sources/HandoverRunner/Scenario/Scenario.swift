@@ -11,6 +11,9 @@ public struct Scenario: Sendable, Equatable {
         case iommufd
         /// A KVM VM with guest_memfd memory, preserved together.
         case guestMemfd = "guest-memfd"
+        /// A KVM VM running a guest program from memfd or guest_memfd RAM, paused before the
+        /// kexec and resumed after it.
+        case vm
     }
 
     /// The kernel's own tests from tools/testing/selftests/liveupdate, for kind selftest.
@@ -63,7 +66,7 @@ extension Scenario {
 
     public static func parse(text: String, file: String) throws(InputError) -> Scenario {
         let root = try YAMLValue.load(file: file, text: text)
-        let memfdKeys = ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks", "iommufd", "kvm"]
+        let memfdKeys = ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks", "iommufd", "kvm", "vm"]
         let selftestKeys = ["name", "description", "kind", "tests", "ioctl-suite", "timeout"]
         let peek = try root.mapping(allowedKeys: Array(Set(memfdKeys + selftestKeys)).sorted())
         if try peek["kind"]?.choice(Kind.self) == .selftest {

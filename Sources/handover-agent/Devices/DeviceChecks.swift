@@ -17,7 +17,7 @@ struct DeviceChecks {
             results += iommufd(setup, devices: devices, session: session, sessionFD: sessionFD)
             finished.insert(session)
         }
-        if devices.kvm != nil, let session = session(holding: .kvmVM), let sessionFD = restored.sessions[session] {
+        if devices.kvm != nil, devices.vm == nil, let session = session(holding: .kvmVM), let sessionFD = restored.sessions[session] {
             results += kvm(session: session, sessionFD: sessionFD)
             finished.insert(session)
         }

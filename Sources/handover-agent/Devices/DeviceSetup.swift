@@ -40,17 +40,22 @@ extension Agent {
                 try KVMDriver(agent: self).setUp(kvm, plan: plan, objects: &objects, handles: &handles)
             }
         } catch {
-            switch SetupPolicy.consequence(of: error.step, errno: error.errno, release: Machine.release, detail: error.detail) {
-            case .unsupported(let reason):
-                port.send(.unsupported(reason: reason, errno: error.errno))
-            case .fail:
-                port.send(.failed(step: "setup:\(error.step.rawValue)", message: error.detail, errno: error.errno))
-            case .error:
-                port.send(.failed(step: "topology", message: error.detail, errno: error.errno))
-            }
+            reportRefusal(error)
             return nil
         }
         return handles
+    }
+
+    /// Tells the runner what a refused setup step means (SetupPolicy).
+    func reportRefusal(_ error: SetupRefusal) {
+        switch SetupPolicy.consequence(of: error.step, errno: error.errno, release: Machine.release, detail: error.detail) {
+        case .unsupported(let reason):
+            port.send(.unsupported(reason: reason, errno: error.errno))
+        case .fail:
+            port.send(.failed(step: "setup:\(error.step.rawValue)", message: error.detail, errno: error.errno))
+        case .error:
+            port.send(.failed(step: "topology", message: error.detail, errno: error.errno))
+        }
     }
 }
 

@@ -29,6 +29,7 @@ struct KVMDriver {
             return (fd, "VM fd of type \(setup.vmType)")
         }
         handles[.kvmVM] = vm
+        guard plan.objects.contains(where: { $0.backing == .guestMemfd }) else { return }
         try agent.setupStep(.guestMemfdCapability) { () throws(SetupRefusal) in
             let supported = hv_kvm_check_extension(vm, Int(HV_KVM_CAP_GUEST_MEMFD))
             guard supported > 0 else {
