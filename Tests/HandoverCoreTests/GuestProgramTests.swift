@@ -85,7 +85,8 @@ struct GuestProgramTests {
                 modelled[start..<end].withUnsafeMutableBytes { program.overlay($0, start: start, counter: iterations) }
                 start = end
             }
-            #expect(modelled == simulated, "piece \(piece)")
+            let first = zip(modelled, simulated).enumerated().first { $0.element.0 != $0.element.1 }
+            #expect(first == nil, "piece \(piece): first difference at \(first.map { String($0.offset, radix: 16) } ?? "")")
         }
     }
 

@@ -109,7 +109,7 @@ struct DeviceScenarioTests {
     }
 
     @Test func sectionsOnlyForTheirKind() {
-        refused(iommufdScenario.replacingOccurrences(of: "kind: iommufd", with: "kind: memfd"), at: "iommufd", "only iommufd and guest-memfd scenarios")
+        refused(iommufdScenario.replacingOccurrences(of: "kind: iommufd", with: "kind: memfd"), at: "iommufd", "only device scenarios (iommufd, guest-memfd, vm)")
         refused(guestMemfdScenario + "\niommufd:\n  mappings: []", at: "iommufd", "a guest-memfd scenario has no iommufd section")
     }
 

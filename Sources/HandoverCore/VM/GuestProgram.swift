@@ -90,7 +90,8 @@ public struct GuestProgram: Sendable, Equatable {
         }
         put(code, at: Self.codeAddress)
         put(X86Assembler.littleEndian(UInt32(truncatingIfNeeded: counter)), at: Self.counterAddress)
-        let firstPage = max(0, (start - Self.sweepBase + Self.pageSize - 1) / Self.pageSize)
+        // The first page whose four-byte stamp reaches into the range.
+        let firstPage = max(0, (start - Self.sweepBase - 3) / Self.pageSize)
         var page = firstPage
         while page < pages, Self.sweepBase + page * Self.pageSize < end {
             if let iteration = lastIteration(writing: page, atCounter: counter) {

@@ -79,7 +79,7 @@ extension RunTracker {
         guard let last = vm.stages.last, last.ram != nil else {
             return Outcome(verdict: .error, failureClass: .infrastructure, reason: "the agent did not check the guest's RAM after the last resume")
         }
-        guard last.counterEnd > last.counterStart else {
+        guard last.counterEnd > max(last.counterStart, vm.hops.last?.firstCounterAfter ?? 0) else {
             return Outcome(verdict: .fail, failureClass: .vmDiscontinuity, reason: "the guest made no progress after the resume")
         }
         return nil
