@@ -152,7 +152,7 @@ public enum AgentMessage: Sendable, Equatable {
     /// The first kernel cannot do what the scenario needs; nothing was preserved.
     case unsupported(reason: String, errno: Int32?)
     /// The agent gave up; the runner classifies it with what it saw.
-    case failed(step: String, message: String, errno: Int32?)
+    case failed(step: FailurePoint, message: String, errno: Int32?)
     case log(String)
     case done
     case execResult(ExecResult)

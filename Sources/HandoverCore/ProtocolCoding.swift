@@ -10,7 +10,7 @@ private struct Empty: Codable {}
 private struct ResumedBody: Codable { var retrieved: Int; var microseconds: Int; var clock: Int }
 private struct FingerprintsBody: Codable { var stage: Int; var objects: [ObjectFingerprint] }
 private struct UnsupportedBody: Codable { var reason: String; var errno: Int32? }
-private struct FailedBody: Codable { var step: String; var message: String; var errno: Int32? }
+private struct FailedBody: Codable { var step: FailurePoint; var message: String; var errno: Int32? }
 private struct TextBody: Codable { var text: String }
 
 extension AgentMessage: Codable {

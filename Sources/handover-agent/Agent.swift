@@ -39,7 +39,7 @@ final class Agent {
         port.send(.step(StepReport(stage: stage, step: name, ok: true, detail: detail, microseconds: Machine.microseconds - started)))
     }
 
-    func fail(_ step: String, _ error: any Error) {
+    func fail(_ step: FailurePoint, _ error: any Error) {
         let system = error as? SystemError
         port.send(.failed(step: step, message: system?.description ?? "\(error)", errno: system?.errno))
     }
@@ -72,13 +72,13 @@ final class Agent {
                 port.send(.execResult(Exec.run(request)))
             case .kexecNext:
                 guard let plan, hasNextHop else {
-                    port.send(.failed(step: "kexec-load", message: "stage \(stage) has no next kernel in the plan", errno: nil))
+                    port.send(.failed(step: .kexecLoad, message: "stage \(stage) has no next kernel in the plan", errno: nil))
                     continue
                 }
                 kexecNext(plan.hops[stage - 1])
             case .verify(let before):
                 guard let current = restored, let plan else {
-                    port.send(.failed(step: "verify", message: "nothing was retrieved in this stage", errno: nil))
+                    port.send(.failed(step: .verify, message: "nothing was retrieved in this stage", errno: nil))
                     continue
                 }
                 verify(current, plan: plan, before: before)
@@ -121,7 +121,7 @@ enum AgentMain {
             do {
                 plan = try JSONDecoder().decode(AgentPlan.self, from: Data(bytes))
             } catch {
-                port.send(.failed(step: "read-plan", message: "\(Agent.planPath) is not a valid plan: \(error)", errno: nil))
+                port.send(.failed(step: .readPlan, message: "\(Agent.planPath) is not a valid plan: \(error)", errno: nil))
                 Machine.powerOff()
             }
         }

@@ -12,7 +12,7 @@ extension Agent {
             return
         }
         guard stage - 1 < plan.hops.count else {
-            port.send(.failed(step: "plan", message: "stage \(stage) has no next kernel in the plan", errno: nil))
+            port.send(.failed(step: .plan, message: "stage \(stage) has no next kernel in the plan", errno: nil))
             return
         }
         let next = plan.hops[stage - 1]
@@ -26,7 +26,7 @@ extension Agent {
             do {
                 for spec in memfds { fds[spec.name] = try MemfdObject.create(spec) }
             } catch {
-                fail("create", error)
+                fail(.create, error)
                 return
             }
             if !memfds.isEmpty {
@@ -54,7 +54,7 @@ extension Agent {
                     }
                 }
             } catch {
-                fail("fingerprint", error)
+                fail(.fingerprint, error)
                 return
             }
             step("fingerprint", "\(fingerprints.count) objects, \(totalBytes) bytes", started: started)
@@ -84,7 +84,7 @@ extension Agent {
                     try check("LIVEUPDATE_SESSION_PRESERVE_FD \(member.object) token \(member.token)", rc)
                 }
             } catch {
-                fail("preserve", error)
+                fail(.preserve, error)
                 return
             }
         }
@@ -114,7 +114,7 @@ extension Agent {
             try guest!.pauseForHandover()
             return true
         } catch {
-            port.send(.failed(step: "vm", message: error.message, errno: error.errno))
+            port.send(.failed(step: .vm, message: error.message, errno: error.errno))
             return false
         }
     }
@@ -139,7 +139,7 @@ extension Agent {
         case .unsupported(let reason):
             port.send(.unsupported(reason: reason, errno: errno))
         default:
-            port.send(.failed(step: "preserve", message: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' on a kernel carrying \(series.rawValue): \(errnoName(errno))", errno: errno))
+            port.send(.failed(step: .preserve, message: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' on a kernel carrying \(series.rawValue): \(errnoName(errno))", errno: errno))
         }
     }
 
@@ -149,13 +149,13 @@ extension Agent {
         let kernel = open(next.kernel, O_RDONLY | O_CLOEXEC)
         let initrd = open(next.initrd, O_RDONLY | O_CLOEXEC)
         guard kernel >= 0, initrd >= 0 else {
-            fail("kexec-load", SystemError(call: "open \(kernel < 0 ? next.kernel : next.initrd)", errno: errno))
+            fail(.kexecLoad, SystemError(call: "open \(kernel < 0 ? next.kernel : next.initrd)", errno: errno))
             return
         }
         do {
             try check("kexec_file_load \(next.kernel)", hv_kexec_file_load(kernel, initrd, next.cmdline))
         } catch {
-            fail("kexec-load", error)
+            fail(.kexecLoad, error)
             return
         }
         close(kernel)
@@ -165,6 +165,6 @@ extension Agent {
         port.send(.quiesce)
         let rc = hv_reboot(hv_reboot_cmd_kexec())
         // Only reached when the kexec did not happen.
-        fail("kexec", SystemError(call: "reboot(LINUX_REBOOT_CMD_KEXEC)", errno: -rc))
+        fail(.kexec, SystemError(call: "reboot(LINUX_REBOOT_CMD_KEXEC)", errno: -rc))
     }
 }

@@ -27,7 +27,7 @@ extension Agent {
         guard device >= 0 else {
             let error = SystemError(call: "open /dev/liveupdate", errno: errno)
             port.send(.hello(hello()))
-            fail("open-liveupdate", error)
+            fail(.openLiveUpdate, error)
             return nil
         }
         var restored = Restored(device: device, sessions: [:], objects: [:])
@@ -45,7 +45,7 @@ extension Agent {
             }
         } catch {
             port.send(.hello(hello()))
-            fail("retrieve", error)
+            fail(.retrieve, error)
             return nil
         }
         let now = Machine.microseconds
@@ -55,7 +55,7 @@ extension Agent {
                 guest = try GuestVM.resume(agent: self, plan: plan, setup: setup, restored: restored)
             } catch {
                 port.send(.hello(hello()))
-                port.send(.failed(step: error.message.hasPrefix(setup.state) ? "vm-state" : "vm-resume", message: error.message, errno: error.errno))
+                port.send(.failed(step: error.message.hasPrefix(setup.state) ? .vmState : .vmResume, message: error.message, errno: error.errno))
                 return restored
             }
         }
@@ -98,7 +98,7 @@ extension Agent {
                 }
             }
         } catch {
-            fail("verify", error)
+            fail(.verify, error)
             return
         }
         let bytes = plan.objects.reduce(0) { $0 + $1.size }
@@ -123,7 +123,7 @@ extension Agent {
         }
         if let setup = plan.devices?.vm {
             guard guest != nil else {
-                port.send(.failed(step: "vm", message: "no running guest to hand on", errno: nil))
+                port.send(.failed(step: .vm, message: "no running guest to hand on", errno: nil))
                 return
             }
             guard pauseGuest(setup) else { return }

@@ -45,8 +45,10 @@ private let allAgentMessages: [AgentMessage] = [
              CheckResult(name: "cloexec", passed: false, expected: "false", observed: "true")]),
     .unsupported(reason: "no /dev/liveupdate", errno: nil),
     .unsupported(reason: "ioctl refused", errno: 25),
-    .failed(step: "preserve", message: "LIVEUPDATE_SESSION_PRESERVE_FD: Operation not permitted", errno: 1),
-    .failed(step: "kexec-load", message: "no errno", errno: nil),
+    .failed(step: .preserve, message: "LIVEUPDATE_SESSION_PRESERVE_FD: Operation not permitted", errno: 1),
+    .failed(step: .kexecLoad, message: "no errno", errno: nil),
+    .failed(step: .setup(.vmRun), message: "first exit was KVM_EXIT_SHUTDOWN", errno: nil),
+    .failed(step: .vmResume, message: "KVM_CREATE_VCPU: ENOMEM", errno: 12),
     .log("plain text"),
     .log("multi\nline\twith \"quotes\", unicode é✓ and a slash /dev/kmsg"),
     .done,
@@ -487,5 +489,22 @@ private struct ProtocolTestRNG {
             }
         }
         #expect(refused > 0)
+    }
+}
+
+@Suite("Failure points")
+struct FailurePointTests {
+    @Test func everyPointHasItsOwnWireNameAndReadsBack() {
+        let names = FailurePoint.allCases.map(\.wireName)
+        #expect(Set(names).count == names.count)
+        for point in FailurePoint.allCases { #expect(FailurePoint(wireName: point.wireName) == point) }
+        #expect(FailurePoint(wireName: "setup:ioas-alloc") == .setup(.allocIOAS))
+        #expect(FailurePoint(wireName: "setup:nonsense") == nil)
+        #expect(FailurePoint(wireName: "restore") == nil)
+    }
+
+    @Test func anUnknownFailurePointIsAProtocolError() throws {
+        let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"failed","body":{"step":"reticulate","message":"m"}}"#
+        #expect(throws: ProtocolError.self) { try ProtocolLine.decode(AgentMessage.self, from: line) }
     }
 }

@@ -80,20 +80,20 @@ struct DeviceVerdictTests {
 
     @Test func aSetupStepThatShouldWorkIsAPreserveFailure() throws {
         let result = try conclude([step("ioas-alloc", ok: false, errno: 22),
-                                   .failed(step: "setup:ioas-alloc", message: "IOMMU_IOAS_ALLOC: EINVAL", errno: 22)])
+                                   .failed(step: .setup(.allocIOAS), message: "IOMMU_IOAS_ALLOC: EINVAL", errno: 22)])
         #expect(result.verdict == .fail)
         #expect(result.failureClass == .preserveFailed)
         #expect(result.reason.contains("IOMMU_IOAS_ALLOC: EINVAL"))
     }
 
     @Test func aMissingDeviceIsTheHarnessFault() throws {
-        let result = try conclude([.failed(step: "topology", message: "no PCI device 1234:11e8 in this VM", errno: 19)])
+        let result = try conclude([.failed(step: .topology, message: "no PCI device 1234:11e8 in this VM", errno: 19)])
         #expect(result.verdict == .error)
         #expect(result.failureClass == .infrastructure)
     }
 
     @Test func aSeriesKernelRefusingTheFileIsAPreserveFailure() throws {
-        let result = try conclude([.failed(step: "preserve", message: "SESSION_PRESERVE_FD of the iommufd 'iommufd' with series iommufd-lu-2026-02: ENOENT", errno: 2)])
+        let result = try conclude([.failed(step: .preserve, message: "SESSION_PRESERVE_FD of the iommufd 'iommufd' with series iommufd-lu-2026-02: ENOENT", errno: 2)])
         #expect(result.verdict == .fail)
         #expect(result.failureClass == .preserveFailed)
     }

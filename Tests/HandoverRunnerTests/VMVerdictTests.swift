@@ -131,7 +131,7 @@ struct VMVerdictTests {
     @Test func aRebuildRefusedInTheNewKernelIsAFailure() {
         var messages = Array(GuestRun.pair().prefix(5))
         messages.append((7.6, .hello(GuestRun.hello(stage: 2, release: "7.3.4", number: 1))))
-        messages.append((7.7, .failed(step: "vm-resume", message: "rebuilding the VM in 7.3.4: open /dev/kvm: ENOENT", errno: 2)))
+        messages.append((7.7, .failed(step: .vmResume, message: "rebuilding the VM in 7.3.4: open /dev/kvm: ENOENT", errno: 2)))
         let result = GuestRun.conclude(messages)
         #expect(result.verdict == .fail)
         #expect(result.failureClass == .vmDiscontinuity)

@@ -58,7 +58,7 @@ public struct BootSession: Sendable {
                 return BootResult(image: image.recipe, accelerator: accelerator, hello: hello, secondsToHello: time.seconds,
                                   poweredOffCleanly: clean, runDirectory: keep ? directory.url.path : nil)
             case .agent(.failed(let step, let message, _), _):
-                throw HarnessError(.toolFailed, "\(image.recipe): the agent failed at \(step): \(message)", tail: machine.consoleLines(last: 25))
+                throw HarnessError(.toolFailed, "\(image.recipe): the agent failed at \(step.wireName): \(message)", tail: machine.consoleLines(last: 25))
             case .malformed(let error, _):
                 throw HarnessError(.protocolError, "\(image.recipe): \(error.description)")
             case .exited(let status, _):

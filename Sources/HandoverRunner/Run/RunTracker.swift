@@ -207,17 +207,17 @@ struct RunTracker {
         }
     }
 
-    mutating func agentFailed(step: String, message: String, errno: Int32?) {
+    mutating func agentFailed(step: FailurePoint, message: String, errno: Int32?) {
         let from = hop.from
         let to = hop.to
         switch step {
-        case "preserve" where current == 0 && !from.capabilities.memfdPreservation:
+        case .preserve where current == 0 && !from.capabilities.memfdPreservation:
             end(.unsupported, nil, "\(from.recipe) (\(from.kernelRelease)) was built without LIVEUPDATE_MEMFD: \(message)")
-        case "create", "fingerprint", "preserve", _ where step.hasPrefix("setup:"):
+        case .create, .fingerprint, .preserve, .setup:
             end(.fail, .preserveFailed, "\(from.recipe) (\(from.kernelRelease)) refused to preserve: \(message)")
-        case "kexec-load", "kexec":
+        case .kexecLoad, .kexec:
             end(.fail, .kexecLoadFailed, "\(from.recipe) could not load or start \(to.recipe): \(message)")
-        case "open-liveupdate", "retrieve":
+        case .openLiveUpdate, .retrieve:
             let hello = hops[current].hello
             if let refusal = ConsoleAnalysis.refusal(in: consoleLines) {
                 end(.fail, .abiIncompatible, "\(to.recipe) (\(to.kernelRelease)) refused the handed-over state; the preserved memfds are lost", evidence: refusal)
@@ -227,16 +227,18 @@ struct RunTracker {
             } else {
                 end(.fail, .retrieveFailed, "\(to.recipe) could not retrieve: \(message)")
             }
-        case "verify":
+        case .verify:
             end(.fail, .stateMismatch, "verification in \(to.recipe) failed: \(message)")
-        case "vm-state":
+        case .vmState:
             end(.fail, .stateMismatch, "the guest's saved vCPU state came back changed in \(to.recipe): \(message)")
-        case "vm-resume":
+        case .vmResume:
             end(.fail, .vmDiscontinuity, "the guest could not be resumed in \(to.recipe) (\(to.kernelRelease)): \(message)", errno: errno)
-        case "vm" where phase == .verifying:
+        case .vm where phase == .verifying:
             end(.fail, .vmDiscontinuity, "the resumed guest stopped running correctly in \(to.recipe): \(message)")
-        default:
-            end(.error, .infrastructure, "the agent failed at \(step): \(message)")
+        case .vm:
+            end(.error, .infrastructure, "the guest VM broke in \(from.recipe) before the handover: \(message)")
+        case .readPlan, .plan, .topology:
+            end(.error, .infrastructure, "the agent failed at \(step.wireName): \(message)")
         }
     }
 

@@ -30,10 +30,10 @@ final class CommandDriver {
         case .malformed(let error, _):
             throw Ended(status: .error, failureClass: .infrastructure, reason: "protocol error: \(error.description)")
         case .agent(.failed(let step, let message, _), _):
-            if step.hasPrefix("kexec") {
+            if step == .kexecLoad || step == .kexec {
                 throw Ended(status: .fail, failureClass: .kexecLoadFailed, reason: "kexec failed: \(message)")
             }
-            throw Ended(status: .error, failureClass: .infrastructure, reason: "the agent failed at \(step): \(message)")
+            throw Ended(status: .error, failureClass: .infrastructure, reason: "the agent failed at \(step.wireName): \(message)")
         default: break
         }
         return event

@@ -52,9 +52,9 @@ extension Agent {
         case .unsupported(let reason):
             port.send(.unsupported(reason: reason, errno: error.errno))
         case .fail:
-            port.send(.failed(step: "setup:\(error.step.rawValue)", message: error.detail, errno: error.errno))
+            port.send(.failed(step: .setup(error.step), message: error.detail, errno: error.errno))
         case .error:
-            port.send(.failed(step: "topology", message: error.detail, errno: error.errno))
+            port.send(.failed(step: .topology, message: error.detail, errno: error.errno))
         }
     }
 }

@@ -21,7 +21,7 @@ extension Agent {
                                        detail: refusal.map { "ftruncate \(mapping.object) refused (\($0))" } ?? "ftruncate \(mapping.object) succeeded after preserve",
                                        microseconds: Machine.microseconds - started)))
             if refusal == nil {
-                port.send(.failed(step: "preserve", message: "the preserved memfd \(mapping.object) could still be resized", errno: nil))
+                port.send(.failed(step: .preserve, message: "the preserved memfd \(mapping.object) could still be resized", errno: nil))
                 return false
             }
         }

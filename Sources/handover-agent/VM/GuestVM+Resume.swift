@@ -102,7 +102,7 @@ extension GuestVM {
             try run(milliseconds: milliseconds)
             _ = try stop()
         } catch {
-            agent.port.send(.failed(step: "vm", message: error.message, errno: error.errno))
+            agent.port.send(.failed(step: .vm, message: error.message, errno: error.errno))
             return
         }
         let started = Machine.microseconds
