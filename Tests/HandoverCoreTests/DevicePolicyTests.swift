@@ -72,7 +72,11 @@ struct SeriesCatalogTests {
 
     @Test func seriesAreToldByTheirABIStrings() {
         #expect(SeriesRevision.carried(byABIStrings: ["luo-v5", "iommufd-v1"]) == [.iommufdLU202602])
-        #expect(SeriesRevision.carried(byABIStrings: ["kvm-v1", "guest-memfd-v1"]) == [.guestMemfdRFC1])
+        #expect(SeriesRevision.carried(byABIStrings: ["kvm_vm_luo_v1", "guest_memfd_luo_v1"]) == [.guestMemfdRFC1])
+        #expect(SeriesRevision.carried(byABIStrings: ["luo-v5", "memfd-v2;guest_memfd_luo_v1"]) == [.guestMemfdRFC1])
+        #expect(SeriesRevision.carried(byABIStrings: ["vfio-pci-v1", "pci-v2"]) == [.iommufdLU202602])
+        // Guesses an earlier version made, which no posted series uses.
+        #expect(SeriesRevision.carried(byABIStrings: ["kvm-v1", "guest-memfd-v1", "gmem-v1"]).isEmpty)
     }
 
     @Test func eachDeviceFileHasTheSeriesThatHandlesIt() {

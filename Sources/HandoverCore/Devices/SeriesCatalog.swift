@@ -9,11 +9,14 @@ public enum SeriesRevision: String, Codable, Sendable, CaseIterable {
     /// KVM VM files and guest_memfd; no new ioctl.
     case guestMemfdRFC1 = "guest-memfd-rfc-v1"
 
-    /// Prefixes of the ABI strings (include/linux/kho/abi/*.h) the series introduces.
+    /// Prefixes of the KHO compatible strings the series' handlers register, as the posted
+    /// series spell them: `iommufd-v1` and `iommu-liveupdate` (the IOMMU FLB), `vfio-pci-v1`
+    /// (VFIO cdevs), `pci-v2` (the PCI FLB); `kvm_vm_luo_v1`, `guest_memfd_luo_v1` and, in the
+    /// design document, `kvm_vcpu_luo_v1` (with underscores).
     public var abiPrefixes: [String] {
         switch self {
-        case .iommufdLU202602: ["iommufd-", "iommu-"]
-        case .guestMemfdRFC1: ["kvm-", "guest-memfd-", "gmem-"]
+        case .iommufdLU202602: ["iommufd-", "iommu-liveupdate", "vfio-pci-", "pci-v"]
+        case .guestMemfdRFC1: ["kvm_vm_luo_", "kvm_vcpu_luo_", "guest_memfd_luo_"]
         }
     }
 
@@ -36,8 +39,10 @@ public enum SeriesRevision: String, Codable, Sendable, CaseIterable {
         backing == .guestMemfd ? .guestMemfdRFC1 : nil
     }
 
-    /// The revisions whose ABI strings a kernel build declares.
+    /// The revisions whose ABI strings a kernel build declares. A string may be composite
+    /// (`memfd-v2;vmalloc-v1`, as an RFC proposes): each part counts on its own.
     public static func carried(byABIStrings strings: [String]) -> [SeriesRevision] {
-        allCases.filter { series in strings.contains { string in series.abiPrefixes.contains { string.hasPrefix($0) } } }
+        let parts = strings.flatMap { $0.split(separator: ";").map { String($0).trimmed } }
+        return allCases.filter { series in parts.contains { part in series.abiPrefixes.contains { part.hasPrefix($0) } } }
     }
 }
