@@ -53,6 +53,15 @@ public struct Blackout: Codable, Sendable, Equatable {
     public var restore: Double?
     /// The rest: message delivery and clock estimation error.
     public var unaccounted: Double?
+    /// Inside `shutdown`: quiesce → the old kernel's "Starting new kernel" on the console (the
+    /// agent's reboot(KEXEC), LUO/KHO freezing and serializing, devices shut down)...
+    public var oldKernel: Double?
+    /// ...and from there to the new kernel's clock zero (purgatory's digest check of every
+    /// segment, decompression, early boot before the first printk).
+    public var jump: Double?
+    /// Inside `kernelBoot`: unpacking the initramfs ("Trying to unpack rootfs" to "Freeing
+    /// initrd memory"), which grows with the harness's payload.
+    public var initramfsUnpack: Double?
 
     public init(total: Double, shutdown: Double? = nil, kernelBoot: Double? = nil, agentStart: Double? = nil,
                 restore: Double? = nil, unaccounted: Double? = nil) {

@@ -68,6 +68,8 @@ struct KernelLog {
         let milestones = [
             ("kho-exec-from", "exec from:"), ("luo-retrieved", "Retrieved live update data"),
             ("free-init-memory", "Freeing unused kernel image"), ("run-init", "Run /init as init process"),
+            // init/initramfs.c: populate_rootfs starts, and frees the initrd when unpacked.
+            ("unpack-start", "Trying to unpack rootfs image as initramfs"), ("unpack-end", "Freeing initrd memory"),
         ]
         for (key, needle) in milestones { if let record = first(containing: needle) { marks[key] = record.microseconds } }
         return marks

@@ -144,3 +144,41 @@ struct VMVerdictTests {
         #expect(reason.contains("vCPU does not run") && reason.contains("KVM_EXIT_SHUTDOWN"))
     }
 }
+
+@Suite("Blackout phases from the console")
+struct BlackoutPhaseTests {
+    @Test func shutdownSplitsAtTheOldKernelsLastLineAndUnpackingIsTimed() {
+        var messages = GuestRun.pair()
+        let resumedAt = messages.firstIndex { if case .resumed = $0.1 { true } else { false } }!
+        messages[resumedAt + 2].1 = .hello(Hello(
+            agentVersion: "0", protocolVersion: HandoverVersion.protocolVersion, stage: 2, kernelRelease: "7.3.4", bootID: "b2", cmdline: "",
+            liveUpdateDevice: true, liveUpdateNumber: 1, previousRelease: nil, kexecCount: nil, uptimeAtStart: 1,
+            liveUpdateLog: [], bootMarks: ["run-init": 2_000_000, "unpack-start": 1_200_000, "unpack-end": 1_450_000]))
+        let chain = [verdictTestImage("linux-7.3", release: "7.3.4"), verdictTestImage("linux-7.3", release: "7.3.4")]
+        var tracker = RunTracker(scenario: GuestRun.scenario, chain: chain)
+        let progress = ProgressReporter(mode: .quiet, isTerminal: false)
+        let console: [(Double, String)] = [
+            (2.4, "[    3.100000] handover-agent: quiescing"),
+            (2.62, "[    3.300000] kexec_core: Starting new kernel"),
+            (3.5, "[    0.000000] Linux version 7.3.4"),
+            (4.5, "[    1.000000] Run /init as init process"),
+        ]
+        var pending = console[...]
+        for (seconds, message) in messages {
+            while let next = pending.first, next.0 < seconds {
+                tracker.noteConsoleTime(next.1, at: HostTime(nanoseconds: UInt64(next.0 * 1e9)))
+                pending = pending.dropFirst()
+            }
+            tracker.handle(message, at: HostTime(nanoseconds: UInt64(seconds * 1e9)), reply: { _ in }, progress: progress)
+        }
+        var options = RunOptions(accelerator: .tcg, acceleratorReason: "test")
+        options.backend = .qemu
+        var result = RunResult.unfinished(GuestRun.scenario, chain: chain, options: options)
+        tracker.conclude(into: &result)
+        let blackout = result.blackout!
+        #expect(abs(blackout.oldKernel! - 0.12) < 1e-6)
+        #expect(abs(blackout.jump! - 0.88) < 1e-6)
+        #expect(abs(blackout.oldKernel! + blackout.jump! - blackout.shutdown!) < 1e-9)
+        #expect(abs(blackout.initramfsUnpack! - 0.25) < 1e-9)
+    }
+}

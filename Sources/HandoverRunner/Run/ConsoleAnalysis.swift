@@ -4,6 +4,10 @@ import Foundation
 /// handover and panics. The lines before a panic decide its class.
 public enum ConsoleAnalysis {
     /// Lines by which a new kernel says it refuses or lost the handed-over state.
+    /// The old kernel's last line before it jumps: kernel/kexec_core.c, kernel_kexec(),
+    /// pr_notice("Starting new kernel") (with pr_fmt "kexec_core: "), in 7.2 and 7.3.
+    static let kexecStarting = "Starting new kernel"
+
     static let refusalMarkers = [
         "LUO state is incompatible with",
         "No registered handler for compatible",

@@ -13,8 +13,16 @@ extension RunTracker {
         let shutdown = kernelZero - quiesce.seconds
         let agentStart = runInit.map { restoreStart - $0 }
         let accounted = shutdown + (runInit ?? 0) + (agentStart ?? restoreStart) + restore
-        return Blackout(total: total, shutdown: shutdown, kernelBoot: runInit, agentStart: agentStart, restore: restore,
-                        unaccounted: total - accounted)
+        var blackout = Blackout(total: total, shutdown: shutdown, kernelBoot: runInit, agentStart: agentStart, restore: restore,
+                                unaccounted: total - accounted)
+        if let started = hop.kexecStarted, started.seconds <= kernelZero {
+            blackout.oldKernel = started.seconds - quiesce.seconds
+            blackout.jump = kernelZero - started.seconds
+        }
+        if let marks = hop.hello?.bootMarks, let start = marks["unpack-start"], let end = marks["unpack-end"], end >= start {
+            blackout.initramfsUnpack = Double(end - start) / 1e6
+        }
+        return blackout
     }
 
     /// Compares what came back with what went in, hop by hop, and fills the result.

@@ -148,7 +148,8 @@ public struct RepeatedRunResult: Codable, Sendable {
         var phases: [String: Statistics] = [:]
         let named: [(String, KeyPath<Blackout, Double?>)] = [
             ("shutdown", \.shutdown), ("kernelBoot", \.kernelBoot), ("agentStart", \.agentStart),
-            ("restore", \.restore), ("unaccounted", \.unaccounted),
+            ("restore", \.restore), ("unaccounted", \.unaccounted), ("oldKernel", \.oldKernel), ("jump", \.jump),
+            ("initramfsUnpack", \.initramfsUnpack),
         ]
         for (name, path) in named {
             if let stats = Statistics(blackouts.compactMap { $0[keyPath: path] }) { phases[name] = stats }

@@ -12,6 +12,10 @@ public enum RunSummary {
             lines.append("  blackout: \(ms(blackout.total)) (quiesce to the new kernel's hello; shortest over the tests)")
         } else if let blackout = result.blackout {
             lines.append("  blackout: \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))")
+            if let old = blackout.oldKernel, let jump = blackout.jump {
+                lines.append("    shutdown = old kernel \(ms(old)) (quiesce to \"Starting new kernel\") + jump \(ms(jump)) (purgatory, decompression, early boot)")
+            }
+            if let unpack = blackout.initramfsUnpack { lines.append("    kernel boot includes unpacking the initramfs: \(ms(unpack))") }
         }
         if let vm = result.vm { lines += vmLines(vm) }
         if result.hops.count > 1 {
@@ -70,7 +74,7 @@ public enum RunSummary {
         if let stats = repeated.vmBlackout {
             lines.append("  VM blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
         }
-        for name in ["shutdown", "kernelBoot", "agentStart", "restore", "unaccounted"] {
+        for name in ["shutdown", "oldKernel", "jump", "kernelBoot", "initramfsUnpack", "agentStart", "restore", "unaccounted"] {
             if let stats = repeated.phases[name] { lines.append("    \(name): median \(ms(stats.median)) (min \(ms(stats.min)), max \(ms(stats.max)))") }
         }
         return lines.joined(separator: "\n")

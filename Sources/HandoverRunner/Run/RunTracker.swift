@@ -28,6 +28,8 @@ struct RunTracker {
         var quiesce: HostTime?
         var resumed: (time: HostTime, restoreMicros: Int, clockMicros: Int)?
         var hello: Hello?
+        /// Host time of the old kernel's last words before it jumps ("Starting new kernel").
+        var kexecStarted: HostTime?
         var newKernelSeen = false
         /// Host time of the new kernel's clock zero, estimated from each of its console lines.
         var kernelZeroEstimates: [Double] = []
@@ -136,6 +138,10 @@ struct RunTracker {
     }
 
     mutating func noteConsoleTime(_ line: String, at time: HostTime) {
+        if hops[current].quiesce != nil, hops[current].kexecStarted == nil, !hops[current].newKernelSeen,
+           line.contains(ConsoleAnalysis.kexecStarting) {
+            hops[current].kexecStarted = time
+        }
         guard let printk = ConsoleAnalysis.printkTime(line) else { return }
         if hops[current].quiesce != nil, !hops[current].newKernelSeen, printk + 0.5 < lastPrintk {
             hops[current].newKernelSeen = true
