@@ -32,19 +32,19 @@ struct KernelLog {
         return log
     }
 
-    func first(containing needle: String) -> Record? { records.first { $0.text.contains(needle) } }
+    func first(_ message: KernelMessage) -> Record? { records.first { message.isIn($0.text) } }
 
     /// "Retrieved live update data, liveupdate number: N".
     var liveUpdateNumber: Int? {
-        guard let line = first(containing: "liveupdate number:")?.text,
+        guard let line = first(.retrieved)?.text,
               let value = line.split(separator: ":").last.map({ String($0).trimmed }) else { return nil }
         return Int(value)
     }
 
     /// "KHO: exec from: 7.2.13 (count 1)" → ("7.2.13", 1).
     var previousKernel: (release: String, count: Int?)? {
-        guard let line = first(containing: "exec from:")?.text,
-              let range = line.firstRange(of: "exec from:") else { return nil }
+        guard let line = first(.execFrom)?.text,
+              let range = line.firstRange(of: KernelMessage.execFrom.rawValue) else { return nil }
         let rest = String(line[range.upperBound...]).trimmed
         let release = rest.split(separator: " ").first.map(String.init) ?? rest
         var count: Int?
@@ -57,7 +57,7 @@ struct KernelLog {
     /// Lines of the live update subsystems, which say how the handover went.
     var liveUpdateLines: [String] {
         records.map(\.text).filter { text in
-            (text.hasPrefix("luo:") || text.hasPrefix("KHO:") || text.contains("liveupdate number")) && !text.contains("command line")
+            (text.hasPrefix("luo:") || text.hasPrefix("KHO:") || KernelMessage.retrieved.isIn(text)) && !text.contains("command line")
         }
     }
 
@@ -65,13 +65,11 @@ struct KernelLog {
     var bootMarks: [String: Int] {
         var marks: [String: Int] = [:]
         if let first = records.first { marks["first-record"] = first.microseconds }
-        let milestones = [
-            ("kho-exec-from", "exec from:"), ("luo-retrieved", "Retrieved live update data"),
-            ("free-init-memory", "Freeing unused kernel image"), ("run-init", "Run /init as init process"),
-            // init/initramfs.c: populate_rootfs starts, and frees the initrd when unpacked.
-            ("unpack-start", "Trying to unpack rootfs image as initramfs"), ("unpack-end", "Freeing initrd memory"),
+        let milestones: [(String, KernelMessage)] = [
+            ("kho-exec-from", .execFrom), ("luo-retrieved", .retrieved), ("free-init-memory", .freeInitMemory),
+            ("run-init", .runInit), ("unpack-start", .unpackStart), ("unpack-end", .unpackEnd),
         ]
-        for (key, needle) in milestones { if let record = first(containing: needle) { marks[key] = record.microseconds } }
+        for (key, message) in milestones { if let record = first(message) { marks[key] = record.microseconds } }
         return marks
     }
 }

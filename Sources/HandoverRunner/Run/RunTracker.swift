@@ -139,7 +139,7 @@ struct RunTracker {
 
     mutating func noteConsoleTime(_ line: String, at time: HostTime) {
         if hops[current].quiesce != nil, hops[current].kexecStarted == nil, !hops[current].newKernelSeen,
-           line.contains(ConsoleAnalysis.kexecStarting) {
+           KernelMessage.kexecStarting.isIn(line) {
             hops[current].kexecStarted = time
         }
         guard let printk = ConsoleAnalysis.printkTime(line) else { return }
@@ -255,7 +255,7 @@ struct RunTracker {
         if status.hasPrefix("signaled") {
             return end(.error, .infrastructure, "QEMU was killed (\(status)) during \(phaseDescription)")
         }
-        let killedInit = consoleLines.last { $0.contains("Attempted to kill init") }.map(ConsoleAnalysis.stripTime)
+        let killedInit = consoleLines.last(where: KernelMessage.killedInit.isIn).map(ConsoleAnalysis.stripTime)
         let refusal = ConsoleAnalysis.refusal(in: consoleLines)
         let panic = ConsoleAnalysis.panic(in: consoleLines)
         let from = hop.from

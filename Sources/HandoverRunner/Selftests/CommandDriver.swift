@@ -44,7 +44,7 @@ final class CommandDriver {
             return Ended(status: .fail, failureClass: .abiIncompatible, reason: "\(target) refused the handed-over state", evidence: refusal)
         }
         if let panic = ConsoleAnalysis.panic(in: console) {
-            let killedInit = console.contains { $0.contains("Attempted to kill init") }
+            let killedInit = console.contains(where: KernelMessage.killedInit.isIn)
             return Ended(status: .fail, failureClass: killedInit ? .agentCrash : .newKernelPanic,
                          reason: killedInit ? "the agent died while \(what)" : "the kernel panicked while \(what)", evidence: panic.line)
         }
