@@ -73,7 +73,7 @@ extension RunTracker {
             if !ram.ok {
                 let spot = ram.firstDifference.map { String(format: "guest-physical 0x%llx (expected 0x%02x, found 0x%02x)", $0, ram.expected ?? 0, ram.found ?? 0) } ?? "?"
                 return Outcome(verdict: .fail, failureClass: .stateMismatch,
-                               reason: "guest RAM came back changed: first differing byte at \(spot); \(ram.differingBytes) bytes differ from what the guest's progress (counter \(ram.counter)) says")
+                               reason: "guest RAM came back changed: first differing byte at \(spot); \(ram.differingBytes == 1 ? "1 byte differs" : "\(ram.differingBytes) bytes differ") from what the guest's progress (counter \(ram.counter)) says")
             }
         }
         guard let last = vm.stages.last, last.ram != nil else {
