@@ -4,17 +4,7 @@ import Testing
 extension EndToEnd {
 @Suite("iommufd and guest_memfd scenarios on mainline kernels")
 struct DeviceTests {
-    func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) {
-        try E2E.requirePrerequisites()
-        let out = E2E.temporaryFolder()
-        let output = try E2E.run(["run"] + arguments + ["--accel", "tcg", "--out", out.path, "--json"])
-        return (output, try E2E.json(output.stdout), out)
-    }
-
-    func steps(_ result: [String: Any]) -> [String: [String: Any]] {
-        let list = result["steps"] as? [[String: Any]] ?? []
-        return Dictionary(list.map { ($0["step"] as? String ?? "", $0) }, uniquingKeysWith: { first, _ in first })
-    }
+    func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) { try E2E.runScenario(arguments) }
 
     @Test("iommufd-basic on linux-7.3: every setup step runs, then PRESERVE_FD refuses the iommufd with ENOENT")
     func iommufdUnsupportedAtPreserve() throws {
@@ -26,7 +16,7 @@ struct DeviceTests {
         let reason = result["reason"] as? String ?? ""
         #expect(reason.contains("SESSION_PRESERVE_FD refused the iommufd with ENOENT") && reason.contains("7.3.4"), "\(reason)")
         #expect((result["machine"] as? String)?.contains("intel-iommu") == true)
-        let steps = steps(result)
+        let steps = E2E.steps(result)
         for name in ["find-pci-device", "iommu-group", "bind-vfio-pci", "open-iommufd", "open-vfio-cdev", "vfio-bind-iommufd",
                      "ioas-alloc", "hwpt-alloc", "vfio-attach-hwpt", "ioas-map-file", "fingerprint"] {
             #expect(steps[name]?["ok"] as? Bool == true, "step \(name): \(steps[name] ?? [:])")
@@ -43,7 +33,7 @@ struct DeviceTests {
         #expect(output.status == 3, "\(result["reason"] ?? "") \(output.stderr)")
         #expect(result["verdict"] as? String == "unsupported")
         #expect(result["nestedVirtualization"] is [String: Any])
-        let steps = steps(result)
+        let steps = E2E.steps(result)
         let reason = result["reason"] as? String ?? ""
         if steps["kvm-create-vm"]?["ok"] as? Bool == true {
             for name in ["cpu-virtualization", "open-kvm", "guest-memfd-capability", "create-guest-memfd", "fill-guest-memfd", "fingerprint"] {
@@ -65,7 +55,7 @@ struct DeviceTests {
         #expect(output.status == 3, "\(result["reason"] ?? "") \(output.stderr)")
         #expect(result["verdict"] as? String == "unsupported")
         #expect((result["reason"] as? String)?.contains("no IOMMU translates it") == true, "\(result["reason"] ?? "")")
-        let steps = steps(result)
+        let steps = E2E.steps(result)
         #expect(steps["find-pci-device"]?["ok"] as? Bool == true)
         #expect(steps["iommu-group"]?["ok"] as? Bool == false)
         #expect(steps["preserve-fd"] == nil)

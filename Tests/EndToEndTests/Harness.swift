@@ -148,6 +148,20 @@ enum E2E {
         return url
     }
 
+    /// `handover run ARGUMENTS` under TCG into a new folder, with its exit, its JSON result and the folder.
+    static func runScenario(_ arguments: [String]) throws -> (Output, [String: Any], URL) {
+        try requirePrerequisites()
+        let out = temporaryFolder()
+        let output = try run(["run"] + arguments + ["--accel", "tcg", "--out", out.path, "--json"])
+        return (output, try json(output.stdout), out)
+    }
+
+    /// A result's agent steps by name (the first of each name).
+    static func steps(_ result: [String: Any]) -> [String: [String: Any]] {
+        let list = result["steps"] as? [[String: Any]] ?? []
+        return Dictionary(list.map { ($0["step"] as? String ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
     static func json(_ text: String) throws -> [String: Any] {
         let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
         guard let dictionary = object as? [String: Any] else { throw PrerequisiteMissing(what: "a JSON object on stdout, got: \(text.prefix(300))") }

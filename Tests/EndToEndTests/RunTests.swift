@@ -4,13 +4,7 @@ import Testing
 extension EndToEnd {
 @Suite("memfd live update across kernel pairs")
 struct RunTests {
-    func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) {
-        try E2E.requirePrerequisites()
-        let out = E2E.temporaryFolder()
-        let output = try E2E.run(["run"] + arguments + ["--accel", "tcg", "--out", out.path, "--json"])
-        let result = try E2E.json(output.stdout)
-        return (output, result, out)
-    }
+    func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) { try E2E.runScenario(arguments) }
 
     @Test("memfd-basic passes from linux-7.2 to linux-7.3, with the blackout and its phases")
     func upgradePasses() throws {

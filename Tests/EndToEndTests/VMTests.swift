@@ -5,17 +5,7 @@ extension EndToEnd {
 /// A KVM guest running inside the test VM, paused before the kexec and resumed after it.
 @Suite("A running VM across the handover")
 struct VMTests {
-    func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) {
-        try E2E.requirePrerequisites()
-        let out = E2E.temporaryFolder()
-        let output = try E2E.run(["run"] + arguments + ["--accel", "tcg", "--out", out.path, "--json"])
-        return (output, try E2E.json(output.stdout), out)
-    }
-
-    func steps(_ result: [String: Any]) -> [String: [String: Any]] {
-        let list = result["steps"] as? [[String: Any]] ?? []
-        return Dictionary(list.map { ($0["step"] as? String ?? "", $0) }, uniquingKeysWith: { first, _ in first })
-    }
+    func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) { try E2E.runScenario(arguments) }
 
     /// The guest ran before the pause, continued exactly where it stopped after every hop, ran on
     /// afterwards, and its RAM is what its progress says; the VM's blackout is reported.
@@ -49,7 +39,7 @@ struct VMTests {
         #expect(output.status == 0, "\(result["reason"] ?? "") \(output.stderr)")
         #expect(result["verdict"] as? String == "pass")
         try expectContinued(result, hops: 1)
-        let steps = steps(result)
+        let steps = E2E.steps(result)
         for name in ["cpu-virtualization", "open-kvm", "kvm-create-vm", "vm-memory-slot", "vm-create-vcpu", "vm-run", "vm-pause", "preserve", "vm-verify-ram"] {
             #expect(steps[name]?["ok"] as? Bool == true, "step \(name): \(steps[name] ?? [:])")
         }
@@ -71,7 +61,7 @@ struct VMTests {
         #expect(result["verdict"] as? String == "unsupported")
         #expect(result["errno"] as? Int == 2)
         #expect((result["reason"] as? String)?.contains("SESSION_PRESERVE_FD refused") == true, "\(result["reason"] ?? "")")
-        let steps = steps(result)
+        let steps = E2E.steps(result)
         for name in ["guest-memfd-capability", "create-guest-memfd", "fill-guest-memfd", "vm-memory-slot", "vm-create-vcpu", "vm-run", "vm-pause"] {
             #expect(steps[name]?["ok"] as? Bool == true, "step \(name): \(steps[name] ?? [:])")
         }
@@ -86,7 +76,7 @@ struct VMTests {
         #expect(output.status == 3, "\(result["reason"] ?? "") \(output.stderr)")
         #expect(result["verdict"] as? String == "unsupported")
         #expect((result["reason"] as? String)?.contains("/dev/kvm") == true, "\(result["reason"] ?? "")")
-        #expect(steps(result)["open-kvm"]?["ok"] as? Bool == false)
+        #expect(E2E.steps(result)["open-kvm"]?["ok"] as? Bool == false)
     }
 
     @Test("a flipped byte of guest RAM is a state mismatch at its guest-physical address")

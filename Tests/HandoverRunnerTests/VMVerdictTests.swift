@@ -7,16 +7,7 @@ import Testing
 /// A vm scenario's run as the tracker sees it: the agent's messages over both stages, with the
 /// host time of each, and what it concludes.
 private struct GuestRun {
-    static let scenario = try! Scenario.parse(text: """
-        kind: vm
-        vm: {ram: ram, state: state}
-        objects:
-          ram: {size: 16MiB, fill: {random: 3}}
-          state: {size: 4KiB}
-        sessions:
-          - name: vm
-            members: [{object: ram, token: 1}, {object: state, token: 2}]
-        """, file: "vm.yaml")
+    static let scenario = try! Scenario.parse(text: VMScenarioTests.base, file: "vm.yaml")
 
     var messages: [(Double, AgentMessage)] = []
 
