@@ -8,6 +8,8 @@ struct VCPU {
     let run: UnsafeMutableRawPointer
 
     static var registersSize: Int { hv_kvm_regs_size() }
+    /// KVM_RUN returns EINTR when a signal is pending; this many in a row means it never enters.
+    static let interruptionLimit = 100_000
     static var specialRegistersSize: Int { hv_kvm_sregs_size() }
 
     static func create(vm: Int32) throws(SystemError) -> VCPU {
@@ -22,8 +24,12 @@ struct VCPU {
     /// Enters the guest until its next exit.
     func enter() throws(SystemError) -> hv_kvm_exit {
         var rc: Int32
-        repeat { rc = hv_kvm_run(fd) } while rc == -EINTR
-        try check("KVM_RUN", rc)
+        var interrupted = 0
+        repeat {
+            rc = hv_kvm_run(fd)
+            if rc == -EINTR { interrupted += 1 }
+        } while rc == -EINTR && interrupted < Self.interruptionLimit
+        try check(interrupted < Self.interruptionLimit ? "KVM_RUN" : "KVM_RUN (interrupted \(interrupted) times in a row)", rc)
         var exit = hv_kvm_exit()
         hv_kvm_exit_of(run, &exit)
         return exit
