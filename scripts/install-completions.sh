@@ -38,7 +38,7 @@ install_file "$("$handover" --generate-completion-script zsh)" "$prefix/share/zs
 install_file "$("$handover" --generate-completion-script fish)" "$prefix/share/fish/vendor_completions.d/handover.fish"
 
 if ((manual)); then
-  swift package plugin --allow-writing-to-package-directory generate-manual --multi-page >/dev/null
+  swift package plugin --allow-writing-to-package-directory generate-manual --multi-page --configuration debug >/dev/null
   pages=.build/plugins/GenerateManual/outputs/handover
   mkdir -p "$prefix/share/man/man1"
   for page in "$pages"/*.1; do
