@@ -215,21 +215,13 @@ public enum JSONValue: Codable, Sendable, Equatable, ExpressibleByStringLiteral,
         case .null: try container.encodeNil()
         }
     }
-
-    subscript(key: String) -> JSONValue? {
-        if case .object(let object) = self { return object[key] }
-        return nil
-    }
 }
 
 /// An object's misc, leaving out what is unknown (KCIDB allows no nulls, and none in misc
 /// either keeps the data plain).
 private struct Misc {
     var fields: [String: JSONValue] = [:]
-    subscript(key: String) -> String? {
-        get { nil }
-        set { if let newValue { fields[key] = .string(KCIDBText.clean(newValue)) } }
-    }
+    mutating func text(_ key: String, _ value: String?) { if let value { fields[key] = .string(KCIDBText.clean(value)) } }
     mutating func set(_ key: String, _ value: JSONValue?) { if let value { fields[key] = value } }
     var value: JSONValue? { fields.isEmpty ? nil : .object(fields) }
 }
@@ -322,10 +314,10 @@ extension KCIDBReport {
                     data.checkouts.append(checkout)
                 } else if let index = data.checkouts.firstIndex(where: { $0.id == checkout.id }) {
                     // One source, several recipes: the checkout lists them all.
-                    if case .object(var misc)? = data.checkouts[index].misc, case .array(var recipes)? = misc["recipes"] {
+                    if case .object(var fields)? = data.checkouts[index].misc, case .array(var recipes)? = fields["recipes"] {
                         recipes.append(.string(recipe))
-                        misc["recipes"] = .array(recipes)
-                        data.checkouts[index].misc = .object(misc)
+                        fields["recipes"] = .array(recipes)
+                        data.checkouts[index].misc = .object(fields)
                     }
                 }
                 let build = build(for: kernel, checkout: checkout.id)
@@ -371,7 +363,7 @@ extension KCIDBReport {
             guard let image = kernel.image else {
                 // A results folder from before images were recorded: only what results name.
                 let version = kernel.reference?.version
-                misc["version"] = version
+                misc.text("version", version)
                 return KCIDBCheckout(
                     id: "\(origin):checkout:recipe:\(kernel.recipe)\(version.map { "@\($0)" } ?? "")", origin: origin,
                     comment: "the source of recipe \(kernel.recipe)\(version.map { " at \($0)" } ?? "") (not recorded in this results folder)",
@@ -383,15 +375,15 @@ extension KCIDBReport {
             var identity: String
             var comment: String
             var checkout = KCIDBCheckout(id: "", origin: origin)
-            misc["source"] = source.kind
+            misc.text("source", source.kind)
             switch source.kind {
             case "debian":
                 identity = "debian:\(source.package ?? "unknown")=\(source.packageVersion ?? "unknown")"
                 comment = "Debian \(source.package ?? "?") \(source.packageVersion ?? "?")\(source.suite.map { " from \($0)" } ?? "")"
                 checkout.tree_name = "debian"
-                misc["package"] = source.package
-                misc["package_version"] = source.packageVersion
-                misc["suite"] = source.suite
+                misc.text("package", source.package)
+                misc.text("package_version", source.packageVersion)
+                misc.text("suite", source.suite)
             default:
                 if let commit = source.commit, source.commit != "no-git" {
                     identity = "git:\(commit)"
@@ -412,10 +404,10 @@ extension KCIDBReport {
                 }
                 checkout.git_repository_branch = source.branch.map(KCIDBText.clean)
                 checkout.tree_name = Self.treeName(remote: source.remote, tree: source.tree).map(KCIDBText.clean)
-                misc["tree"] = source.tree
-                misc["remote"] = source.remote
+                misc.text("tree", source.tree)
+                misc.text("remote", source.remote)
                 misc.set("dirty", source.dirty.map(JSONValue.bool))
-                misc["prebuilt_from"] = source.prebuiltFrom
+                misc.text("prebuilt_from", source.prebuiltFrom)
             }
             if !patches.isEmpty {
                 identity += "+patches:\(patchsetHash.prefix(16))"
@@ -449,9 +441,9 @@ extension KCIDBReport {
                 id: "\(origin):build:\(kernel.recipe)\(key.map { ":\($0)" } ?? "")", checkout_id: checkout, origin: origin,
                 status: "PASS")
             var misc = Misc()
-            misc["recipe"] = kernel.recipe
-            misc["kernel_release"] = kernel.image?.kernelRelease ?? kernel.reference?.kernelRelease ?? kernel.release
-            misc["cache_key"] = key
+            misc.text("recipe", kernel.recipe)
+            misc.text("kernel_release", kernel.image?.kernelRelease ?? kernel.reference?.kernelRelease ?? kernel.release)
+            misc.text("cache_key", key)
             guard let image = kernel.image else {
                 build.comment = "recipe \(kernel.recipe)\((kernel.reference?.kernelRelease ?? kernel.release).map { ", Linux \($0)" } ?? "") (build not recorded in this results folder)"
                 build.misc = misc.value
@@ -469,8 +461,8 @@ extension KCIDBReport {
             }
             if let config = RecordedImages.config(of: image.recipe, in: folder) { build.config_url = url(config) }
             if let log = RecordedImages.buildLog(of: image.recipe, in: folder) { build.log_url = url(log) }
-            misc["config_sha256"] = image.configSHA256
-            misc["base_config"] = image.baseConfig
+            misc.text("config_sha256", image.configSHA256)
+            misc.text("base_config", image.baseConfig)
             misc.set("fragments", .array(image.fragments.map { .string($0) }))
             misc.set("make_seconds", image.makeSeconds.map(JSONValue.number))
             misc.set("compiled_units", image.compiledUnits.map(JSONValue.int))
@@ -485,7 +477,7 @@ extension KCIDBReport {
         // MARK: Tests
 
         func testID(_ runID: String, _ suffix: String = "") -> String {
-            "\(origin):\(summary.host):\(folder.standardizedFileURL.lastPathComponent):\(runID)\(suffix)"
+            "\(origin):\(KCIDBText.clean(summary.host)):\(folder.standardizedFileURL.lastPathComponent):\(runID)\(suffix)"
         }
 
         mutating func tests(for record: MatrixRunRecord, in cell: MatrixCell) {
@@ -497,35 +489,35 @@ extension KCIDBReport {
             let chainText = cell.chain.joined(separator: " -> ")
 
             var misc = Misc()
-            misc["scenario"] = cell.scenario
-            misc["kind"] = cell.kind
-            misc["from"] = cell.chain.first!
-            misc["to"] = target
+            misc.text("scenario", cell.scenario)
+            misc.text("kind", cell.kind)
+            misc.text("from", cell.chain.first!)
+            misc.text("to", target)
             misc.set("chain", .array(cell.chain.map { .string($0) }))
             misc.set("releases", .array(cell.releases.map { .string($0) }))
-            misc["from_release"] = cell.releases.first
-            misc["to_release"] = cell.releases.last
-            misc["direction"] = cell.direction.rawValue
+            misc.text("from_release", cell.releases.first)
+            misc.text("to_release", cell.releases.last)
+            misc.text("direction", cell.direction.rawValue)
             misc.set("repeat", .int(record.repeatIndex))
-            misc["verdict"] = record.verdict.rawValue
-            misc["failure_class"] = record.failureClass?.rawValue
-            misc["reason"] = record.reason
+            misc.text("verdict", record.verdict.rawValue)
+            misc.text("failure_class", record.failureClass?.rawValue)
+            misc.text("reason", record.reason)
             misc.set("errno", result?.errno.map { .int(Int($0)) })
-            misc["prediction"] = cell.prediction?.outcome.rawValue
+            misc.text("prediction", cell.prediction?.outcome.rawValue)
             misc.set("acceptable", .bool(cell.acceptable))
             misc.set("unsupported_allowed", .bool(cell.unsupportedAllowed))
             if !cell.regressions.isEmpty {
                 misc.set("regressions", .array(cell.regressions.map { .object(["kind": .string($0.kind.rawValue), "message": .string(KCIDBText.clean($0.message))]) }))
             }
-            misc["matrix"] = summary.name
-            misc["handover_version"] = summary.handoverVersion
-            misc["series"] = result?.series?.joined(separator: ", ")
+            misc.text("matrix", summary.name)
+            misc.text("handover_version", summary.handoverVersion)
+            misc.text("series", result?.series?.joined(separator: ", "))
 
             var environment = Misc()
-            environment["host"] = summary.host
-            environment["accelerator"] = result?.accelerator.rawValue ?? summary.accelerator
-            environment["backend"] = result?.backend
-            environment["machine"] = result?.machine
+            environment.text("host", summary.host)
+            environment.text("accelerator", result?.accelerator.rawValue ?? summary.accelerator)
+            environment.text("backend", result?.backend)
+            environment.text("machine", result?.machine)
             let accelerator = result?.accelerator.rawValue ?? summary.accelerator
             let environmentValue = KCIDBEnvironment(
                 comment: KCIDBText.clean("QEMU (\(accelerator)) on \(summary.host)\(result?.backend == nil || result?.backend == "qemu" ? "" : " via \(result!.backend)")"),
@@ -568,9 +560,9 @@ extension KCIDBReport {
                 let hopPath = "\(path)\(hop.prefix).blackout"
                 let hopSuffix = hop.prefix.replacingOccurrences(of: ".", with: "/")
                 var hopMisc = Misc()
-                hopMisc["from"] = hop.from
-                hopMisc["to"] = hop.to
-                hopMisc["regression"] = blackoutRegression?.message
+                hopMisc.text("from", hop.from)
+                hopMisc.text("to", hop.to)
+                hopMisc.text("regression", blackoutRegression?.message)
                 data.tests.append(KCIDBTest(
                     id: testID(record.id + "\(hopSuffix)/blackout"),
                     build_id: buildID, origin: origin, path: hopPath, status: "DONE",
@@ -598,10 +590,10 @@ extension KCIDBReport {
             // The kernel's own selftests, one test each.
             for selftest in result?.selftests ?? [] {
                 var selftestMisc = Misc()
-                selftestMisc["kind"] = selftest.kind
+                selftestMisc.text("kind", selftest.kind)
                 selftestMisc.set("kernels", .array(selftest.kernels.map { .string($0) }))
-                selftestMisc["failure_class"] = selftest.failureClass?.rawValue
-                selftestMisc["source"] = result?.selftestSource
+                selftestMisc.text("failure_class", selftest.failureClass?.rawValue)
+                selftestMisc.text("source", result?.selftestSource)
                 if !selftest.subtests.isEmpty {
                     selftestMisc.set("subtests", .array(selftest.subtests.map {
                         .object(["name": .string(KCIDBText.clean($0.name)), "status": .string($0.status.rawValue)])
@@ -623,12 +615,12 @@ extension KCIDBReport {
         mutating func missingTest(_ run: MatrixPlan.Run, cell: MatrixPlan.Cell) {
             guard let buildID = buildIDs[cell.chain.last!] else { return }
             var misc = Misc()
-            misc["scenario"] = cell.scenario
-            misc["from"] = cell.chain.first!
-            misc["to"] = cell.chain.last!
+            misc.text("scenario", cell.scenario)
+            misc.text("from", cell.chain.first!)
+            misc.text("to", cell.chain.last!)
             misc.set("chain", .array(cell.chain.map { .string($0) }))
             misc.set("repeat", .int(run.repeatIndex))
-            misc["matrix"] = summary.name
+            misc.text("matrix", summary.name)
             data.tests.append(KCIDBTest(
                 id: testID(run.id), build_id: buildID, origin: origin, path: KCIDBReport.path(scenario: cell.scenario, chain: cell.chain),
                 status: "MISS",
