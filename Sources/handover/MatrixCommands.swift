@@ -22,6 +22,10 @@ struct MatrixCommand: AsyncParsableCommand {
     @Flag(help: "Also write kcidb.json (KCIDB I/O data for KernelCI) with the other reports.") var kcidb = false
     @OptionGroup var kcidbOptions: KCIDBArguments
 
+    func validate() throws {
+        if kcidbOptions.given && !kcidb { throw ValidationError("--kcidb-origin and --kcidb-artifacts-url go with --kcidb") }
+    }
+
     func run() async throws {
         ChildProcesses.shared.installSignalHandlers()
         let code: Int32 = try await reportingErrors {
@@ -67,6 +71,10 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Also write KCIDB I/O data (JSON) to this file.", valueName: "file")) var kcidb: String?
     @OptionGroup var kcidbOptions: KCIDBArguments
 
+    func validate() throws {
+        if kcidbOptions.given && kcidb == nil { throw ValidationError("--kcidb-origin and --kcidb-artifacts-url go with --kcidb FILE") }
+    }
+
     func run() async throws {
         let code: Int32 = try await reportingErrors {
             let url = URL(fileURLWithPath: folder)
@@ -97,17 +105,20 @@ struct ReportCommand: AsyncParsableCommand {
 
 /// How a KCIDB report names its origin and links its files (matrix --kcidb, report --kcidb).
 struct KCIDBArguments: ParsableArguments {
-    @Option(name: .customLong("kcidb-origin"), help: "The KCIDB origin (the CI system's name) every id starts with: lowercase letters, digits and _.")
-    var origin = "handover"
+    @Option(name: .customLong("kcidb-origin"), help: ArgumentHelp(
+        "The KCIDB origin (the CI system's name) every id starts with: lowercase letters, digits and _ (default: handover).",
+        valueName: "origin"))
+    var origin: String?
     @Option(name: .customLong("kcidb-artifacts-url"), help: ArgumentHelp(
         "Where the results folder is published: KCIDB links become this URL joined with each file's path (default: file:// URLs of the folder).",
         valueName: "url"))
     var artifactsURL: String?
 
-    var options: KCIDBOptions { KCIDBOptions(origin: origin, artifactsURL: artifactsURL) }
+    var options: KCIDBOptions { KCIDBOptions(origin: origin ?? "handover", artifactsURL: artifactsURL) }
+    var given: Bool { origin != nil || artifactsURL != nil }
 
     func validate() throws {
-        guard KCIDBOptions.isValidOrigin(origin) else {
+        if let origin, !KCIDBOptions.isValidOrigin(origin) {
             throw ValidationError("--kcidb-origin must be lowercase letters, digits and _ (KCIDB's origin pattern), not '\(origin)'")
         }
         if let artifactsURL, !KCIDBOptions.isAbsoluteURL(artifactsURL) {
