@@ -399,4 +399,60 @@ private func objects(_ data: [String: Any], _ kind: String) -> [[String: Any]] {
         let (status, output) = try KCIDBValidator.validate(file)
         #expect(status == 1, "kcidb-validate accepted \(mutation): \(output)")
     }
+
+    @Test func matrixReportsWriteKCIDBOnlyWhenAsked() throws {
+        let (folder, summary) = try sampleFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try MatrixReports.writeAll(summary, to: folder)
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("kcidb.json").path))
+        #expect(MatrixReports.files(kcidb: nil) == MatrixReports.files)
+        try MatrixReports.writeAll(summary, to: folder, kcidb: KCIDBOptions(origin: "lab_2"))
+        let data = try json(folder.appendingPathComponent("kcidb.json"))
+        #expect(objects(data, "tests").allSatisfy { ($0["id"] as? String)?.hasPrefix("lab_2:") == true })
+        #expect(MatrixReports.files(kcidb: KCIDBOptions()).last == "kcidb.json")
+        // Written atomically: nothing but the reports is left beside them.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    /// The images a matrix ran go into its results folder, with what was recorded at build
+    /// time, and what an older image.json lacks filled from the very files.
+    @Test func recordedImagesKeepConfigLogAndMatchingPatches() throws {
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("recorded-images-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        let cache = root.appendingPathComponent("cache/k73")
+        try AtomicFile.write("CONFIG_LIVEUPDATE=y\n", to: cache.appendingPathComponent("config"))
+        try AtomicFile.write("  CC init/main.o\n", to: cache.appendingPathComponent("build.log"))
+        let good = root.appendingPathComponent("good.patch"), changed = root.appendingPathComponent("changed.patch")
+        try AtomicFile.write("--- a\n+++ b\n", to: good)
+        try AtomicFile.write("edited since the build\n", to: changed)
+        var object = image("linux-7.3-luo-v6", release: "7.3.2", key: "k73", source: debian73, patches: [
+            ["file": good.path, "sha256": Digest.sha256(Data("--- a\n+++ b\n".utf8)), "output": ""],
+            ["file": changed.path, "sha256": String(repeating: "0", count: 64), "output": ""],
+        ])
+        object.removeValue(forKey: "configSHA256")
+        object.removeValue(forKey: "architecture")
+        var kernel = try decode(KernelImage.self, object)
+        kernel.folder = cache
+        let results = root.appendingPathComponent("results")
+        try RecordedImages.write([kernel], to: results)
+
+        let recorded = try #require(RecordedImages.load(from: results)["linux-7.3-luo-v6"])
+        #expect(recorded.configSHA256 == Digest.sha256(Data("CONFIG_LIVEUPDATE=y\n".utf8)))
+        #expect(recorded.architecture == "x86_64")
+        #expect(RecordedImages.config(of: "linux-7.3-luo-v6", in: results) == "images/linux-7.3-luo-v6.config")
+        #expect(RecordedImages.buildLog(of: "linux-7.3-luo-v6", in: results) == "images/linux-7.3-luo-v6.build.log")
+        // Only the patch that still matches its recorded digest is copied.
+        #expect(RecordedImages.patches(of: "linux-7.3-luo-v6", in: results) == ["images/linux-7.3-luo-v6.patches/01-good.patch"])
+        // And then the checkout lists no patch files (it cannot link all of them), but keeps the hash.
+        let summary = MatrixSummary(
+            name: "m", matrixFile: "m.yaml", startedAt: Date(), finishedAt: Date(), accelerator: "tcg", host: "h",
+            handoverVersion: "test", regressionThreshold: 0.1, baseline: nil, cells: [], missingRuns: [])
+        let data = KCIDBReport.make(summary, folder: results, options: KCIDBOptions())
+        let checkout = try #require(data.checkouts.first)
+        #expect(checkout.patchset_files == nil)
+        #expect(checkout.patchset_hash?.count == 64)
+        #expect(data.builds.first?.config_url?.hasSuffix("/images/linux-7.3-luo-v6.config") == true)
+    }
 }
