@@ -232,6 +232,31 @@ private func objects(_ data: [String: Any], _ kind: String) -> [[String: Any]] {
         #expect(KCIDBReport.pathSegment("") == "_")
     }
 
+    @Test func remotesAreRecordedWithoutCredentials() {
+        #expect(ResolvedSource.withoutCredentials("https://me:ghp_secret@github.com/me/linux.git") == "https://github.com/me/linux.git")
+        #expect(ResolvedSource.withoutCredentials("https://oauth2@gitlab.example.org/k/linux.git") == "https://gitlab.example.org/k/linux.git")
+        #expect(ResolvedSource.withoutCredentials("https://git.kernel.org/pub/scm/linux.git") == "https://git.kernel.org/pub/scm/linux.git")
+        #expect(ResolvedSource.withoutCredentials("git@github.com:me/linux.git") == "git@github.com:me/linux.git")
+    }
+
+    /// A real git tree: the branch, and the URL of the remote it tracks rather than origin's.
+    @Test func remoteOfAGitTree() async throws {
+        let tree = FileManager.default.temporaryDirectory.appendingPathComponent("remote-tree-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: tree) }
+        try FileManager.default.createDirectory(at: tree, withIntermediateDirectories: true)
+        for arguments in [["init", "-q", "-b", "next"], ["remote", "add", "origin", "https://example.org/origin/linux.git"],
+                          ["remote", "add", "upstream", "https://tok@example.org/next/linux-next.git"],
+                          ["config", "branch.next.remote", "upstream"]] {
+            _ = try await Shell.check("git", ["-C", tree.path] + arguments)
+        }
+        let (remote, branch) = await ResolvedSource.remote(of: tree)
+        #expect(branch == "next")
+        #expect(remote == "https://example.org/next/linux-next.git")
+        #expect(KCIDBReport.Builder.treeName(remote: remote, tree: tree.path) == "linux-next")
+        let none = await ResolvedSource.remote(of: FileManager.default.temporaryDirectory)
+        #expect(none.remote == nil)
+    }
+
     @Test func originsFollowKCIDBsPattern() {
         #expect(KCIDBOptions.isValidOrigin("handover"))
         #expect(KCIDBOptions.isValidOrigin("lab_2"))

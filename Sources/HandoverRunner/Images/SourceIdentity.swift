@@ -56,7 +56,16 @@ extension ResolvedSource {
         let branch = await git(["symbolic-ref", "--quiet", "--short", "HEAD"])
         var remoteName = "origin"
         if let branch, let tracked = await git(["config", "branch.\(branch).remote"]) { remoteName = tracked }
-        return (await git(["remote", "get-url", remoteName]), branch)
+        return (await git(["remote", "get-url", remoteName]).map(withoutCredentials), branch)
+    }
+
+    /// A remote URL without the user and password an https remote may carry (a token must not
+    /// reach image.json or a report).
+    static func withoutCredentials(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.user != nil || components.password != nil else { return url }
+        components.user = nil
+        components.password = nil
+        return components.string ?? url
     }
 
     /// A git tree is its HEAD plus a digest of what differs from it; any other tree is a
