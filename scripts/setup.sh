@@ -15,6 +15,8 @@ packages=(
   hyperfine time
   # the tests: JUnit schema validation and the HTML report in a headless browser
   libxml2-utils chromium
+  # the Python virtual environment below (KCIDB validation, CI recipe linting)
+  python3 python3-venv
 )
 
 missing=()
@@ -31,3 +33,18 @@ if ((${#missing[@]})); then
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.2 or later is needed)" >&2; exit 1; }
+
+# The project's own Python virtual environment, .venv in the checkout (ignored by git), with
+# KernelCI's schema package kcidb-io (scripts/kcidb-validate.py validates KCIDB files with it)
+# and check-jsonschema (lints ci-examples/ against its vendored GitHub Actions and GitLab CI
+# schemas). Pinned, so every machine validates against the same schema; recreated when the pins
+# change.
+venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
+pins=(kcidb-io==141 check-jsonschema==0.39.0)
+if [ "$(cat "$venv/.pins" 2>/dev/null)" != "${pins[*]}" ]; then
+  echo "setup: creating $venv with ${pins[*]}"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+  echo "${pins[*]}" > "$venv/.pins"
+fi

@@ -19,6 +19,12 @@ struct MatrixCommand: AsyncParsableCommand {
     @Option(help: "The libvirt URI with --backend libvirt.") var connect: String?
     @Option(help: "The history database (default: $XDG_DATA_HOME/handover/history.sqlite).") var history: String?
     @Flag(help: "Do not compare with or record into the history.") var noHistory = false
+    @Flag(help: "Also write kcidb.json (KCIDB I/O data for KernelCI) with the other reports.") var kcidb = false
+    @OptionGroup var kcidbOptions: KCIDBArguments
+
+    func validate() throws {
+        if kcidbOptions.given && !kcidb { throw ValidationError("--kcidb-origin and --kcidb-artifacts-url go with --kcidb") }
+    }
 
     func run() async throws {
         ChildProcesses.shared.installSignalHandlers()
@@ -42,9 +48,11 @@ struct MatrixCommand: AsyncParsableCommand {
                 matrix: matrix, folder: folder, jobs: jobCount, resume: resume, paths: global.paths,
                 recipes: global.catalog, scenarios: ScenarioCatalog.locate(), progress: global.progress,
                 historyPath: noHistory ? nil : history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath())
-            let summary = try await runner.run()
+            var configured = runner
+            configured.kcidb = kcidb ? kcidbOptions.options : nil
+            let summary = try await configured.run()
             print(MatrixText.summary(summary))
-            print("reports: \(folder.path)/{\(MatrixReports.files.joined(separator: ","))}")
+            print("reports: \(folder.path)/{\(MatrixReports.files(kcidb: configured.kcidb).joined(separator: ","))}")
             return summary.exitCode
         }
         if code != 0 { throw ExitCode(code) }
@@ -53,12 +61,19 @@ struct MatrixCommand: AsyncParsableCommand {
 
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Regenerate the reports of a matrix results folder.")
+        commandName: "report", abstract: "Regenerate the reports of a matrix results folder.",
+        discussion: "With --kcidb FILE, also write the run as KCIDB I/O data (schema 5.3), the format KernelCI's database takes.")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The results folder of a matrix run.") var folder: String
     @Option(help: "The history database to compare against.") var history: String?
     @Flag(help: "Do not compare with the history.") var noHistory = false
+    @Option(help: ArgumentHelp("Also write KCIDB I/O data (JSON) to this file.", valueName: "file")) var kcidb: String?
+    @OptionGroup var kcidbOptions: KCIDBArguments
+
+    func validate() throws {
+        if kcidbOptions.given && kcidb == nil { throw ValidationError("--kcidb-origin and --kcidb-artifacts-url go with --kcidb FILE") }
+    }
 
     func run() async throws {
         let code: Int32 = try await reportingErrors {
@@ -78,10 +93,37 @@ struct ReportCommand: AsyncParsableCommand {
                 }
             }
             try MatrixReports.writeAll(summary, to: url)
+            if let kcidb {
+                try KCIDBReport.write(summary, folder: url, options: kcidbOptions.options, to: URL(fileURLWithPath: kcidb))
+            }
             print(MatrixText.summary(summary))
             return summary.exitCode
         }
         if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// How a KCIDB report names its origin and links its files (matrix --kcidb, report --kcidb).
+struct KCIDBArguments: ParsableArguments {
+    @Option(name: .customLong("kcidb-origin"), help: ArgumentHelp(
+        "The KCIDB origin (the CI system's name) every id starts with: lowercase letters, digits and _ (default: handover).",
+        valueName: "origin"))
+    var origin: String?
+    @Option(name: .customLong("kcidb-artifacts-url"), help: ArgumentHelp(
+        "Where the results folder is published: KCIDB links become this URL joined with each file's path (default: file:// URLs of the folder).",
+        valueName: "url"))
+    var artifactsURL: String?
+
+    var options: KCIDBOptions { KCIDBOptions(origin: origin ?? "handover", artifactsURL: artifactsURL) }
+    var given: Bool { origin != nil || artifactsURL != nil }
+
+    func validate() throws {
+        if let origin, !KCIDBOptions.isValidOrigin(origin) {
+            throw ValidationError("--kcidb-origin must be lowercase letters, digits and _ (KCIDB's origin pattern), not '\(origin)'")
+        }
+        if let artifactsURL, !KCIDBOptions.isAbsoluteURL(artifactsURL) {
+            throw ValidationError("--kcidb-artifacts-url must be an absolute URL such as https://ci.example.org/artifacts/123/, not '\(artifactsURL)'")
+        }
     }
 }
 

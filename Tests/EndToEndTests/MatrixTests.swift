@@ -47,9 +47,10 @@ struct MatrixTests {
             accel: tcg
             """, in: folder)
         let out = folder.appendingPathComponent("results")
-        let output = try E2E.run(["matrix", matrix.path, "--jobs", "2", "--out", out.path, "--no-history"], timeout: 1200)
+        let output = try E2E.run(["matrix", matrix.path, "--jobs", "2", "--out", out.path, "--no-history", "--kcidb"], timeout: 1200)
         #expect(output.status == 0, "stdout: \(output.stdout)\nstderr: \(output.stderr)")
-        for file in ["summary.json", "junit.xml", "report.ktap", "report.html", "plan.json"] {
+        for file in ["summary.json", "junit.xml", "report.ktap", "report.html", "plan.json", "kcidb.json",
+                     "images/linux-7.2.json", "images/linux-7.3.config"] {
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "missing \(file)")
         }
         let summary = try JSONCoding.decode(MatrixSummary.self, from: out.appendingPathComponent("summary.json"))
@@ -82,6 +83,58 @@ struct MatrixTests {
         #expect(dom.contains("<table"), "the rendered page has no table")
         #expect(dom.contains("<svg"), "the rendered page has no chart")
         #expect(dom.contains("linux-7.2") && dom.contains("memfd-properties"))
+
+        try checkKCIDB(out: out, folder: folder)
+    }
+
+    /// The matrix's kcidb.json validates with KernelCI's kcidb-io and says what the run did;
+    /// `handover report --kcidb` writes the same under another origin, also valid.
+    func checkKCIDB(out: URL, folder: URL) throws {
+        let python = E2E.packageRoot.appendingPathComponent(".venv/bin/python").path
+        try #require(FileManager.default.isExecutableFile(atPath: python), "\(python) is needed to validate KCIDB (scripts/setup.sh)")
+        let validator = E2E.packageRoot.appendingPathComponent("scripts/kcidb-validate.py").path
+        let kcidb = out.appendingPathComponent("kcidb.json")
+        let (valid, log) = try runTool(python, [validator, kcidb.path])
+        #expect(valid == 0, "kcidb-io rejects the matrix's KCIDB file: \(log)")
+
+        let data = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: kcidb)) as? [String: Any])
+        let checkouts = data["checkouts"] as? [[String: Any]] ?? []
+        let builds = data["builds"] as? [[String: Any]] ?? []
+        let tests = data["tests"] as? [[String: Any]] ?? []
+        #expect(checkouts.count == 2 && checkouts.allSatisfy { ($0["id"] as? String)?.hasPrefix("handover:checkout:debian:linux-source-7.") == true },
+                "\(checkouts)")
+        #expect(builds.count == 2)
+        for build in builds {
+            #expect(build["architecture"] as? String == "x86_64")
+            #expect((build["duration"] as? Double ?? 0) > 0)
+            #expect(((build["misc"] as? [String: Any])?["config_sha256"] as? String)?.count == 64)
+            let config = try #require(build["config_url"] as? String)
+            #expect(FileManager.default.fileExists(atPath: try #require(URL(string: config)).path), "\(config) is not there")
+        }
+        let mainTests = tests.filter { $0["number"] == nil }
+        #expect(mainTests.count == 10, "one test per run: \(mainTests.count)")
+        #expect(mainTests.allSatisfy { $0["status"] as? String == "PASS" })
+        #expect(mainTests.contains { $0["path"] as? String == "handover.memfd-basic.linux-7_2" })
+        #expect(mainTests.contains { $0["path"] as? String == "handover.memfd-properties.linux-7_2--linux-7_3" })
+        let blackouts = tests.filter { ($0["path"] as? String)?.hasSuffix(".blackout") == true }
+        #expect(blackouts.count == 12, "one blackout per hop (8 pairs, 2 chains of 2 hops): \(blackouts.count)")
+        #expect(blackouts.allSatisfy { $0["status"] as? String == "DONE" && (($0["number"] as? [String: Any])?["value"] as? Double ?? 0) > 0 })
+        #expect(tests.contains { ($0["path"] as? String)?.hasSuffix(".blackout.kernel_boot") == true })
+        for test in mainTests {
+            let log = try #require(test["log_url"] as? String)
+            #expect(FileManager.default.fileExists(atPath: try #require(URL(string: log)).path), "\(log) is not there")
+        }
+
+        let other = folder.appendingPathComponent("lab.kcidb.json")
+        let report = try E2E.run(["report", out.path, "--no-history", "--kcidb", other.path, "--kcidb-origin", "lab_2",
+                                  "--kcidb-artifacts-url", "https://ci.example.org/jobs/1/artifacts/raw/results/"])
+        #expect(report.status == 0, "\(report.stderr)")
+        let (otherValid, otherLog) = try runTool(python, [validator, other.path])
+        #expect(otherValid == 0, "kcidb-io rejects report --kcidb: \(otherLog)")
+        let text = try String(contentsOf: other, encoding: .utf8)
+        #expect(text.contains("\"lab_2:") && !text.contains("\"handover:") && !text.contains("file://"))
+        let bad = try E2E.run(["report", out.path, "--no-history", "--kcidb", other.path, "--kcidb-origin", "Lab-2"])
+        #expect(bad.status != 0 && bad.stderr.contains("kcidb-origin"), "an origin KCIDB would refuse is refused: \(bad.stderr)")
     }
 
     @Test("a matrix interrupted halfway finishes with --resume without redoing finished runs")

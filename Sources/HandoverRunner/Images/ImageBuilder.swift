@@ -82,6 +82,9 @@ public struct ImageBuilder: Sendable {
             if !records.isEmpty { image.patches = records }
         }
         image.buildSeconds = Date().timeIntervalSince(started)
+        // Every image handover boots is an x86 bzImage (checked above) for qemu-system-x86_64.
+        image.architecture = "x86_64"
+        image.configSHA256 = try Digest.sha256(file: staging.appendingPathComponent("config"))
         try AtomicFile.writeJSON(image, to: staging.appendingPathComponent("image.json"))
         try? fm.removeItem(at: folder)
         guard rename(staging.path, folder.path) == 0 else {

@@ -12,6 +12,10 @@ public struct KernelImage: Codable, Sendable, Equatable {
         public var commit: String?
         public var dirty: Bool?
         public var prebuiltFrom: String?
+        /// For a git tree: the URL of the remote the checked-out branch tracks (or origin's),
+        /// and that branch, as git said at build time; nil when it has none.
+        public var remote: String? = nil
+        public var branch: String? = nil
     }
 
     /// A patch applied to the tree before the build, and what `patch` said.
@@ -42,6 +46,10 @@ public struct KernelImage: Codable, Sendable, Equatable {
     /// The unpacked source tree this image was built from (for its selftests), if kept.
     public var sourceTree: String?
     public var patches: [PatchRecord]? = nil
+    /// The kernel architecture it was built for (make's ARCH), recorded at build time.
+    public var architecture: String? = nil
+    /// sha256 of the final .config (the `config` file beside bzImage), recorded at build time.
+    public var configSHA256: String? = nil
 
     /// Filled in when loaded: the cache folder holding bzImage, config, headers.
     public var folder: URL? = nil
@@ -49,6 +57,7 @@ public struct KernelImage: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case recipe, recipeFile, key, kernelRelease, source, baseConfig, fragments, compiler, capabilities, abi
         case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, sourceTree, patches
+        case architecture, configSHA256
     }
 
     public var bzImage: URL { folder!.appendingPathComponent("bzImage") }

@@ -26,9 +26,11 @@ extension ResolvedSource {
                 debian: (package, version, suite))
         case .tree(let path):
             let (commit, dirty, dirtyDigest) = try await treeState(path)
+            var info = KernelImage.SourceInfo(kind: "tree", tree: path.path, commit: commit, dirty: dirty)
+            (info.remote, info.branch) = await remote(of: path)
             return ResolvedSource(
                 identity: "tree:\(path.path)@\(commit)\(dirty ? "+dirty:\(dirtyDigest)" : "")",
-                info: .init(kind: "tree", tree: path.path, commit: commit, dirty: dirty))
+                info: info)
         case .prebuilt(let bzImage, let config, let tree):
             let identity = "prebuilt:\(try Digest.sha256(file: bzImage)):\(try Digest.sha256(file: config))"
             var info = KernelImage.SourceInfo(kind: "prebuilt", prebuiltFrom: bzImage.path)
@@ -37,9 +39,33 @@ extension ResolvedSource {
                 info.tree = tree.path
                 info.commit = commit
                 info.dirty = dirty
+                (info.remote, info.branch) = await remote(of: tree)
             }
             return ResolvedSource(identity: identity, info: info)
         }
+    }
+
+    /// The branch checked out in a git tree and the URL of the remote it tracks (origin's when
+    /// it tracks none); nil for what git cannot tell. Not part of the cache key: only recorded.
+    static func remote(of tree: URL) async -> (remote: String?, branch: String?) {
+        func git(_ arguments: [String]) async -> String? {
+            guard let output = try? await Shell.capture("git", ["-C", tree.path] + arguments), output.succeeded else { return nil }
+            let text = output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty ? nil : text
+        }
+        let branch = await git(["symbolic-ref", "--quiet", "--short", "HEAD"])
+        var remoteName = "origin"
+        if let branch, let tracked = await git(["config", "branch.\(branch).remote"]) { remoteName = tracked }
+        return (await git(["remote", "get-url", remoteName]).map(withoutCredentials), branch)
+    }
+
+    /// A remote URL without the user and password an https remote may carry (a token must not
+    /// reach image.json or a report).
+    static func withoutCredentials(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.user != nil || components.password != nil else { return url }
+        components.user = nil
+        components.password = nil
+        return components.string ?? url
     }
 
     /// A git tree is its HEAD plus a digest of what differs from it; any other tree is a

@@ -18,6 +18,8 @@ public struct MatrixRunner: Sendable {
     public var scenarios: ScenarioCatalog
     public var progress: ProgressReporter
     public var historyPath: URL?
+    /// Also write kcidb.json with the other reports, named and linked so.
+    public var kcidb: KCIDBOptions? = nil
 
     public init(matrix: MatrixFile, folder: URL, jobs: Int, resume: Bool, paths: CachePaths, recipes: RecipeCatalog,
                 scenarios: ScenarioCatalog, progress: ProgressReporter, historyPath: URL?) {
@@ -53,6 +55,8 @@ public struct MatrixRunner: Sendable {
             progress.step("image \(name)")
             images[name] = try await builder.build(try recipes.load(name))
         }
+        // What was built, into the results folder: the KCIDB report's checkouts and builds.
+        try RecordedImages.write(matrix.images.compactMap { images[$0] }, to: folder)
 
         let plan: MatrixPlan
         if resume, let previous = try? JSONCoding.decode(MatrixPlan.self, from: planURL) {
@@ -79,7 +83,7 @@ public struct MatrixRunner: Sendable {
 
         let slots = self.slots
         let tally = TallyBox(Tally(total: pending.count, started: Date(), busy: Array(repeating: 0, count: slots.count)))
-        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath)
+        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath, kcidb: kcidb)
         let work: [(MatrixPlan.Run, Scenario, [KernelImage], RunOptions)] = pending.map { run in
             let cell = plan.cells[run.cell]
             var options = RunOptions(accelerator: accel, acceleratorReason: reason)
@@ -180,17 +184,19 @@ actor SummaryWriter {
     let folder: URL
     let startedAt: Date
     let historyPath: URL?
+    let kcidb: KCIDBOptions?
 
-    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?) {
+    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?, kcidb: KCIDBOptions?) {
         self.plan = plan
         self.folder = folder
         self.startedAt = startedAt
         self.historyPath = historyPath
+        self.kcidb = kcidb
     }
 
     func refresh() {
         let summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
-        try? MatrixReports.writeAll(summary, to: folder)
+        try? MatrixReports.writeAll(summary, to: folder, kcidb: kcidb)
     }
 
     func finish(threshold: Double) throws -> MatrixSummary {
@@ -198,12 +204,12 @@ actor SummaryWriter {
         if let historyPath {
             let store = try HistoryStore(path: historyPath)
             try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, excluding: folder.lastPathComponent)
-            try MatrixReports.writeAll(summary, to: folder)
+            try MatrixReports.writeAll(summary, to: folder, kcidb: kcidb)
             if summary.missingRuns.isEmpty {
                 try store.record(summary, id: folder.lastPathComponent)
             }
         } else {
-            try MatrixReports.writeAll(summary, to: folder)
+            try MatrixReports.writeAll(summary, to: folder, kcidb: kcidb)
         }
         return summary
     }
