@@ -10,10 +10,31 @@ struct Handover: AsyncParsableCommand {
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
         subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
 
-    /// Registers the backends that live outside HandoverRunner (libvirt), then runs as usual.
+    /// Registers the backends that live outside HandoverRunner (libvirt), cleans what a killed
+    /// runner left, then runs as usual.
     static func main() async {
         LibvirtBackend.register()
-        await main(nil)
+        // Run directories (and the QEMUs naming them) left by a handover that was killed.
+        for reaped in RunDirectory.reapStale() {
+            let killed = reaped.killed.isEmpty ? "" : ", stopped its processes \(reaped.killed.map(String.init).joined(separator: " "))"
+            FileHandle.standardError.write(Data("handover: removed \(reaped.directory.path), left by a runner that is gone (\(reaped.owner))\(killed)\n".utf8))
+        }
+        // ArgumentParser's own usage errors exit 64 (EX_USAGE); handover's README promises 2 for
+        // every kind of bad input, so parse here and map them.
+        do {
+            var command = try parseAsRoot(nil)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
     }
 }
 

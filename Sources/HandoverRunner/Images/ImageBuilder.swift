@@ -33,6 +33,15 @@ public struct ImageBuilder: Sendable {
         return output.split(separator: "\n").first.map(String.init) ?? "unknown"
     }
 
+    /// The cached image of the recipe as it stands now (same key as a build), or nil when the
+    /// cache has none. Builds nothing.
+    public func cachedImage(for recipe: Recipe) async throws -> KernelImage? {
+        let (inputs, _) = try await key(for: recipe, refresh: false)
+        let folder = paths.images.appendingPathComponent(inputs.key)
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("image.json").path) else { return nil }
+        return try KernelImage.load(from: folder)
+    }
+
     /// Returns the cached image for the recipe, building it first when the cache has none.
     public func build(_ recipe: Recipe, refresh: Bool = false, force: Bool = false) async throws -> KernelImage {
         try await buildReportingCache(recipe, refresh: refresh, force: force).image

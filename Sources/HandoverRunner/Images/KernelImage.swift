@@ -59,8 +59,16 @@ public struct KernelImage: Codable, Sendable, Equatable {
 
     /// "7.3.4-1~bpo13+1" for a Debian source, the commit for a tree.
     public var versionLabel: String {
-        source.packageVersion ?? source.commit.map { String($0.prefix(12)) + (source.dirty == true ? "-dirty" : "") } ?? "prebuilt"
+        if let version = source.packageVersion { return version }
+        guard let commit = source.commit else { return "prebuilt" }
+        // A tree that is not a git checkout (older caches said "no-git" and dirty).
+        if commit.hasPrefix(Self.contentPrefix) { return "no git, content " + commit.dropFirst(Self.contentPrefix.count).prefix(8) }
+        if commit == "no-git" { return "no git" }
+        return String(commit.prefix(12)) + (source.dirty == true ? "-dirty" : "")
     }
+
+    /// The "commit" of a source tree that is not a git checkout: content-<digest>.
+    public static let contentPrefix = "content-"
 
     public static func load(from folder: URL) throws -> KernelImage {
         var image = try JSONCoding.decode(KernelImage.self, from: folder.appendingPathComponent("image.json"))

@@ -64,6 +64,19 @@ public struct MatrixRunner: Sendable {
                 try AtomicFile.write(text, to: folder.appendingPathComponent("matrix.yaml"))
             }
         }
+        // Every cell's options checked against its scenario's kind before anything boots.
+        for cell in plan.cells {
+            guard let scenario = loaded.values.first(where: { $0.name == cell.scenario }) else { continue }
+            var preflight = Preflight(scenario: scenario, kernels: cell.chain.count)
+            preflight.repeats = matrix.repeats
+            preflight.overallTimeout = matrix.timeout
+            preflight.memoryMiB = matrix.memoryMiB
+            try preflight.check(source: matrix.file)
+        }
+        let selftestKinds = loaded.values.filter { $0.kind == .selftest }.map(\.name).sorted()
+        if !matrix.chains.isEmpty, !selftestKinds.isEmpty {
+            progress.step("chains are not run for \(selftestKinds.joined(separator: ", ")) (kind selftest runs across pairs only)")
+        }
         let startedAt = resume ? plan.createdAt : Date()
         let (accel, reason): (Accelerator, String)
         if let accelerator { (accel, reason) = accelerator } else {

@@ -40,6 +40,11 @@ public enum JSONCoding {
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
+        try decode(type, from: Data(contentsOf: url))
+    }
+
+    /// The same decoding as for a file (ISO 8601 dates), from bytes.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
@@ -48,6 +53,6 @@ public enum JSONCoding {
             }
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
         }
-        return try decoder.decode(type, from: Data(contentsOf: url))
+        return try decoder.decode(type, from: data)
     }
 }
