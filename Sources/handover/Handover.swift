@@ -55,7 +55,7 @@ struct GlobalOptions: ParsableArguments {
     /// A cached image by key, or a recipe's image, built first when the cache lacks it.
     func image(named name: String) async throws -> KernelImage {
         if !name.contains("/"), !name.hasSuffix(".yaml"), catalog.names().contains(name) == false,
-           let cached = ImageStore(paths: paths).find(name) {
+           let cached = try ImageStore(paths: paths).locate(name) {
             return cached
         }
         let recipe = try catalog.load(name)
@@ -74,6 +74,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw ExitCode(2)
     } catch let error as HarnessError {
         printError(error.description)
+        throw ExitCode(2)
+    } catch let error as CacheDamage {
+        printError(error.description + "; rebuild it with: handover image build --force RECIPE")
         throw ExitCode(2)
     }
 }

@@ -99,7 +99,7 @@ struct ImageCommand: AsyncParsableCommand {
 func findImage(_ nameOrKey: String, global: GlobalOptions) async throws -> KernelImage {
     let store = ImageStore(paths: global.paths)
     let isPath = nameOrKey.contains("/") || nameOrKey.hasSuffix(".yaml")
-    if !isPath, let image = store.find(nameOrKey) { return image }
+    if !isPath, let image = try store.locate(nameOrKey) { return image }
     if isPath || global.catalog.names().contains(nameOrKey) {
         let recipe = try global.catalog.load(nameOrKey)
         let quiet = ProgressReporter(mode: .quiet)

@@ -55,6 +55,25 @@ public struct ImageBuilder: Sendable {
             try recordRecipe(recipe.name, key: inputs.key)
             return (cached, true)
         }
+        // One build per cache entry on this machine: a second handover building the same image
+        // waits for the first and then takes its result.
+        let lock = try await CacheLock.acquire(
+            paths.images.appendingPathComponent(".lock-\(inputs.key)"),
+            waiting: "\(recipe.name): another handover is building this image (key \(inputs.key)); waiting for it", progress: progress)
+        defer { lock.release() }
+        if !force {
+            do {
+                let cached = try KernelImage.load(from: folder)
+                try recordRecipe(recipe.name, key: inputs.key)
+                return (cached, true)
+            } catch let damage as CacheDamage {
+                progress.step("\(recipe.name): \(damage.description); rebuilding it")
+            } catch {
+                if FileManager.default.fileExists(atPath: folder.path) {
+                    progress.step("\(recipe.name): the cached image in \(folder.path) is unreadable (\(error)); rebuilding it")
+                }
+            }
+        }
         let started = Date()
         let fm = FileManager.default
         let staging = paths.images.appendingPathComponent(".staging-\(inputs.key)-\(getpid())")
@@ -91,6 +110,7 @@ public struct ImageBuilder: Sendable {
             if !records.isEmpty { image.patches = records }
         }
         image.buildSeconds = Date().timeIntervalSince(started)
+        image.digests = try KernelImage.digests(in: staging)
         try AtomicFile.writeJSON(image, to: staging.appendingPathComponent("image.json"))
         try? fm.removeItem(at: folder)
         guard rename(staging.path, folder.path) == 0 else {
@@ -110,6 +130,12 @@ public struct ImageBuilder: Sendable {
         let fm = FileManager.default
         let escaped = version.replacingOccurrences(of: ":", with: "%3a")
         let destination = paths.sources.appendingPathComponent("\(package)_\(escaped)")
+        if let tree = Self.singleSubfolder(destination) { return tree }
+        try FileManager.default.createDirectory(at: paths.sources, withIntermediateDirectories: true)
+        let lock = try await CacheLock.acquire(
+            paths.sources.appendingPathComponent(".lock-\(package)_\(escaped)"),
+            waiting: "another handover is unpacking \(package) \(version); waiting for it", progress: progress)
+        defer { lock.release() }
         if let tree = Self.singleSubfolder(destination) { return tree }
         let deb = try await archive.download(package: package, version: version, suite: suite)
         progress.step("unpacking \(deb.lastPathComponent)")

@@ -37,10 +37,11 @@ public struct MatrixRunner: Sendable {
 
     public func run() async throws -> MatrixSummary {
         let fm = FileManager.default
+        // The folder is this process's first (a second matrix into it is refused), then checked.
+        try ResultsFolder.prepare(folder)
         if fm.fileExists(atPath: planURL.path), !resume {
             throw HarnessError(.io, "\(folder.path) already holds a matrix run; use --resume to finish it, or another --out")
         }
-        try ResultsFolder.prepare(folder)
 
         var loaded: [String: Scenario] = [:]
         for name in matrix.scenarios {
