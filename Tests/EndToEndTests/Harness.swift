@@ -45,6 +45,14 @@ enum E2E {
         if let missing = missingPrerequisite { throw PrerequisiteMissing(what: missing) }
     }
 
+    /// Only what a test uses: the executable, QEMU and these images.
+    static func requirePrerequisites(images: [String]) throws {
+        guard executable != nil else { throw PrerequisiteMissing(what: "the handover executable is not built (swift build)") }
+        for image in images where (try? run(["image", "show", image]))?.status != 0 {
+            throw PrerequisiteMissing(what: "image \(image) is not built (handover image build \(image))")
+        }
+    }
+
     struct PrerequisiteMissing: Error, CustomStringConvertible {
         var what: String
         var description: String { "end-to-end prerequisite missing: \(what)" }

@@ -55,7 +55,7 @@ struct KillTests {
     /// is left: no process naming its run directory now, no run directory after the next
     /// invocation.
     func killAndCheck(_ arguments: [String], moment: Moment, takesOut: Bool = true) throws {
-        try E2E.requirePrerequisites()
+        try E2E.requirePrerequisites(images: ["linux-7.3"])
         let runtime = runtimeFolder()
         let out = E2E.temporaryFolder()
         defer {
@@ -73,12 +73,14 @@ struct KillTests {
         }, seconds: 240)
         #expect(reached, "\(moment.rawValue) was not reached; stderr: \(running.stderrText.suffix(2000))")
         #expect(running.process.isRunning, "the run ended before it could be killed")
+        let qemus = E2E.qemu(startedBy: pid)
         kill(pid, SIGKILL)
         _ = running.finish()
         // Nothing bound to the runner survives it (the watchers act within milliseconds).
         #expect(waitFor({ strays(runtime).isEmpty }, seconds: 5),
                 "processes outlived the killed runner \(moment.rawValue): \(strays(runtime))")
-        #expect(E2E.processes(containing: "qemu-system-x86_64 -name handover").isEmpty, "a QEMU outlived the killed runner")
+        let survivors = qemus.filter { kill($0, 0) == 0 && !((try? String(contentsOfFile: "/proc/\($0)/stat", encoding: .utf8))?.contains(") Z ") ?? true) }
+        #expect(survivors.isEmpty, "QEMU \(survivors) outlived the killed runner")
         // The run directory stays until the next invocation, which removes it.
         let next = try E2E.run(["image", "list"], environment: environment)
         #expect(next.status == 0)
@@ -87,7 +89,7 @@ struct KillTests {
 
     @Test("kill -9 of run, at each moment", arguments: [Moment.beforeBoot, .stageOne, .kexec, .verification])
     func killRun(_ moment: Moment) throws {
-        try killAndCheck(["run", "memfd-basic", "--from", "linux-7.2", "--to", "linux-7.3", "--accel", "tcg"], moment: moment)
+        try killAndCheck(["run", "memfd-basic", "--from", "linux-7.3", "--to", "linux-7.3", "--accel", "tcg"], moment: moment)
     }
 
     @Test("kill -9 of boot while the VM runs")
@@ -97,12 +99,45 @@ struct KillTests {
 
     @Test("kill -9 of matrix mid stage 1")
     func killMatrix() throws {
-        try killAndCheck(["matrix", "Matrices/smoke.yaml", "--jobs", "1", "--no-history"], moment: .stageOne)
+        let folder = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let matrix = folder.appendingPathComponent("kill.yaml")
+        try """
+        name: kill
+        images: [linux-7.3]
+        scenarios: [memfd-basic]
+        pairs: [{from: linux-7.3, to: linux-7.3}]
+        accel: tcg
+        """.write(to: matrix, atomically: true, encoding: .utf8)
+        try killAndCheck(["matrix", matrix.path, "--jobs", "1", "--no-history"], moment: .stageOne)
+    }
+
+    @Test("kill -9 of run with --backend libvirt: no domain; the next libvirt run removes the pool")
+    func killLibvirtRun() throws {
+        try E2E.requirePrerequisites(images: ["linux-7.3"])
+        try LibvirtE2E.require(LibvirtE2E.localURI)
+        let out = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let running = try E2E.start(["run", "memfd-basic", "--from", "linux-7.3", "--to", "linux-7.3", "--accel", "tcg",
+                                     "--backend", "libvirt", "--out", out.path, "--verbose"])
+        let pid = running.process.processIdentifier
+        let mine = { (names: Set<String>) in names.filter { $0.hasPrefix("handover-\(pid)-") } }
+        #expect(waitFor({ running.stderrText.contains("preserving") }, seconds: 240), "stage 1 not reached: \(running.stderrText.suffix(1500))")
+        #expect(!mine(LibvirtE2E.pools()).isEmpty, "no pool named after the runner")
+        kill(pid, SIGKILL)
+        _ = running.finish()
+        // AUTODESTROY: libvirtd ends the domain when the runner's connection drops.
+        #expect(waitFor({ mine(LibvirtE2E.domains()).isEmpty }, seconds: 20), "domains left: \(mine(LibvirtE2E.domains()))")
+        // The next libvirt start removes the dead runner's pool.
+        let next = try E2E.run(["boot", "linux-7.3", "--accel", "tcg", "--backend", "libvirt"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(mine(LibvirtE2E.pools()).isEmpty, "pools left: \(mine(LibvirtE2E.pools())); \(next.stderr)")
+        #expect(next.stderr.contains("left by a runner that is gone"), "\(next.stderr)")
     }
 
     @Test("a live runner's run directory is never taken by another invocation")
     func liveRunnerIsLeftAlone() throws {
-        try E2E.requirePrerequisites()
+        try E2E.requirePrerequisites(images: ["linux-7.3"])
         let runtime = runtimeFolder()
         let out = E2E.temporaryFolder()
         defer {
@@ -110,7 +145,7 @@ struct KillTests {
             try? FileManager.default.removeItem(at: out)
         }
         let environment = ["XDG_RUNTIME_DIR": runtime.path]
-        let running = try E2E.start(["run", "memfd-basic", "--from", "linux-7.2", "--to", "linux-7.3", "--accel", "tcg",
+        let running = try E2E.start(["run", "memfd-basic", "--from", "linux-7.3", "--to", "linux-7.3", "--accel", "tcg",
                                      "--out", out.path, "--json"], environment: environment)
         let pid = running.process.processIdentifier
         #expect(waitFor({ !E2E.qemu(startedBy: pid).isEmpty }, seconds: 120))

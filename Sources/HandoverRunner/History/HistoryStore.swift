@@ -172,8 +172,9 @@ public final class HistoryStore: Sendable {
         }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
-        // A nightly matrix may record while someone reads the history.
-        configuration.busyMode = .timeout(10)
+        // A nightly matrix may record while someone reads the history, or another matrix records:
+        // SQLite serialises the writers, each waiting up to a minute for the other.
+        configuration.busyMode = .timeout(60)
         do {
             dbQueue = try DatabaseQueue(path: path.path, configuration: configuration)
             try Self.migrator().migrate(dbQueue)
