@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing (libFuzzer through swiftc -sanitize=fuzzer) of the protocol decoder
-# and the KTAP parser, for a fixed time each. Not part of CI: run by hand, like the benchmarks.
+# Coverage-guided fuzzing (libFuzzer through swiftc -sanitize=fuzzer) of the protocol decoder,
+# the KTAP parser and the scenario, matrix and recipe parsers, for a fixed time each. Not part
+# of CI: run by hand, like the benchmarks. The YAML target builds HandoverRunner and its
+# dependencies with coverage instrumentation the first time (several minutes).
 #
 #   Benchmarks/fuzz/fuzz.sh [SECONDS_PER_TARGET]     (default 60)
 #
@@ -24,10 +26,12 @@ seed() {  # name, seed lines...
   for line in "$@"; do printf '%s' "$line" > "$out/$name/corpus/seed-$i"; i=$((i + 1)); done
 }
 
-mkdir -p "$out/protocol" "$out/ktap"
+mkdir -p "$out/protocol" "$out/ktap" "$out/yaml"
 echo "fuzz: building the targets"
 build protocol $(find Sources/HandoverCore -name '*.swift') Benchmarks/fuzz/protocol.swift
 build ktap Sources/HandoverRunner/Selftests/KTAPParser.swift Benchmarks/fuzz/ktap.swift
+swift build --package-path Benchmarks/fuzz/yaml --scratch-path "$out/yaml-build" -Xswiftc -sanitize=fuzzer >/dev/null
+cp "$out/yaml-build/debug/FuzzYAML" "$out/yaml/fuzz-yaml"
 
 seed protocol \
   '{"v":1,"type":"hello","body":{"stage":1}}' \
@@ -39,10 +43,19 @@ seed ktap \
   $'TAP version 13\n1..3\nok 1 first\nnot ok 2 second # SKIP no luo\nok 3 third\n# Totals: pass:2 fail:0 skip:1\n' \
   $'KTAP version 1\n1..1\n  ok 1 sub\nnot ok 1 top\nBail out! broken\n'
 
+mkdir -p "$out/yaml/corpus" "$out/yaml/crashes"
+i=0
+for pair in "0:Scenarios" "1:Matrices" "2:Images"; do
+  for file in "${pair#*:}"/*.yaml; do
+    { printf "\\x0${pair%%:*}"; cat "$file"; } > "$out/yaml/corpus/seed-$i"
+    i=$((i + 1))
+  done
+done
+
 summary="Benchmarks/results/fuzz-$(date -u +%Y%m%d-%H%M%S).txt"
 {
   echo "fuzz run $(date -u +%FT%TZ), ${seconds}s per target, $(swiftc --version 2>&1 | head -1)"
-  for name in protocol ktap; do
+  for name in protocol ktap yaml; do
     log="$out/$name/log.txt"
     set +e
     "$out/$name/fuzz-$name" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/$name/crashes/" \

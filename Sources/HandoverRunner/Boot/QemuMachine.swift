@@ -82,7 +82,8 @@ public final class QemuMachine: VirtualMachine {
         while console == nil || agent == nil {
             if Date().timeIntervalSince(accepting) > connectTimeout || state.withLock({ $0.exited }) {
                 stop()
-                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets", tail: hostErrors)
+                let said = hostErrors.filter { !$0.isEmpty }.suffix(3).joined(separator: " | ")
+                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets" + (said.isEmpty ? "" : "; QEMU said: \(said)"), tail: hostErrors)
             }
             if console == nil { console = consoleListener.accept(timeout: 0.05) }
             if agent == nil { agent = agentListener.accept(timeout: 0.05) }
