@@ -144,7 +144,7 @@ enum ImageListing {
     static func text(_ images: [KernelImage]) -> String {
         let rows = images.map { image in
             [image.recipe, image.kernelRelease, image.versionLabel, image.key, image.hasLiveUpdate ? "LUO" : "no LUO",
-             image.abi?.sortedValues.joined(separator: " ") ?? "ABI unknown"]
+             (image.isIntact ? "" : "DAMAGED (rebuild with image build --force)  ") + (image.abi?.sortedValues.joined(separator: " ") ?? "ABI unknown")]
         }
         let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in

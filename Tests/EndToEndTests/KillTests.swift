@@ -115,7 +115,10 @@ struct KillTests {
     @Test("kill -9 of run with --backend libvirt: no domain; the next libvirt run removes the pool")
     func killLibvirtRun() throws {
         try E2E.requirePrerequisites(images: ["linux-7.3"])
-        try LibvirtE2E.require(LibvirtE2E.localURI)
+        guard LibvirtE2E.virshPath != nil else { throw E2E.PrerequisiteMissing(what: "virsh is not installed (scripts/setup.sh)") }
+        guard LibvirtE2E.answers(LibvirtE2E.localURI) else {
+            throw E2E.PrerequisiteMissing(what: "libvirtd does not answer on \(LibvirtE2E.localURI) (scripts/libvirt-daemons.sh start)")
+        }
         let out = E2E.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: out) }
         let running = try E2E.start(["run", "memfd-basic", "--from", "linux-7.3", "--to", "linux-7.3", "--accel", "tcg",

@@ -9,7 +9,8 @@ public struct ImageStore: Sendable {
     public func all() -> [KernelImage] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: paths.images.path)) ?? []
         return entries.filter { !$0.hasPrefix(".") && $0 != "by-recipe" }
-            .compactMap { try? KernelImage.load(from: paths.images.appendingPathComponent($0)) }
+            // Listed even when damaged (`isIntact` says so): a listing checks no digests.
+            .compactMap { try? KernelImage.load(from: paths.images.appendingPathComponent($0), verifying: false) }
             .sorted { ($0.recipe, $0.builtAt) < ($1.recipe, $1.builtAt) }
     }
 
