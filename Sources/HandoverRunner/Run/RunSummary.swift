@@ -83,8 +83,10 @@ public enum ResultsFolder {
             throw HarnessError(.io, "cannot create the results folder \(folder.path): \(error.localizedDescription)")
         }
         let probe = folder.appendingPathComponent(".write-test-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) else {
-            throw HarnessError(.io, "the results folder \(folder.path) is not writable")
+        do {
+            try AtomicFile.write("ok", to: probe)
+        } catch let error as HarnessError {
+            throw HarnessError(.io, "the results folder \(folder.path) is not writable: \(error.message)")
         }
         try? FileManager.default.removeItem(at: probe)
         try lock(folder)
