@@ -91,7 +91,8 @@ private final class SilentMachine: VirtualMachine, @unchecked Sendable {
             #expect(ended.status == .error)
             #expect(ended.reason.contains("exceeded its"), "\(ended.reason)")
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Bounded by the 0.3 s budget, not the test's 600 s (generous for a loaded machine).
+        #expect(ContinuousClock.now - started < .seconds(60))
     }
 
     @Test func aStuckKexecAtTheOverallTimeoutIsABootTimeout() async throws {
