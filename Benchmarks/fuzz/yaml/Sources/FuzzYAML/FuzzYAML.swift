@@ -1,6 +1,24 @@
 import Foundation
 import HandoverRunner
 
+/// libFuzzer's driver, called from this executable's own entry point: SwiftPM links
+/// executables with main renamed to <Target>_main, so libFuzzer's main cannot be the entry.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafeRawPointer, Int) -> CInt
+) -> CInt
+
+@main
+struct FuzzMain {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, { fuzzYAML($0, $1) }))
+    }
+}
+
 /// The first byte picks the parser, the rest is the document: each must parse or throw an
 /// InputError, never trap.
 @_cdecl("LLVMFuzzerTestOneInput")
