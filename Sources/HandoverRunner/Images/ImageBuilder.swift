@@ -76,6 +76,8 @@ public struct ImageBuilder: Sendable {
         }
         let started = Date()
         let fm = FileManager.default
+        // Staging folders of this key left by a build that was killed (the lock says none runs).
+        Self.removeLeftovers(in: paths.images, prefix: ".staging-\(inputs.key)-")
         let staging = paths.images.appendingPathComponent(".staging-\(inputs.key)-\(getpid())")
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -137,9 +139,10 @@ public struct ImageBuilder: Sendable {
             waiting: "another handover is unpacking \(package) \(version); waiting for it", progress: progress)
         defer { lock.release() }
         if let tree = Self.singleSubfolder(destination) { return tree }
+        Self.removeLeftovers(in: paths.sources, prefix: ".unpack-\(package)_\(escaped)-")
         let deb = try await archive.download(package: package, version: version, suite: suite)
         progress.step("unpacking \(deb.lastPathComponent)")
-        let staging = paths.sources.appendingPathComponent(".unpack-\(package)-\(getpid())")
+        let staging = paths.sources.appendingPathComponent(".unpack-\(package)_\(escaped)-\(getpid())")
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
         defer { try? fm.removeItem(at: staging) }
@@ -178,6 +181,14 @@ public struct ImageBuilder: Sendable {
         }
         try AtomicFile.write(try JSONEncoder().encode(records), to: done)
         return (destination, records)
+    }
+
+    /// Removes the entries of `folder` named with `prefix` (work folders of killed builds).
+    static func removeLeftovers(in folder: URL, prefix: String) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for entry in entries where entry.hasPrefix(prefix) {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(entry))
+        }
     }
 
     static func singleSubfolder(_ folder: URL) -> URL? {
