@@ -9,9 +9,18 @@ import HandoverRunner
 /// under TCG, the host's under KVM) with QEMU's own topology for `-smp N` on this machine type
 /// (one socket of N cores), so the guest sees the same hardware under both backends.
 public enum DomainXML {
-    /// A fresh domain name: handover-<12 hex digits>.
-    public static func uniqueName() -> String {
-        "handover-" + String((0..<12).map { _ in "0123456789abcdef".randomElement()! })
+    /// A fresh domain (and pool) name naming its owner: handover-PID-START-BOOT-<8 hex digits>
+    /// (see RunOwner), so a later handover can tell a dead runner's leftovers from a live one's.
+    public static func uniqueName(owner: RunOwner = .current) -> String {
+        "handover-\(owner.tag)-" + String((0..<8).map { _ in "0123456789abcdef".randomElement()! })
+    }
+
+    /// The owner named in a domain or pool name made by `uniqueName`, or nil for any other name.
+    public static func owner(ofName name: String) -> RunOwner? {
+        guard name.hasPrefix("handover-") else { return nil }
+        let parts = name.dropFirst("handover-".count).split(separator: "-")
+        guard parts.count == 4, parts[3].count == 8 else { return nil }
+        return RunOwner(tag: parts[0...2].joined(separator: "-"))
     }
 
     public static func make(config: VMConfig, name: String, kernelPath: String, initrdPath: String) -> String {

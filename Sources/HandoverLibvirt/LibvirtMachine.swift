@@ -1,5 +1,6 @@
 import CLibvirt
 import Foundation
+import Synchronization
 import HandoverCore
 import HandoverRunner
 
@@ -155,6 +156,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         defer { virConnectClose(opened) }
         locked { self.connection = connection }
         try checkNotStopping()
+        LibvirtLeftovers.reapOnce(connection: connection, uri: uri)
 
         // Kernel and initramfs go to the libvirt host as volumes of a transient pool.
         guard let createdPool = virStoragePoolCreateXML(connection.pointer, DomainXML.pool(name: name, path: poolPath),
@@ -536,5 +538,73 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
             ChildProcesses.shared.removeInterruptAction(action)
             locked { interruptAction = nil }
         }
+    }
+}
+
+/// Transient domains and pools left on a libvirt host by a handover that is gone. Domains are
+/// created with AUTODESTROY, so libvirtd ends them when their runner's connection drops; pools
+/// have no such flag. The first libvirt start of each handover process destroys, for its URI,
+/// every domain and pool named after an owner that ran on this machine since its last boot and
+/// is gone (never one of a live runner, nor one recorded under another boot: a shared libvirt
+/// host serves other machines' runners too).
+enum LibvirtLeftovers {
+    private static let done = Mutex<Set<String>>([])
+
+    static func reapOnce(connection: Handle, uri: String) {
+        guard done.withLock({ $0.insert(uri).inserted }) else { return }
+        for name in reap(connection: connection, uri: uri) {
+            FileHandle.standardError.write(Data("handover: removed \(name) on \(uri), left by a runner that is gone\n".utf8))
+        }
+    }
+
+    static func isLeftover(_ name: String) -> Bool {
+        DomainXML.owner(ofName: name)?.status == .gone
+    }
+
+    /// Destroys the leftovers; returns what was removed ("domain NAME", "pool NAME").
+    @discardableResult
+    static func reap(connection: Handle, uri: String) -> [String] {
+        var removed: [String] = []
+        var domains: UnsafeMutablePointer<OpaquePointer?>?
+        let domainCount = virConnectListAllDomains(connection.pointer, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
+        if domainCount > 0, let domains {
+            for index in 0..<Int(domainCount) {
+                guard let domain = domains[index] else { continue }
+                if let cName = virDomainGetName(domain), isLeftover(String(cString: cName)) {
+                    let name = String(cString: cName)
+                    if virDomainDestroy(domain) == 0 { removed.append("domain \(name)") }
+                }
+                virDomainFree(domain)
+            }
+        }
+        if let domains { free(domains) }
+        var pools: UnsafeMutablePointer<OpaquePointer?>?
+        let poolCount = virConnectListAllStoragePools(connection.pointer, &pools, UInt32(VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE.rawValue))
+        if poolCount > 0, let pools {
+            for index in 0..<Int(poolCount) {
+                guard let pool = pools[index] else { continue }
+                if let cName = virStoragePoolGetName(pool), isLeftover(String(cString: cName)) {
+                    let name = String(cString: cName)
+                    _ = virStoragePoolRefresh(pool, 0)
+                    var volumes: UnsafeMutablePointer<OpaquePointer?>?
+                    let volumeCount = virStoragePoolListAllVolumes(pool, &volumes, 0)
+                    if volumeCount > 0, let volumes {
+                        for v in 0..<Int(volumeCount) {
+                            guard let volume = volumes[v] else { continue }
+                            _ = virStorageVolDelete(volume, 0)
+                            virStorageVolFree(volume)
+                        }
+                    }
+                    if let volumes { free(volumes) }
+                    if virStoragePoolDestroy(pool) == 0 {
+                        removed.append("pool \(name)")
+                        if LibvirtRuntime.isLocal(uri) { rmdir("\(LibvirtMachine.poolParent)/\(name)") }
+                    }
+                }
+                virStoragePoolFree(pool)
+            }
+        }
+        if let pools { free(pools) }
+        return removed
     }
 }

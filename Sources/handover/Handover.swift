@@ -10,10 +10,31 @@ struct Handover: AsyncParsableCommand {
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
         subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
 
-    /// Registers the backends that live outside HandoverRunner (libvirt), then runs as usual.
+    /// Registers the backends that live outside HandoverRunner (libvirt), cleans what a killed
+    /// runner left, then runs as usual.
     static func main() async {
         LibvirtBackend.register()
-        await main(nil)
+        // Run directories (and the QEMUs naming them) left by a handover that was killed.
+        for reaped in RunDirectory.reapStale() {
+            let killed = reaped.killed.isEmpty ? "" : ", stopped its processes \(reaped.killed.map(String.init).joined(separator: " "))"
+            FileHandle.standardError.write(Data("handover: removed \(reaped.directory.path), left by a runner that is gone (\(reaped.owner))\(killed)\n".utf8))
+        }
+        // ArgumentParser's own usage errors exit 64 (EX_USAGE); handover's README promises 2 for
+        // every kind of bad input, so parse here and map them.
+        do {
+            var command = try parseAsRoot(nil)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
     }
 }
 
@@ -34,7 +55,7 @@ struct GlobalOptions: ParsableArguments {
     /// A cached image by key, or a recipe's image, built first when the cache lacks it.
     func image(named name: String) async throws -> KernelImage {
         if !name.contains("/"), !name.hasSuffix(".yaml"), catalog.names().contains(name) == false,
-           let cached = ImageStore(paths: paths).find(name) {
+           let cached = try ImageStore(paths: paths).locate(name) {
             return cached
         }
         let recipe = try catalog.load(name)
@@ -53,6 +74,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw ExitCode(2)
     } catch let error as HarnessError {
         printError(error.description)
+        throw ExitCode(2)
+    } catch let error as CacheDamage {
+        printError(error.description + "; rebuild it with: handover image build --force RECIPE")
         throw ExitCode(2)
     }
 }

@@ -44,23 +44,19 @@ struct ImageCommand: AsyncParsableCommand {
                 return
             }
             if images.isEmpty { print("no images in \(global.paths.images.path)"); return }
-            for image in images {
-                let luo = image.hasLiveUpdate ? "LUO" : "no LUO"
-                let abi = image.abi?.sortedValues.joined(separator: " ") ?? "ABI unknown"
-                print("\(image.recipe.padding(toLength: 14, withPad: " ", startingAt: 0)) \(image.kernelRelease.padding(toLength: 10, withPad: " ", startingAt: 0)) \(image.versionLabel.padding(toLength: 18, withPad: " ", startingAt: 0)) \(image.key)  \(luo)  \(abi)")
-            }
+            print(ImageListing.text(images))
         }
     }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show what an image is and can do.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "A recipe name or an image key.") var image: String
+        @Argument(help: "A recipe name, a recipe file path or an image key.") var image: String
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             try await reportingErrors {
-                let found = try findImage(image, paths: global.paths)
+                let found = try await findImage(image, global: global)
                 if json {
                     print(String(decoding: try JSONCoding.encode(found), as: UTF8.self))
                 } else {
@@ -73,14 +69,14 @@ struct ImageCommand: AsyncParsableCommand {
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Predict whether image A can hand over to image B.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The first kernel (recipe name or key).") var from: String
+        @Argument(help: "The first kernel (recipe name, recipe file path or image key).") var from: String
         @Argument(help: "The second kernel.") var to: String
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             try await reportingErrors {
-                let a = try findImage(from, paths: global.paths)
-                let b = try findImage(to, paths: global.paths)
+                let a = try await findImage(from, global: global)
+                let b = try await findImage(to, global: global)
                 let prediction = HandoverPrediction(from: a, to: b)
                 if json {
                     print(String(decoding: try JSONCoding.encode(prediction), as: UTF8.self))
@@ -98,11 +94,19 @@ struct ImageCommand: AsyncParsableCommand {
     }
 }
 
-func findImage(_ nameOrKey: String, paths: CachePaths) throws -> KernelImage {
-    guard let image = ImageStore(paths: paths).find(nameOrKey) else {
-        throw HarnessError(.notFound, "no image '\(nameOrKey)' in the cache (\(paths.images.path)); build it with: handover image build \(nameOrKey)")
+/// An image given as a recipe name, a recipe file path or an image key, as `run` takes it;
+/// never built here.
+func findImage(_ nameOrKey: String, global: GlobalOptions) async throws -> KernelImage {
+    let store = ImageStore(paths: global.paths)
+    let isPath = nameOrKey.contains("/") || nameOrKey.hasSuffix(".yaml")
+    if !isPath, let image = try store.locate(nameOrKey) { return image }
+    if isPath || global.catalog.names().contains(nameOrKey) {
+        let recipe = try global.catalog.load(nameOrKey)
+        let quiet = ProgressReporter(mode: .quiet)
+        if let image = try await ImageBuilder(paths: global.paths, progress: quiet).cachedImage(for: recipe) { return image }
+        throw HarnessError(.notFound, "the recipe \(nameOrKey) has no image in the cache (\(global.paths.images.path)) for its current source; build it with: handover image build \(nameOrKey)")
     }
-    return image
+    throw HarnessError(.notFound, "no image '\(nameOrKey)' in the cache (\(global.paths.images.path)) and no recipe of that name; build it with: handover image build \(nameOrKey)")
 }
 
 func describe(_ image: KernelImage) -> String {
@@ -133,4 +137,18 @@ func describe(_ image: KernelImage) -> String {
     if let seconds = image.buildSeconds { lines.append("built:          \(image.builtAt) in \(formatDuration(seconds))") }
     lines.append("files:          \(image.folder?.path ?? "")")
     return lines.joined(separator: "\n")
+}
+
+/// `image list`'s table: every column as wide as its widest value, so nothing is cut.
+enum ImageListing {
+    static func text(_ images: [KernelImage]) -> String {
+        let rows = images.map { image in
+            [image.recipe, image.kernelRelease, image.versionLabel, image.key, image.hasLiveUpdate ? "LUO" : "no LUO",
+             (image.isIntact ? "" : "DAMAGED (rebuild with image build --force)  ") + (image.abi?.sortedValues.joined(separator: " ") ?? "ABI unknown")]
+        }
+        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            (0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[5]
+        }.joined(separator: "\n")
+    }
 }

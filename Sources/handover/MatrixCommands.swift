@@ -79,10 +79,19 @@ struct ReportCommand: AsyncParsableCommand {
         let code: Int32 = try await reportingErrors {
             let url = URL(fileURLWithPath: folder)
             let planURL = url.appendingPathComponent("plan.json")
-            guard let plan = try? JSONCoding.decode(MatrixPlan.self, from: planURL) else {
-                throw HarnessError(.notFound, "\(folder) is not a matrix results folder (no readable plan.json)")
+            guard FileManager.default.fileExists(atPath: planURL.path) else {
+                throw HarnessError(.notFound, "\(folder) is not a matrix results folder (no plan.json)")
             }
-            let previous = try? JSONCoding.decode(MatrixSummary.self, from: url.appendingPathComponent("summary.json"))
+            let plan = try JSONCoding.decode(MatrixPlan.self, from: planURL)
+            let summaryURL = url.appendingPathComponent("summary.json")
+            var previous: MatrixSummary?
+            if FileManager.default.fileExists(atPath: summaryURL.path) {
+                do {
+                    previous = try JSONCoding.decode(MatrixSummary.self, from: summaryURL)
+                } catch {
+                    global.progress.step("\(error); rebuilding it from the runs")
+                }
+            }
             var summary = MatrixSummaryBuilder.build(plan: plan, folder: url, startedAt: previous?.startedAt ?? plan.createdAt,
                                                      finishedAt: previous?.finishedAt ?? Date(), host: previous?.host ?? "unknown")
             if !noHistory {

@@ -45,6 +45,14 @@ enum E2E {
         if let missing = missingPrerequisite { throw PrerequisiteMissing(what: missing) }
     }
 
+    /// Only what a test uses: the executable, QEMU and these images.
+    static func requirePrerequisites(images: [String]) throws {
+        guard executable != nil else { throw PrerequisiteMissing(what: "the handover executable is not built (swift build)") }
+        for image in images where (try? run(["image", "show", image]))?.status != 0 {
+            throw PrerequisiteMissing(what: "image \(image) is not built (handover image build \(image))")
+        }
+    }
+
     struct PrerequisiteMissing: Error, CustomStringConvertible {
         var what: String
         var description: String { "end-to-end prerequisite missing: \(what)" }
@@ -57,8 +65,8 @@ enum E2E {
     }
 
     /// Runs handover with the package root as working directory and waits for it.
-    static func run(_ arguments: [String], timeout: TimeInterval = 300) throws -> Output {
-        let process = try start(arguments)
+    static func run(_ arguments: [String], timeout: TimeInterval = 300, environment: [String: String] = [:]) throws -> Output {
+        let process = try start(arguments, environment: environment)
         let deadline = Date().addingTimeInterval(timeout)
         while process.process.isRunning && Date() < deadline { usleep(50_000) }
         if process.process.isRunning {
@@ -107,7 +115,7 @@ enum E2E {
         }
     }
 
-    static func start(_ arguments: [String]) throws -> Running {
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Running {
         guard let executable else { throw PrerequisiteMissing(what: "the handover executable") }
         let process = Process()
         process.executableURL = executable
@@ -117,6 +125,9 @@ enum E2E {
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let running = Running(process: process, stdout: stdout, stderr: stderr)
         try process.run()
         return running

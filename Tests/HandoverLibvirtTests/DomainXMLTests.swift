@@ -116,6 +116,9 @@ struct DomainXMLTests {
     func names() {
         let names = Set((0..<100).map { _ in DomainXML.uniqueName() })
         #expect(names.count == 100)
-        #expect(names.allSatisfy { $0.hasPrefix("handover-") && $0.count == "handover-".count + 12 })
+        #expect(names.allSatisfy { $0.hasPrefix("handover-") })
+        // Each names its owner, so a later handover can tell a dead runner's leftovers.
+        #expect(names.allSatisfy { DomainXML.owner(ofName: $0) == RunOwner.current })
+        #expect(DomainXML.owner(ofName: "handover-0123456789ab") == nil)
     }
 }

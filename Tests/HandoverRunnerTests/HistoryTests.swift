@@ -408,3 +408,69 @@ private func mode(of path: URL) -> mode_t {
         }
     }
 }
+
+/// What a summary rebuilt from the history must keep, and how the history holds up when two
+/// matrices write it at once or its file is not a database.
+@Suite struct HistoryFidelityTests {
+    /// A selftest cell disagreeing with a memfd cell on the same chain, fractional dates and
+    /// blackouts: everything a summary.json can carry.
+    func richSummary() -> MatrixSummary {
+        var memfd = cell(verdict: .pass, blackouts: [0.8123456789, 0.9, 0.7])
+        memfd.prediction = nil
+        var selftest = cell("upstream-selftests", verdict: .fail, failureClass: .selftestFailed, blackouts: [])
+        selftest.kind = "selftest"
+        selftest.evidence = "liveupdate: stage 2 failed"
+        var value = summary(startedAt: Date(timeIntervalSince1970: 1_777_600_800.123456), cells: [memfd, selftest])
+        value.finishedAt = value.startedAt + 61.987654
+        value.disagreements = MatrixSummaryBuilder.disagreements(value.cells)
+        return value
+    }
+
+    @Test func aSummaryRebuiltFromHistoryEqualsTheOneWrittenAtTheTime() throws {
+        try withStore { store, path in
+            let written = richSummary()
+            #expect(!written.disagreements.isEmpty, "the fixture should disagree")
+            let file = path.deletingLastPathComponent().appendingPathComponent("summary.json")
+            try AtomicFile.writeJSON(written, to: file)
+            let onDisk = try JSONCoding.decode(MatrixSummary.self, from: file)
+            try store.record(written, id: "m1")
+            let rebuilt = try #require(try store.summary(id: "m1")).summary
+            #expect(rebuilt == onDisk)
+            #expect(rebuilt.cells.map(\.kind) == ["memfd", "selftest"])
+            #expect(rebuilt.disagreements == onDisk.disagreements)
+        }
+    }
+
+    @Test func twoWritersAtOnceBothRecord() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("history-concurrent-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("history.sqlite")
+        // Two stores on one file are two connections, as two handover processes would have.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<2 {
+                group.addTask {
+                    let store = try HistoryStore(path: path)
+                    for index in 0..<20 {
+                        try store.record(summary(startedAt: night + Double(index), cells: [cell(blackouts: [0.5, 0.6])]), id: "w\(writer)-\(index)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try HistoryStore(path: path).matrixRuns().count == 40)
+    }
+
+    @Test func aCorruptHistoryIsAnErrorNamingTheFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("history-corrupt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("history.sqlite")
+        try Data(repeating: 0x5a, count: 8192).write(to: path)
+        do {
+            _ = try HistoryStore(path: path)
+            Issue.record("a corrupt history was opened")
+        } catch let error as HarnessError {
+            #expect(error.description.contains(path.path), "\(error)")
+        }
+    }
+}

@@ -82,7 +82,8 @@ public final class QemuMachine: VirtualMachine {
         while console == nil || agent == nil {
             if Date().timeIntervalSince(accepting) > connectTimeout || state.withLock({ $0.exited }) {
                 stop()
-                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets", tail: hostErrors)
+                let said = hostErrors.filter { !$0.isEmpty }.suffix(3).joined(separator: " | ")
+                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets" + (said.isEmpty ? "" : "; QEMU said: \(said)"), tail: hostErrors)
             }
             if console == nil { console = consoleListener.accept(timeout: 0.05) }
             if agent == nil { agent = agentListener.accept(timeout: 0.05) }
@@ -97,10 +98,27 @@ public final class QemuMachine: VirtualMachine {
     private func runProcess(arguments: [String], launched: Mailbox<Result<pid_t, HarnessError>>) async {
         var options = PlatformOptions()
         options.createSession = true
+        // Bound to this process by a lifeline: QEMU dies with handover even on SIGKILL.
+        guard let binary = Lifeline.resolve(QemuCommand.binary) else {
+            state.withLock { $0.exited = true; $0.stderr.append("\(QemuCommand.binary) is not installed") }
+            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(QemuCommand.binary): not found on PATH")))
+            await events.post(.exited(status: "failed to start", now()))
+            return
+        }
+        let lifeline: Lifeline
+        do { lifeline = try Lifeline() } catch {
+            state.withLock { $0.exited = true; $0.stderr.append("\(error)") }
+            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(QemuCommand.binary): \(error)")))
+            await events.post(.exited(status: "failed to start", now()))
+            return
+        }
+        defer { lifeline.release() }
+        let wrapped = Lifeline.wrap(binary, arguments)
         do {
             let result = try await Subprocess.run(
-                .name(QemuCommand.binary), arguments: Arguments(arguments), platformOptions: options,
-                input: .none, output: .sequence, error: .combinedWithOutput
+                .path(FilePath(wrapped.executable)), arguments: Arguments(wrapped.arguments), platformOptions: options,
+                input: .fileDescriptor(lifeline.readEnd, closeAfterSpawningProcess: true),
+                output: .sequence, error: .combinedWithOutput
             ) { execution in
                 let pid = execution.processIdentifier.value
                 ChildProcesses.shared.register(pid)

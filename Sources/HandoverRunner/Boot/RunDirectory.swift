@@ -14,6 +14,50 @@ public final class RunDirectory: Sendable {
         }
         url = URL(fileURLWithPath: String(cString: made))
         chmod(url.path, 0o700)
+        // Who owns it: a later handover removes it once this process is gone (see reapStale).
+        try? Data((RunOwner.current.tag + "\n").utf8).write(to: url.appendingPathComponent(Self.ownerFile))
+    }
+
+    static let ownerFile = "owner"
+
+    /// What a later invocation found and removed.
+    public struct Reaped: Sendable {
+        public var directory: URL
+        public var owner: String
+        public var killed: [Int32]
+    }
+
+    /// Removes the run directories whose owner is gone (a runner killed with SIGKILL, or a
+    /// crash): first any process still naming the directory on its command line (a QEMU
+    /// bound to its sockets), then the directory. A directory whose owner runs is never
+    /// touched; one without an owner record (from an older handover) only once it is an hour
+    /// old and no process names it.
+    @discardableResult
+    public static func reapStale(parent: URL? = nil) -> [Reaped] {
+        let base = parent ?? defaultParent
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: base.path) else { return [] }
+        var reaped: [Reaped] = []
+        for entry in entries.sorted() where entry.hasPrefix("run-") {
+            let directory = base.appendingPathComponent(entry)
+            let ownerText = (try? String(contentsOf: directory.appendingPathComponent(ownerFile), encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let ownerName: String
+            if let ownerText, let owner = RunOwner(tag: ownerText) {
+                guard owner.status != .alive else { continue }
+                ownerName = owner.description
+            } else {
+                var info = stat()
+                guard lstat(directory.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+                      time(nil) - info.st_mtim.tv_sec > 3600 else { continue }
+                ownerName = "no owner record"
+            }
+            let strays = StrayProcesses.referring(to: directory.path + "/")
+            if ownerText == nil, !strays.isEmpty { continue }
+            StrayProcesses.kill(strays)
+            try? FileManager.default.removeItem(at: directory)
+            reaped.append(Reaped(directory: directory, owner: ownerName, killed: strays))
+        }
+        return reaped
     }
 
     /// $XDG_RUNTIME_DIR/handover when set, else /tmp/handover-UID: short enough for socket paths.

@@ -69,13 +69,18 @@ public struct StoredCell: Codable, Sendable, Equatable {
     public var regressions: [Regression]
     public var unsupportedAllowed: Bool
     public var runs: [StoredRun]
+    /// memfd, iommufd, guest-memfd or selftest.
+    public var kind: String = "memfd"
+    /// The summary's own cell, as recorded (schema v2); nil for cells recorded before.
+    public var model: MatrixCell? = nil
 
     public var name: String { "\(scenario): \(chain.joined(separator: " -> "))" }
 
-    /// The cell as the summary had it.
+    /// The cell as the summary had it: the recorded model itself when there is one.
     public var cell: MatrixCell {
-        MatrixCell(
-            scenario: scenario, chain: chain, releases: releases, direction: direction, verdict: verdict,
+        if let model { return model }
+        return MatrixCell(
+            scenario: scenario, kind: kind, chain: chain, releases: releases, direction: direction, verdict: verdict,
             failureClass: failureClass, reason: reason, evidence: evidence,
             runs: runs.map { $0.record(scenario: scenario, chain: chain) }, blackout: blackout,
             prediction: prediction, regressions: regressions, unsupportedAllowed: unsupportedAllowed)
@@ -97,7 +102,7 @@ extension StoredCell {
                     reason: $0.reason, evidence: $0.evidence, blackout: $0.blackout, hopBlackouts: $0.hopBlackouts,
                     wallSeconds: $0.wallSeconds, resultPath: $0.resultPath, consolePath: $0.consolePath,
                     consoleTail: $0.consoleTail)
-            })
+            }, kind: cell.kind, model: cell)
     }
 }
 
@@ -105,15 +110,24 @@ extension StoredCell {
 public struct StoredMatrix: Codable, Sendable, Equatable {
     public var info: MatrixRunInfo
     public var cells: [StoredCell]
+    /// The summary as recorded, without its cells (schema v2); nil for runs recorded before.
+    public var header: MatrixSummary? = nil
 
     /// The summary rebuilt from what is stored: everything summary.json has, with the cells and
-    /// their runs in their original order.
+    /// their runs in their original order. For a run recorded with schema v2 it equals the
+    /// summary.json written at the time.
     public var summary: MatrixSummary {
-        MatrixSummary(
+        if var header {
+            header.cells = cells.map(\.cell)
+            return header
+        }
+        var summary = MatrixSummary(
             name: info.name, matrixFile: info.matrixFile, startedAt: info.startedAt, finishedAt: info.finishedAt,
             accelerator: info.accelerator, host: info.host, handoverVersion: info.handoverVersion,
             regressionThreshold: info.regressionThreshold, baseline: info.baseline, cells: cells.map(\.cell),
             missingRuns: info.missingRuns)
+        summary.disagreements = MatrixSummaryBuilder.disagreements(summary.cells)
+        return summary
     }
 }
 
@@ -158,8 +172,9 @@ public final class HistoryStore: Sendable {
         }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
-        // A nightly matrix may record while someone reads the history.
-        configuration.busyMode = .timeout(10)
+        // A nightly matrix may record while someone reads the history, or another matrix records:
+        // SQLite serialises the writers, each waiting up to a minute for the other.
+        configuration.busyMode = .timeout(60)
         do {
             dbQueue = try DatabaseQueue(path: path.path, configuration: configuration)
             try Self.migrator().migrate(dbQueue)
@@ -247,6 +262,17 @@ public final class HistoryStore: Sendable {
                 t.column("consoleTail", .jsonText).notNull()
             }
         }
+        // v2: the summary's own Codable models, so a summary rebuilt from the history is the one
+        // written at the time (kind, disagreements and every field included).
+        migrator.registerMigration("v2") { db in
+            try db.alter(table: "matrixRun") { t in
+                t.add(column: "summary", .jsonText)
+            }
+            try db.alter(table: "cell") { t in
+                t.add(column: "kind", .text).notNull().defaults(to: "memfd")
+                t.add(column: "model", .jsonText)
+            }
+        }
         return migrator
     }
 
@@ -268,10 +294,10 @@ public final class HistoryStore: Sendable {
         }
         try dbQueue.write { db in
             _ = try MatrixRunRow.deleteOne(db, key: id)
-            try MatrixRunRow(summary, id: id).insert(db)
+            try (try MatrixRunRow(summary, id: id)).insert(db)
             for (position, cell) in summary.cells.enumerated() {
                 let key = Self.cellKey(scenario: cell.scenario, chain: cell.chain)
-                try CellRow(cell, matrixRunId: id, cellKey: key, position: position).insert(db)
+                try (try CellRow(cell, matrixRunId: id, cellKey: key, position: position)).insert(db)
                 for (runPosition, run) in cell.runs.enumerated() {
                     try RunRow(run, matrixRunId: id, cellKey: key, position: runPosition).insert(db)
                 }
@@ -306,7 +332,8 @@ public final class HistoryStore: Sendable {
             let runsByCell = Dictionary(grouping: runs, by: \.cellKey)
             return StoredMatrix(
                 info: try Self.info(row, db),
-                cells: try cells.map { try Self.storedCell($0, of: row, runs: runsByCell[$0.cellKey] ?? []) })
+                cells: try cells.map { try Self.storedCell($0, of: row, runs: runsByCell[$0.cellKey] ?? []) },
+                header: try row.summary.map { try Self.decodeModel(MatrixSummary.self, $0, in: "\(id) summary") })
         }
     }
 
@@ -424,7 +451,20 @@ public final class HistoryStore: Sendable {
                     failureClass: try failureClass($0.failureClass, in: $0.runId), reason: $0.reason, evidence: $0.evidence,
                     blackout: $0.blackout, hopBlackouts: $0.hopBlackouts, wallSeconds: $0.wallSeconds,
                     resultPath: $0.resultPath, consolePath: $0.consolePath, consoleTail: $0.consoleTail)
-            })
+            }, kind: row.kind, model: try row.model.map { try decodeModel(MatrixCell.self, $0, in: place) })
+    }
+
+    /// Models are stored as the JSON summary.json has (same encoder, same dates).
+    static func encodeModel<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try JSONCoding.encode(value), as: UTF8.self)
+    }
+
+    static func decodeModel<T: Decodable>(_ type: T.Type, _ text: String, in place: String) throws -> T {
+        do {
+            return try JSONCoding.decode(type, from: Data(text.utf8))
+        } catch {
+            throw HarnessError(.io, "the run history has an unreadable \(T.self) in \(place): \(error)")
+        }
     }
 }
 
@@ -454,8 +494,10 @@ struct MatrixRunRow: HistoryRecord, Sendable {
     var baseline: String?
     var missingRuns: [String]
     var recordedAt: Date
+    /// The MatrixSummary without its cells, as JSON (v2).
+    var summary: String?
 
-    init(_ summary: MatrixSummary, id: String) {
+    init(_ summary: MatrixSummary, id: String) throws {
         self.id = id
         name = summary.name
         matrixFile = summary.matrixFile
@@ -469,6 +511,9 @@ struct MatrixRunRow: HistoryRecord, Sendable {
         baseline = summary.baseline
         missingRuns = summary.missingRuns
         recordedAt = Date()
+        var header = summary
+        header.cells = []
+        self.summary = try HistoryStore.encodeModel(header)
     }
 }
 
@@ -496,8 +541,11 @@ struct CellRow: HistoryRecord, Sendable {
     var prediction: HandoverPrediction?
     var regressions: [Regression]
     var unsupportedAllowed: Bool
+    var kind: String
+    /// The MatrixCell itself, as JSON (v2).
+    var model: String?
 
-    init(_ cell: MatrixCell, matrixRunId: String, cellKey: String, position: Int) {
+    init(_ cell: MatrixCell, matrixRunId: String, cellKey: String, position: Int) throws {
         self.matrixRunId = matrixRunId
         self.cellKey = cellKey
         self.position = position
@@ -519,6 +567,8 @@ struct CellRow: HistoryRecord, Sendable {
         prediction = cell.prediction
         regressions = cell.regressions
         unsupportedAllowed = cell.unsupportedAllowed
+        kind = cell.kind
+        model = try HistoryStore.encodeModel(cell)
     }
 }
 

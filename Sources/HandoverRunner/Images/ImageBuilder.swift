@@ -33,6 +33,15 @@ public struct ImageBuilder: Sendable {
         return output.split(separator: "\n").first.map(String.init) ?? "unknown"
     }
 
+    /// The cached image of the recipe as it stands now (same key as a build), or nil when the
+    /// cache has none. Builds nothing.
+    public func cachedImage(for recipe: Recipe) async throws -> KernelImage? {
+        let (inputs, _) = try await key(for: recipe, refresh: false)
+        let folder = paths.images.appendingPathComponent(inputs.key)
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("image.json").path) else { return nil }
+        return try KernelImage.load(from: folder)
+    }
+
     /// Returns the cached image for the recipe, building it first when the cache has none.
     public func build(_ recipe: Recipe, refresh: Bool = false, force: Bool = false) async throws -> KernelImage {
         try await buildReportingCache(recipe, refresh: refresh, force: force).image
@@ -46,8 +55,29 @@ public struct ImageBuilder: Sendable {
             try recordRecipe(recipe.name, key: inputs.key)
             return (cached, true)
         }
+        // One build per cache entry on this machine: a second handover building the same image
+        // waits for the first and then takes its result.
+        let lock = try await CacheLock.acquire(
+            paths.images.appendingPathComponent(".lock-\(inputs.key)"),
+            waiting: "\(recipe.name): another handover is building this image (key \(inputs.key)); waiting for it", progress: progress)
+        defer { lock.release() }
+        if !force {
+            do {
+                let cached = try KernelImage.load(from: folder)
+                try recordRecipe(recipe.name, key: inputs.key)
+                return (cached, true)
+            } catch let damage as CacheDamage {
+                progress.step("\(recipe.name): \(damage.description); rebuilding it")
+            } catch {
+                if FileManager.default.fileExists(atPath: folder.path) {
+                    progress.step("\(recipe.name): the cached image in \(folder.path) is unreadable (\(error)); rebuilding it")
+                }
+            }
+        }
         let started = Date()
         let fm = FileManager.default
+        // Staging folders of this key left by a build that was killed (the lock says none runs).
+        Self.removeLeftovers(in: paths.images, prefix: ".staging-\(inputs.key)-")
         let staging = paths.images.appendingPathComponent(".staging-\(inputs.key)-\(getpid())")
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -85,6 +115,7 @@ public struct ImageBuilder: Sendable {
         // Every image handover boots is an x86 bzImage (checked above) for qemu-system-x86_64.
         image.architecture = "x86_64"
         image.configSHA256 = try Digest.sha256(file: staging.appendingPathComponent("config"))
+        image.digests = try KernelImage.digests(in: staging)
         try AtomicFile.writeJSON(image, to: staging.appendingPathComponent("image.json"))
         try? fm.removeItem(at: folder)
         guard rename(staging.path, folder.path) == 0 else {
@@ -105,9 +136,16 @@ public struct ImageBuilder: Sendable {
         let escaped = version.replacingOccurrences(of: ":", with: "%3a")
         let destination = paths.sources.appendingPathComponent("\(package)_\(escaped)")
         if let tree = Self.singleSubfolder(destination) { return tree }
+        try FileManager.default.createDirectory(at: paths.sources, withIntermediateDirectories: true)
+        let lock = try await CacheLock.acquire(
+            paths.sources.appendingPathComponent(".lock-\(package)_\(escaped)"),
+            waiting: "another handover is unpacking \(package) \(version); waiting for it", progress: progress)
+        defer { lock.release() }
+        if let tree = Self.singleSubfolder(destination) { return tree }
+        Self.removeLeftovers(in: paths.sources, prefix: ".unpack-\(package)_\(escaped)-")
         let deb = try await archive.download(package: package, version: version, suite: suite)
         progress.step("unpacking \(deb.lastPathComponent)")
-        let staging = paths.sources.appendingPathComponent(".unpack-\(package)-\(getpid())")
+        let staging = paths.sources.appendingPathComponent(".unpack-\(package)_\(escaped)-\(getpid())")
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
         defer { try? fm.removeItem(at: staging) }
@@ -146,6 +184,14 @@ public struct ImageBuilder: Sendable {
         }
         try AtomicFile.write(try JSONEncoder().encode(records), to: done)
         return (destination, records)
+    }
+
+    /// Removes the entries of `folder` named with `prefix` (work folders of killed builds).
+    static func removeLeftovers(in folder: URL, prefix: String) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for entry in entries where entry.hasPrefix(prefix) {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(entry))
+        }
     }
 
     static func singleSubfolder(_ folder: URL) -> URL? {

@@ -9,18 +9,29 @@ public struct ImageStore: Sendable {
     public func all() -> [KernelImage] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: paths.images.path)) ?? []
         return entries.filter { !$0.hasPrefix(".") && $0 != "by-recipe" }
-            .compactMap { try? KernelImage.load(from: paths.images.appendingPathComponent($0)) }
+            // Listed even when damaged (`isIntact` says so): a listing checks no digests.
+            .compactMap { try? KernelImage.load(from: paths.images.appendingPathComponent($0), verifying: false) }
             .sorted { ($0.recipe, $0.builtAt) < ($1.recipe, $1.builtAt) }
     }
 
     /// The image a recipe name last built, or an image with that key.
     public func find(_ nameOrKey: String) -> KernelImage? {
+        (try? locate(nameOrKey)) ?? nil
+    }
+
+    /// Like `find`, but an image that is there and damaged (a file altered or truncated since
+    /// its build, an unreadable image.json) is an error naming the file, not "no image".
+    public func locate(_ nameOrKey: String) throws -> KernelImage? {
         let indexed = paths.recipeIndex.appendingPathComponent(nameOrKey)
-        if let key = try? String(contentsOf: indexed, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-           let image = try? KernelImage.load(from: paths.images.appendingPathComponent(key)) {
-            return image
+        var folder = paths.images.appendingPathComponent(nameOrKey)
+        if !nameOrKey.contains("/"), nameOrKey != "." && nameOrKey != "..",
+           let key = try? String(contentsOf: indexed, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+           FileManager.default.fileExists(atPath: paths.images.appendingPathComponent(key).appendingPathComponent("image.json").path) {
+            folder = paths.images.appendingPathComponent(key)
         }
-        return try? KernelImage.load(from: paths.images.appendingPathComponent(nameOrKey))
+        guard !nameOrKey.contains("/"),
+              FileManager.default.fileExists(atPath: folder.appendingPathComponent("image.json").path) else { return nil }
+        return try KernelImage.load(from: folder)
     }
 }
 

@@ -50,13 +50,19 @@ public struct KernelImage: Codable, Sendable, Equatable {
     public var architecture: String? = nil
     /// sha256 of the final .config (the `config` file beside bzImage), recorded at build time.
     public var configSHA256: String? = nil
+    /// sha256 of each file the image boots from or describes (bzImage, config), recorded at
+    /// build and checked at every load: a truncated or altered file is never booted.
+    public var digests: [String: String]? = nil
+
+    /// The files whose digests are recorded.
+    public static let digestedFiles = ["bzImage", "config"]
 
     /// Filled in when loaded: the cache folder holding bzImage, config, headers.
     public var folder: URL? = nil
 
     enum CodingKeys: String, CodingKey {
         case recipe, recipeFile, key, kernelRelease, source, baseConfig, fragments, compiler, capabilities, abi
-        case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, sourceTree, patches
+        case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, sourceTree, patches, digests
         case architecture, configSHA256
     }
 
@@ -68,14 +74,60 @@ public struct KernelImage: Codable, Sendable, Equatable {
 
     /// "7.3.4-1~bpo13+1" for a Debian source, the commit for a tree.
     public var versionLabel: String {
-        source.packageVersion ?? source.commit.map { String($0.prefix(12)) + (source.dirty == true ? "-dirty" : "") } ?? "prebuilt"
+        if let version = source.packageVersion { return version }
+        guard let commit = source.commit else { return "prebuilt" }
+        // A tree that is not a git checkout (older caches said "no-git" and dirty).
+        if commit.hasPrefix(Self.contentPrefix) { return "no git, content " + commit.dropFirst(Self.contentPrefix.count).prefix(8) }
+        if commit == "no-git" { return "no git" }
+        return String(commit.prefix(12)) + (source.dirty == true ? "-dirty" : "")
     }
 
-    public static func load(from folder: URL) throws -> KernelImage {
-        var image = try JSONCoding.decode(KernelImage.self, from: folder.appendingPathComponent("image.json"))
+    /// The "commit" of a source tree that is not a git checkout: content-<digest>.
+    public static let contentPrefix = "content-"
+
+    /// Loads an image's record and checks its files against the digests recorded at build.
+    /// Throws `CacheDamage` when a file is missing, truncated or altered.
+    public static func load(from folder: URL, verifying: Bool = true) throws -> KernelImage {
+        let record = folder.appendingPathComponent("image.json")
+        var image = try JSONCoding.decode(KernelImage.self, from: record)
         image.folder = folder
+        if verifying { try image.verify() }
         return image
     }
+
+    /// The digests of the image's files as they are now.
+    public static func digests(in folder: URL) throws -> [String: String] {
+        var digests: [String: String] = [:]
+        for name in digestedFiles { digests[name] = try Digest.sha256(file: folder.appendingPathComponent(name)) }
+        return digests
+    }
+
+    public func verify() throws {
+        guard let folder else { return }
+        for name in Self.digestedFiles {
+            let file = folder.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw CacheDamage(file: file, problem: "is missing")
+            }
+            guard let expected = digests?[name] else { continue }
+            let actual = try Digest.sha256(file: file)
+            if actual != expected {
+                throw CacheDamage(file: file, problem: "does not match the digest recorded when it was built (sha256 \(actual.prefix(12)), recorded \(expected.prefix(12))): truncated or altered")
+            }
+        }
+    }
+}
+
+/// A cached image whose files are not what was built.
+public struct CacheDamage: Error, CustomStringConvertible, Sendable {
+    public var file: URL
+    public var problem: String
+    public var description: String { "the cached \(file.path) \(problem)" }
+}
+
+extension KernelImage {
+    /// Whether the image's files are intact (see `verify`).
+    public var isIntact: Bool { (try? verify()) != nil }
 }
 
 /// Reads the x86 boot protocol header of a bzImage.

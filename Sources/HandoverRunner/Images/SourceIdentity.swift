@@ -68,8 +68,9 @@ extension ResolvedSource {
         return components.string ?? url
     }
 
-    /// A git tree is its HEAD plus a digest of what differs from it; any other tree is a
-    /// digest of every file's path, size and modification time.
+    /// A git tree is its HEAD plus a digest of what differs from it; any other tree is
+    /// "content-" and a digest of every file's path, size and modification time (never dirty:
+    /// there is nothing it could differ from).
     static func treeState(_ tree: URL) async throws -> (commit: String, dirty: Bool, digest: String) {
         let head = try await Shell.capture("git", ["-C", tree.path, "rev-parse", "HEAD"])
         if head.succeeded {
@@ -92,6 +93,8 @@ extension ResolvedSource {
                 material += "\(url.path):\(values?.fileSize ?? -1):\(values?.contentModificationDate?.timeIntervalSince1970 ?? 0)\n"
             }
         }
-        return ("no-git", true, String(Digest.sha256(Data(material.utf8)).prefix(16)))
+        // Not a git checkout: nothing to be dirty against; the content digest is its version.
+        let digest = String(Digest.sha256(Data(material.utf8)).prefix(16))
+        return ("\(KernelImage.contentPrefix)\(digest)", false, digest)
     }
 }

@@ -39,10 +39,11 @@ public struct MatrixRunner: Sendable {
 
     public func run() async throws -> MatrixSummary {
         let fm = FileManager.default
+        // The folder is this process's first (a second matrix into it is refused), then checked.
+        try ResultsFolder.prepare(folder)
         if fm.fileExists(atPath: planURL.path), !resume {
             throw HarnessError(.io, "\(folder.path) already holds a matrix run; use --resume to finish it, or another --out")
         }
-        try ResultsFolder.prepare(folder)
 
         var loaded: [String: Scenario] = [:]
         for name in matrix.scenarios {
@@ -67,6 +68,19 @@ public struct MatrixRunner: Sendable {
             if let text = try? Data(contentsOf: URL(fileURLWithPath: matrix.file)) {
                 try AtomicFile.write(text, to: folder.appendingPathComponent("matrix.yaml"))
             }
+        }
+        // Every cell's options checked against its scenario's kind before anything boots.
+        for cell in plan.cells {
+            guard let scenario = loaded.values.first(where: { $0.name == cell.scenario }) else { continue }
+            var preflight = Preflight(scenario: scenario, kernels: cell.chain.count)
+            preflight.repeats = matrix.repeats
+            preflight.overallTimeout = matrix.timeout
+            preflight.memoryMiB = matrix.memoryMiB
+            try preflight.check(source: matrix.file)
+        }
+        let selftestKinds = loaded.values.filter { $0.kind == .selftest }.map(\.name).sorted()
+        if !matrix.chains.isEmpty, !selftestKinds.isEmpty {
+            progress.step("chains are not run for \(selftestKinds.joined(separator: ", ")) (kind selftest runs across pairs only)")
         }
         let startedAt = resume ? plan.createdAt : Date()
         let (accel, reason): (Accelerator, String)

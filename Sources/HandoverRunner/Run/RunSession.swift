@@ -135,6 +135,11 @@ public struct RunSession: Sendable {
         try await tracker.follow(machine, options: options, progress: progress)
         tracker.conclude(into: &result)
         if result.verdict != .pass { result.consoleTail = machine.consoleLines(last: 40) }
+        // The host side broke (QEMU could not allocate the guest's memory, say): QEMU's own words.
+        let said = machine.hostErrors.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        if result.verdict == .error, result.failureClass == .infrastructure, !said.isEmpty {
+            result.reason += "; QEMU said: " + said.suffix(3).joined(separator: " | ")
+        }
         result.vmSeconds = tracker.vmExit?.seconds
     }
 

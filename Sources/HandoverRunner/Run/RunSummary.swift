@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HandoverCore
 
 /// The short human summary printed after a run.
@@ -106,10 +107,39 @@ public enum ResultsFolder {
             throw HarnessError(.io, "cannot create the results folder \(folder.path): \(error.localizedDescription)")
         }
         let probe = folder.appendingPathComponent(".write-test-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) else {
-            throw HarnessError(.io, "the results folder \(folder.path) is not writable")
+        do {
+            try AtomicFile.write("ok", to: probe)
+        } catch let error as HarnessError {
+            throw HarnessError(.io, "the results folder \(folder.path) is not writable: \(error.message)")
         }
         try? FileManager.default.removeItem(at: probe)
+        try lock(folder)
+    }
+
+    /// Folders this process holds, with the descriptor of each one's lock file.
+    private static let held = Mutex<[String: Int32]>([:])
+    public static let lockFile = ".handover.lock"
+
+    /// Takes the folder for this process: an exclusive flock on its lock file, held until the
+    /// process ends (the kernel drops it even on SIGKILL), so a second run or matrix into the
+    /// same folder is refused instead of interleaving its files with the first one's.
+    public static func lock(_ folder: URL) throws {
+        let path = folder.standardizedFileURL.path
+        if held.withLock({ $0[path] != nil }) { return }
+        let lockPath = folder.appendingPathComponent(lockFile).path
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw HarnessError(.io, "cannot create \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let owner = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            close(fd)
+            throw HarnessError(.io, "the results folder \(folder.path) is in use by another handover\(owner.isEmpty ? "" : " (pid \(owner))"); give each run its own --out")
+        }
+        ftruncate(fd, 0)
+        let text = "\(getpid())\n"
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        held.withLock { $0[path] = fd }
     }
 }
 

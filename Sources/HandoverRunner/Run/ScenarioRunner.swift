@@ -12,10 +12,8 @@ public enum ScenarioRunner {
         }
     }
 
-    /// Problems with a chain that show before anything boots.
+    /// Problems with a chain that show before anything boots (see Preflight for the options).
     public static func validate(_ scenario: Scenario, chain: [KernelImage]) throws {
-        if scenario.kind == .selftest, chain.count != 2 {
-            throw HarnessError(.notFound, "\(scenario.name): the upstream selftests run across a pair, not a chain of \(chain.count) kernels")
-        }
+        try Preflight(scenario: scenario, kernels: chain.count).check()
     }
 }

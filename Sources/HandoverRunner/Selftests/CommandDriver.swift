@@ -1,6 +1,13 @@
 import Foundation
 import HandoverCore
 
+/// A selftest run's overall deadline and the budget it came from.
+struct SelftestDeadline: Sendable {
+    var instant: ContinuousClock.Instant
+    var seconds: TimeInterval
+    var expired: Bool { ContinuousClock.now >= instant }
+}
+
 /// Drives an agent in commands mode: wait for hello, run programs, kexec on request. Any
 /// unexpected end becomes an `Ended` error classified from the console, as in a memfd run.
 final class CommandDriver {
@@ -15,10 +22,28 @@ final class CommandDriver {
     var console: [String] = []
     var lastHello: Hello?
 
-    init(machine: any VirtualMachine) { self.machine = machine }
+    /// The run's whole budget (a matrix's `timeout:`): no wait goes past it.
+    let overall: SelftestDeadline?
+
+    init(machine: any VirtualMachine, overall: SelftestDeadline? = nil) {
+        self.machine = machine
+        self.overall = overall
+    }
 
     private func next(_ timeout: TimeInterval, waitingFor what: String, afterKexecInto target: String?) async throws -> VMEvent {
-        guard let event = await machine.next(until: .now + .milliseconds(Int(timeout * 1000))) else {
+        var until = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        var budgetBound = false
+        if let overall, overall.instant < until {
+            until = overall.instant
+            budgetBound = true
+        }
+        guard let event = await machine.next(until: until) else {
+            if budgetBound, let overall {
+                // A stuck new kernel is still a boot timeout; anything else says nothing about kernels.
+                if target != nil { throw classify(exited: nil, waitingFor: what, afterKexecInto: target, timedOut: overall.seconds) }
+                throw Ended(status: .error, failureClass: .infrastructure,
+                            reason: String(format: "the run exceeded its %.0f s timeout while %@", overall.seconds, what))
+            }
             throw classify(exited: nil, waitingFor: what, afterKexecInto: target, timedOut: timeout)
         }
         switch event {

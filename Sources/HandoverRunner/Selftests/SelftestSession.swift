@@ -35,15 +35,22 @@ public struct SelftestSession: Sendable {
             }
             let binaries = try await builder.build(for: source, tests: wanted)
             result.selftestSource = source.recipe
+            // The overall timeout bounds every VM from here on, as it bounds a memfd run's.
+            let deadline = options.overallTimeout.map {
+                SelftestDeadline(instant: ContinuousClock.now + .milliseconds(Int($0 * 1000)), seconds: $0)
+            }
             var outcomes: [SelftestOutcome] = []
             for test in spec.tests {
+                if let deadline, deadline.expired { outcomes.append(notRun(test, kind: "two-stage", deadline: deadline)); continue }
                 progress.step("\(test): stage 1 in \(from.recipe), stage 2 in \(to.recipe)")
-                outcomes.append(await runTwoStage(test, binaries: binaries))
+                outcomes.append(await runTwoStage(test, binaries: binaries, deadline: deadline))
             }
             if spec.ioctlSuite {
                 for kernel in from.key == to.key ? [from] : [from, to] {
+                    let name = "\(Scenario.Selftests.ioctlSuite)@\(kernel.recipe)"
+                    if let deadline, deadline.expired { outcomes.append(notRun(name, kind: "ioctl-suite", deadline: deadline)); continue }
                     progress.step("\(Scenario.Selftests.ioctlSuite) suite in \(kernel.recipe)")
-                    outcomes.append(await runIoctlSuite(in: kernel, binaries: binaries))
+                    outcomes.append(await runIoctlSuite(in: kernel, binaries: binaries, deadline: deadline))
                 }
             }
             result.selftests = outcomes
@@ -58,6 +65,15 @@ public struct SelftestSession: Sendable {
         result.wallSeconds = Date().timeIntervalSince(result.startedAt)
         return result
     }
+
+    /// A test the overall timeout left no time for.
+    func notRun(_ test: String, kind: String, deadline: SelftestDeadline) -> SelftestOutcome {
+        SelftestOutcome(test: test, kind: kind, kernels: [from.recipe, to.recipe], status: .error, failureClass: .infrastructure,
+                        message: String(format: "not run: the run exceeded its %.0f s timeout", deadline.seconds), stages: [], subtests: [])
+    }
+
+    /// A test's own time limit in the guest: the scenario's, bounded by the step timeout.
+    var testTimeout: Int { max(1, min(spec.timeout, Int(options.stepTimeout))) }
 
     func judge(_ outcomes: [SelftestOutcome], into result: inout RunResult) {
         let twoStage = outcomes.filter { $0.kind == "two-stage" }
@@ -111,7 +127,7 @@ public struct SelftestSession: Sendable {
     }
 
     func withMachine<T>(_ kernel: KernelImage, next: KernelImage?, binaries: SelftestBuilder.Binaries, label: String,
-                        _ body: (CommandDriver) async throws -> T) async throws -> T {
+                        deadline: SelftestDeadline?, _ body: (CommandDriver) async throws -> T) async throws -> T {
         let directory = try RunDirectory()
         let keep = options.keep
         let cleanup = ChildProcesses.shared.onInterrupt { if !keep { directory.remove() } }
@@ -132,7 +148,7 @@ public struct SelftestSession: Sendable {
             }
         }
         try await machine.start()
-        return try await body(CommandDriver(machine: machine))
+        return try await body(CommandDriver(machine: machine, overall: deadline))
     }
 
     func stage(_ result: ExecResult, kernel: KernelImage) -> SelftestOutcome.Stage {
@@ -143,14 +159,14 @@ public struct SelftestSession: Sendable {
 
     static let skipExit: Int32 = 4
 
-    func runTwoStage(_ test: String, binaries: SelftestBuilder.Binaries) async -> SelftestOutcome {
+    func runTwoStage(_ test: String, binaries: SelftestBuilder.Binaries, deadline: SelftestDeadline? = nil) async -> SelftestOutcome {
         var outcome = SelftestOutcome(test: test, kind: "two-stage", kernels: [from.recipe, to.recipe], status: .error,
                                       failureClass: .infrastructure, message: "did not finish", stages: [], subtests: [])
         let path = "/handover/selftests/\(test)"
         do {
-            try await withMachine(from, next: to, binaries: binaries, label: test) { driver in
+            try await withMachine(from, next: to, binaries: binaries, label: test, deadline: deadline) { driver in
                 _ = try await driver.hello(timeout: options.bootTimeout)
-                let first = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "1"], timeoutSeconds: spec.timeout))
+                let first = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "1"], timeoutSeconds: testTimeout))
                 outcome.stages.append(stage(first, kernel: from))
                 guard first.exitCode == 0 else {
                     let skipped = first.exitCode == Self.skipExit
@@ -162,7 +178,7 @@ public struct SelftestSession: Sendable {
                 }
                 let (quiesce, hello, helloTime) = try await driver.kexec(into: to.recipe, timeout: options.kexecTimeout)
                 outcome.blackout = helloTime.seconds - quiesce.seconds
-                let second = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "2"], timeoutSeconds: spec.timeout))
+                let second = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "2"], timeoutSeconds: testTimeout))
                 outcome.stages.append(stage(second, kernel: to))
                 if second.exitCode == 0 {
                     outcome.status = .pass
@@ -188,14 +204,14 @@ public struct SelftestSession: Sendable {
         return outcome
     }
 
-    func runIoctlSuite(in kernel: KernelImage, binaries: SelftestBuilder.Binaries) async -> SelftestOutcome {
+    func runIoctlSuite(in kernel: KernelImage, binaries: SelftestBuilder.Binaries, deadline: SelftestDeadline? = nil) async -> SelftestOutcome {
         let name = Scenario.Selftests.ioctlSuite
         var outcome = SelftestOutcome(test: "\(name)@\(kernel.recipe)", kind: "ioctl-suite", kernels: [kernel.recipe], status: .error,
                                       failureClass: .infrastructure, message: "did not finish", stages: [], subtests: [])
         do {
-            try await withMachine(kernel, next: nil, binaries: binaries, label: "\(name)-\(kernel.recipe)") { driver in
+            try await withMachine(kernel, next: nil, binaries: binaries, label: "\(name)-\(kernel.recipe)", deadline: deadline) { driver in
                 _ = try await driver.hello(timeout: options.bootTimeout)
-                let run = try await driver.exec(ExecRequest(path: "/handover/selftests/\(name)", arguments: [], timeoutSeconds: spec.timeout))
+                let run = try await driver.exec(ExecRequest(path: "/handover/selftests/\(name)", arguments: [], timeoutSeconds: testTimeout))
                 outcome.stages.append(stage(run, kernel: kernel))
                 let parsed = KTAPParser.parse(run.output)
                 outcome.subtests = parsed.results
@@ -224,7 +240,7 @@ public struct SelftestSession: Sendable {
 
     func describe(_ result: ExecResult) -> String {
         if let error = result.error { return error }
-        if result.timedOut { return "timed out after \(spec.timeout) s" }
+        if result.timedOut { return "timed out after \(testTimeout) s" }
         if let signal = result.signal { return "killed by signal \(signal)" }
         let diagnostic = result.output.last { $0.hasPrefix("#") || $0.contains("FAIL") || $0.hasPrefix("Bail") }
         return "exit \(result.exitCode ?? -1)" + (diagnostic.map { ": \($0)" } ?? "")

@@ -3,8 +3,9 @@ import Subprocess
 import SystemPackage
 
 /// Runs host tools (make, apt-get, git, qemu). Every child gets its own session so that
-/// the whole tree can be stopped at once, and is registered with `ChildProcesses` so an
-/// interrupt never leaves one behind.
+/// the whole tree can be stopped at once, is registered with `ChildProcesses` so an
+/// interrupt never leaves one behind, and is bound by a `Lifeline` so that not even a
+/// SIGKILL of handover leaves one behind.
 public enum Shell {
     public struct Output: Sendable {
         public var status: TerminationStatus
@@ -13,8 +14,16 @@ public enum Shell {
         public var succeeded: Bool { status.isSuccess }
     }
 
-    static func executable(_ name: String) -> Executable {
-        name.hasPrefix("/") ? .path(FilePath(name)) : .name(name)
+    /// `name arguments…` bound to a new lifeline (see `Lifeline`): it dies with handover even
+    /// on SIGKILL. Throws when the tool is not installed, as spawning it directly would.
+    static func supervised(_ name: String, _ arguments: [String], environment: [String: String]) throws
+        -> (executable: Executable, arguments: Arguments, lifeline: Lifeline) {
+        guard let path = Lifeline.resolve(name, path: environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]) else {
+            throw HarnessError(.toolFailed, "cannot run \(name): it is not installed (not found on PATH)")
+        }
+        let lifeline = try Lifeline()
+        let wrapped = Lifeline.wrap(path, arguments)
+        return (.path(FilePath(wrapped.executable)), Arguments(wrapped.arguments), lifeline)
     }
 
     static var isolatedOptions: PlatformOptions {
@@ -30,10 +39,13 @@ public enum Shell {
         environment: [String: String] = [:], limit: Int = 16 << 20
     ) async throws -> Output {
         let env: Environment = environment.isEmpty ? .inherit : .inherit.updating(environment.reduce(into: [:]) { $0[.init(stringLiteral: $1.key)] = $1.value })
+        let command = try supervised(name, arguments, environment: environment)
+        defer { command.lifeline.release() }
         do {
             let result = try await Subprocess.run(
-                executable(name), arguments: Arguments(arguments), environment: env,
+                command.executable, arguments: command.arguments, environment: env,
                 workingDirectory: directory.map { FilePath($0.path) }, platformOptions: isolatedOptions,
+                input: .fileDescriptor(command.lifeline.readEnd, closeAfterSpawningProcess: true),
                 output: .string(limit: limit), error: .string(limit: limit))
             return Output(status: result.terminationStatus, stdout: result.standardOutput, stderr: result.standardError)
         } catch let error as SubprocessError {
@@ -61,11 +73,14 @@ public enum Shell {
         environment: [String: String] = [:], log: FileHandle?, onLine: @escaping @Sendable (String) -> Void
     ) async throws -> (status: TerminationStatus, tail: [String]) {
         let env: Environment = environment.isEmpty ? .inherit : .inherit.updating(environment.reduce(into: [:]) { $0[.init(stringLiteral: $1.key)] = $1.value })
+        let command = try supervised(name, arguments, environment: environment)
+        defer { command.lifeline.release() }
         do {
             let result = try await Subprocess.run(
-                executable(name), arguments: Arguments(arguments), environment: env,
+                command.executable, arguments: command.arguments, environment: env,
                 workingDirectory: directory.map { FilePath($0.path) }, platformOptions: isolatedOptions,
-                input: .none, output: .sequence, error: .combinedWithOutput
+                input: .fileDescriptor(command.lifeline.readEnd, closeAfterSpawningProcess: true),
+                output: .sequence, error: .combinedWithOutput
             ) { execution in
                 let pid = execution.processIdentifier.value
                 ChildProcesses.shared.register(pid)
