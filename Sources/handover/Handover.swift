@@ -14,6 +14,7 @@ struct Handover: AsyncParsableCommand {
     static func main() async {
         LibvirtBackend.register()
         await main(nil)
+        LibvirtBackend.shutdown()
     }
 }
 

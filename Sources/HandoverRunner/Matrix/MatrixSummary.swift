@@ -24,6 +24,9 @@ public struct MatrixRunRecord: Codable, Sendable, Equatable {
     public var resultPath: String
     public var consolePath: String?
     public var consoleTail: [String]
+    /// The VM's own time and the backend's set-up before it (uploads, a domain's start).
+    public var vmSeconds: Double? = nil
+    public var setupSeconds: Double? = nil
 }
 
 /// A flagged change against the baseline (the last good run of the same cell).
