@@ -113,7 +113,7 @@ final class UploadCache: @unchecked Sendable {
         } catch {
             throw HarnessError(.io, "cannot read \(file.path): \(error.localizedDescription)")
         }
-        let digest = try FileDigest.sha256(file)
+        let digest = try Self.digest(of: file)
         // Either an entry that is ready (reuse), or a new entry this call uploads.
         let (entry, reused): (Entry, Bool) = try locked {
             while true {
@@ -176,6 +176,40 @@ final class UploadCache: @unchecked Sendable {
     /// How many volumes the cache holds and how many of them runs hold now (for tests).
     var counts: (volumes: Int, inUse: Int) {
         locked { (entries.values.filter(\.ready).count, entries.values.filter { $0.ready && $0.users > 0 }.count) }
+    }
+
+    /// A file as the filesystem identifies it: the same identity means the same content. The
+    /// change time (which no program can set) tells a recycled inode from the file before it.
+    private struct FileIdentity: Hashable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let modified: [Int]
+        let changed: [Int]
+    }
+
+    private static let digestLock = NSLock()
+    nonisolated(unsafe) private static var digests: [FileIdentity: String] = [:]
+
+    /// The file's SHA-256, hashed once per file for the process (a matrix boots the same
+    /// cached bzImage many times; each run's initramfs is a new file).
+    static func digest(of file: URL) throws -> String {
+        var info = stat()
+        guard stat(file.path, &info) == 0 else {
+            throw HarnessError(.io, "cannot read \(file.path): \(String(cString: strerror(errno)))")
+        }
+        let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                                    modified: [info.st_mtim.tv_sec, info.st_mtim.tv_nsec],
+                                    changed: [info.st_ctim.tv_sec, info.st_ctim.tv_nsec])
+        digestLock.lock()
+        let known = digests[identity]
+        digestLock.unlock()
+        if let known { return known }
+        let digest = try FileDigest.sha256(file)
+        digestLock.lock()
+        digests[identity] = digest
+        digestLock.unlock()
+        return digest
     }
 
     // MARK: - Pool and upload

@@ -13,7 +13,10 @@ enum SystemLibvirt {
 
     static func file(_ directory: RunDirectory, _ name: String, bytes: Int, seed: UInt8) throws -> URL {
         let url = directory.file(name)
-        try Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 31) ^ seed }).write(to: url)
+        let block = Data((0..<4093).map { UInt8(truncatingIfNeeded: $0 &* 31) ^ seed })
+        var data = Data(capacity: bytes)
+        while data.count < bytes { data.append(block.prefix(bytes - data.count)) }
+        try data.write(to: url)
         return url
     }
 
@@ -102,5 +105,25 @@ struct UploadCacheTests {
         #expect(cache.counts == (volumes: 1, inUse: 1))
         for lease in leases { cache.release(lease) }
         #expect(cache.counts == (volumes: 1, inUse: 0))
+    }
+}
+
+@Suite("content digests of uploads")
+struct UploadDigestTests {
+    @Test("a file is hashed by content; rewritten in place with other bytes of the same size it gets a new digest")
+    func rewrittenFileIsHashedAgain() throws {
+        let directory = try RunDirectory()
+        defer { directory.remove() }
+        let file = directory.file("initrd.cpio")
+        try Data(repeating: 1, count: 4096).write(to: file)
+        let first = try UploadCache.digest(of: file)
+        #expect(first == (try FileDigest.sha256(file)))
+        #expect(try UploadCache.digest(of: file) == first)
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.write(contentsOf: Data(repeating: 2, count: 4096))
+        try handle.close()
+        let second = try UploadCache.digest(of: file)
+        #expect(second != first)
+        #expect(second == (try FileDigest.sha256(file)))
     }
 }
