@@ -8,6 +8,7 @@ Usage: Benchmarks/bench.py [--quick] [--handover PATH] [--libvirt-only] [--libvi
   --quick          fewer repeats (5 instead of 20 for precision, 3 instead of 5 elsewhere)
   --libvirt-only   only section 8: the same pair on QEMU, libvirt (qemu:///system) and libvirt
                    over loopback TCP (scripts/libvirt-daemons.sh start)
+  --libvirt-pair FROM TO   the pair of section 8 (default linux-7.2 linux-7.3)
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -73,6 +74,7 @@ parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
 parser.add_argument("--accel", default="auto")
 parser.add_argument("--libvirt-only", action="store_true")
 parser.add_argument("--libvirt-tcp", default="qemu+tcp://127.0.0.1:16519/system")
+parser.add_argument("--libvirt-pair", nargs=2, default=["linux-7.2", "linux-7.3"], metavar=("FROM", "TO"))
 args = parser.parse_args()
 h = args.handover
 small = 3 if args.quick else 5
@@ -124,7 +126,7 @@ def bench_libvirt():
     for round_index in range(small):
         for label, extra in backends:
             out = work / f"libvirt-{round_index}-{label.replace('/', '_').replace(':', '_').replace(' ', '_')}"
-            runs, wall, _ = handover_run(h, "memfd-basic", "linux-7.2", "linux-7.3", str(out), extra=extra)
+            runs, wall, _ = handover_run(h, "memfd-basic", *args.libvirt_pair, str(out), extra=extra)
             run = runs[0]
             if run["verdict"] != "pass":
                 sys.exit(f"bench: {label}: {run['verdict']}: {run['reason']}")
@@ -153,11 +155,12 @@ def bench_libvirt():
               f"{entry['console_median_s'] or 0:.2f} s, hello {entry['hello_median_s'] or 0:.2f} s "
               f"({entry['hello_minus_qemu_s'] or 0:+.2f} s against QEMU; target within 1 s)")
     result["accelerator"] = "+".join(sorted(accelerators))
+    result["pair"] = " -> ".join(args.libvirt_pair)
     report["libvirt_vs_qemu"] = result
 
 
 if args.libvirt_only:
-    print(f"== 8. libvirt against QEMU: memfd-basic linux-7.2 -> linux-7.3, median of {small}")
+    print(f"== 8. libvirt against QEMU: memfd-basic {' -> '.join(args.libvirt_pair)}, median of {small}")
     bench_libvirt()
     write_report()
     sys.exit(0)
@@ -255,7 +258,7 @@ outside = (info.get("buildSeconds") or 0) - (info.get("makeSeconds") or 0)
 print(f"   cache hit {median(hits):.2f} s (target < 2 s); the cold build took {info.get('buildSeconds') or 0:.0f} s, "
       f"{outside:.0f} s of it outside make bzImage")
 
-print(f"== 8. libvirt against QEMU: memfd-basic linux-7.2 -> linux-7.3, median of {small}")
+print(f"== 8. libvirt against QEMU: memfd-basic {' -> '.join(args.libvirt_pair)}, median of {small}")
 bench_libvirt()
 
 write_report()
