@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """handover's benchmark suite: the harness's own cost, blackout precision, guest hashing
-throughput, matrix scaling, memory and the image cache. Prints medians (and ratios measured
-in the same run) and writes everything to Benchmarks/results/<time>.json.
+throughput, matrix scaling, memory, the image cache and the libvirt backend against QEMU.
+Prints medians (and ratios measured in the same run) and writes everything to
+Benchmarks/results/<time>.json.
 
-Usage: Benchmarks/bench.py [--quick] [--handover PATH]
-  --quick   fewer repeats (5 instead of 20 for precision, 3 instead of 5 elsewhere)
+Usage: Benchmarks/bench.py [--quick] [--handover PATH] [--libvirt-only] [--libvirt-tcp URI]
+  --quick          fewer repeats (5 instead of 20 for precision, 3 instead of 5 elsewhere)
+  --libvirt-only   only section 8: the same pair on QEMU, libvirt (qemu:///system) and libvirt
+                   over loopback TCP (scripts/libvirt-daemons.sh start)
+  --libvirt-pair FROM TO   the pair of section 8 (default linux-7.2 linux-7.3)
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -68,6 +72,9 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true")
 parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
 parser.add_argument("--accel", default="auto")
+parser.add_argument("--libvirt-only", action="store_true")
+parser.add_argument("--libvirt-tcp", default="qemu+tcp://127.0.0.1:16519/system")
+parser.add_argument("--libvirt-pair", nargs=2, default=["linux-7.2", "linux-7.3"], metavar=("FROM", "TO"))
 args = parser.parse_args()
 h = args.handover
 small = 3 if args.quick else 5
@@ -75,6 +82,88 @@ precision_repeats = 5 if args.quick else 20
 os.chdir(ROOT)
 work = Path(tempfile.mkdtemp(prefix="handover-bench-"))
 report = {"quick": args.quick, "host": os.uname().nodename, "cores": os.cpu_count()}
+
+
+def first_times(out):
+    """Host seconds (VM clock) of the first console line and of the agent's first hello."""
+    console, hello = None, None
+    try:
+        for line in (Path(out) / "console.log").read_text(errors="replace").splitlines():
+            if line.startswith("["):
+                console = float(line[1:line.index("]")])
+                break
+        for line in (Path(out) / "transcript.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("from") == "agent" and '"hello"' in entry.get("line", ""):
+                hello = entry["t"]
+                break
+    except (OSError, ValueError):
+        pass
+    return console, hello
+
+
+def write_report():
+    results = ROOT / "Benchmarks/results"
+    results.mkdir(exist_ok=True)
+    name = results / time.strftime("%Y%m%d-%H%M%S.json")
+    name.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {name}")
+
+
+def bench_libvirt():
+    """The same run on QEMU directly, through libvirt on this machine and through libvirt over
+    loopback TCP, interleaved round by round: whole run (the command's wall time), the VM's
+    own time, the set-up before it (uploads, the domain's start), and when the first console
+    line and the agent's hello came, on the VM's clock and counted from the end of the set-up."""
+    backends = [("qemu", [])]
+    for uri in ("qemu:///system", args.libvirt_tcp):
+        if sh(["virsh", "-c", uri, "version"]).returncode == 0:
+            backends.append((f"libvirt {uri}", ["--backend", "libvirt", "--connect", uri]))
+        else:
+            print(f"   skipped libvirt {uri}: libvirtd does not answer (scripts/libvirt-daemons.sh start)")
+    rows = {label: {"wall": [], "vm": [], "setup": [], "console": [], "hello": []} for label, _ in backends}
+    accelerators = set()
+    for round_index in range(small):
+        for label, extra in backends:
+            out = work / f"libvirt-{round_index}-{label.replace('/', '_').replace(':', '_').replace(' ', '_')}"
+            runs, wall, _ = handover_run(h, "memfd-basic", *args.libvirt_pair, str(out), extra=extra)
+            run = runs[0]
+            if run["verdict"] != "pass":
+                sys.exit(f"bench: {label}: {run['verdict']}: {run['reason']}")
+            setup = (run.get("setup") or {}).get("seconds", 0.0)
+            console, hello = first_times(out)
+            accelerators.add(run["accelerator"])
+            row = rows[label]
+            row["wall"].append(wall)
+            row["vm"].append(run.get("vmSeconds") or 0)
+            row["setup"].append(setup)
+            if console is not None:
+                row["console"].append(setup + console)
+            if hello is not None:
+                row["hello"].append(setup + hello)
+    base = median(rows["qemu"]["wall"])
+    base_hello = median(rows["qemu"]["hello"])
+    result = {}
+    for label, row in rows.items():
+        entry = {key + "_median_s": median(values) for key, values in row.items()}
+        entry["runs"] = len(row["wall"])
+        entry["wall_ratio_to_qemu"] = median(row["wall"]) / base if base else None
+        entry["hello_minus_qemu_s"] = (median(row["hello"]) - base_hello) if row["hello"] and base_hello is not None else None
+        result[label] = entry
+        print(f"   {label:45s} run {entry['wall_median_s']:6.2f} s ({entry['wall_ratio_to_qemu']:.2f}x QEMU; target <= 1.10), "
+              f"set-up {entry['setup_median_s']:.2f} s, VM {entry['vm_median_s']:.2f} s, first console line "
+              f"{entry['console_median_s'] or 0:.2f} s, hello {entry['hello_median_s'] or 0:.2f} s "
+              f"({entry['hello_minus_qemu_s'] or 0:+.2f} s against QEMU; target within 1 s)")
+    result["accelerator"] = "+".join(sorted(accelerators))
+    result["pair"] = " -> ".join(args.libvirt_pair)
+    report["libvirt_vs_qemu"] = result
+
+
+if args.libvirt_only:
+    print(f"== 8. libvirt against QEMU: memfd-basic {' -> '.join(args.libvirt_pair)}, median of {small}")
+    bench_libvirt()
+    write_report()
+    sys.exit(0)
 
 print("== 1. harness overhead: handover run against the same VM started by hand")
 # Interleaved: a handover run (kept run directory), then its exact QEMU command line with a
@@ -169,8 +258,7 @@ outside = (info.get("buildSeconds") or 0) - (info.get("makeSeconds") or 0)
 print(f"   cache hit {median(hits):.2f} s (target < 2 s); the cold build took {info.get('buildSeconds') or 0:.0f} s, "
       f"{outside:.0f} s of it outside make bzImage")
 
-results = ROOT / "Benchmarks/results"
-results.mkdir(exist_ok=True)
-name = results / time.strftime("%Y%m%d-%H%M%S.json")
-name.write_text(json.dumps(report, indent=2) + "\n")
-print(f"results: {name}")
+print(f"== 8. libvirt against QEMU: memfd-basic {' -> '.join(args.libvirt_pair)}, median of {small}")
+bench_libvirt()
+
+write_report()

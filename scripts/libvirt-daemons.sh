@@ -19,6 +19,7 @@
 set -euo pipefail
 
 state=/run/handover-libvirt
+here=$(cd "$(dirname "$0")" && pwd)
 port=${HANDOVER_LIBVIRT_TCP_PORT:-16519}
 local_uri=qemu:///system
 tcp_uri=qemu+tcp://127.0.0.1:$port/system
@@ -55,6 +56,29 @@ stop_daemon() {
   rm -f "$file"
 }
 
+# libvirtd's QEMU driver probes QEMU's capabilities once and caches them, but it throws the
+# cache away on every lookup when the probe saw KVM (the probe runs with CAP_DAC_OVERRIDE)
+# while /dev/kvm is not readable and writable for the user it runs QEMU as: "KVM was enabled
+# when probing '/usr/bin/qemu-system-x86_64', but it is not available now" in its debug log,
+# then a new probe of about 4 s, 13 times per domain start (52 s, seen here with /dev/kvm
+# root:root 0600 and no udev). A Debian host's udev gives /dev/kvm to the group kvm, and
+# Debian's libvirt puts libvirt-qemu into it; do the same where nothing did.
+ensure_kvm_access() {
+  [ -c /dev/kvm ] || return 0
+  if setpriv --reuid libvirt-qemu --regid libvirt-qemu --init-groups sh -c 'test -r /dev/kvm -a -w /dev/kvm' 2>/dev/null; then
+    return 0
+  fi
+  getent group kvm >/dev/null || groupadd --system kvm
+  id -nG libvirt-qemu | tr ' ' '\n' | grep -qx kvm || usermod -aG kvm libvirt-qemu
+  if [ "$(stat -c %G /dev/kvm)" = root ] && [ "$(stat -c %a /dev/kvm)" = 600 ]; then
+    chgrp kvm /dev/kvm
+    chmod 0660 /dev/kvm
+    say "gave /dev/kvm to the group kvm (0660) as udev would, for libvirt-qemu"
+  fi
+  setpriv --reuid libvirt-qemu --regid libvirt-qemu --init-groups sh -c 'test -r /dev/kvm -a -w /dev/kvm' 2>/dev/null ||
+    say "warning: libvirt-qemu cannot use /dev/kvm ($(stat -c '%U:%G %a' /dev/kvm)); libvirt will re-probe QEMU on every domain start (about 50 s each)"
+}
+
 ensure_user() {
   # libvirtd's QEMU driver looks up its default user before qemu.conf is read, and refuses to
   # start without it; Debian's libvirt-daemon-system would create it.
@@ -77,6 +101,7 @@ start() {
   mkdir -p "$state" /var/log/libvirt /var/lib/libvirt
   chmod 0755 "$state"
   ensure_user
+  ensure_kvm_access
 
   # virtlogd: libvirtd's QEMU driver sends QEMU's output to it, and domain creation fails
   # without it. Another virtlogd (its usual pid file) is fine too.
@@ -102,7 +127,18 @@ tcp_port = "$port"
 auth_tcp = "none"
 log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 EOF
-    libvirtd --listen --config "$state/libvirtd.conf" --pid-file "$state/libvirtd.pid" -d
+    # Under a subreaper (scripts/subreaper.py): QEMU's that end are reaped at once, not when
+    # this machine's PID 1 gets round to it, which libvirt would wait for at every domain's end.
+    local launcher=()
+    if command -v python3 >/dev/null; then
+      launcher=(python3 "$here/subreaper.py")
+    else
+      say "python3 is missing: libvirtd runs without a subreaper (each domain's end waits for PID 1 to reap QEMU)"
+    fi
+    setsid "${launcher[@]}" libvirtd --listen --config "$state/libvirtd.conf" --pid-file "$state/libvirtd.pid" -d \
+      </dev/null >>/var/log/libvirt/libvirtd-start.log 2>&1 &
+    local wait_until=$((SECONDS + 30))
+    until alive "$state/libvirtd.pid" || ((SECONDS > wait_until)); do sleep 0.1; done
     say "started libvirtd ($(cat "$state/libvirtd.pid" 2>/dev/null || echo '?')) for $local_uri and $tcp_uri"
   fi
 

@@ -11,6 +11,11 @@ public enum LibvirtBackend {
             LibvirtMachine(config: config, directory: directory, uri: uri)
         }
     }
+
+    /// Removes what the runs of this process uploaded to libvirt hosts (also done at exit).
+    public static func shutdown() {
+        UploadCache.closeAll()
+    }
 }
 
 /// A libvirt object handle that crosses threads (libvirt's objects are reference counted and
@@ -23,11 +28,14 @@ struct Handle: @unchecked Sendable {
 /// One transient libvirt domain, local or remote, giving the runner the same events, host
 /// timestamps, console.log and transcript.jsonl as QemuMachine.
 ///
-/// - Kernel and initramfs reach the libvirt host through a transient `dir` storage pool: two
-///   raw volumes filled by volume upload over a stream; the domain boots from their paths.
+/// - Kernel and initramfs reach the libvirt host as volumes of a transient `dir` storage pool
+///   filled by volume upload over a stream (UploadCache: once per content for the process, so
+///   a matrix's runs share what they have in common); the domain boots from their paths.
 /// - The domain is created paused (and auto-destroyed if this process's connection goes
 ///   away), the console and the agent channel are opened as streams, then it is resumed:
 ///   like QEMU's chardev sockets, both are connected before the guest runs.
+/// - The VM's clock (HostTime zero) starts at the resume; everything before it is the set-up,
+///   reported step by step in `setup` and not as VM time.
 /// - Each stream is read on its own thread with blocking virStreamRecv; lines get the host's
 ///   monotonic time on arrival. The domain's end comes from lifecycle events (libvirt's default
 ///   event loop on a thread of its own), with polling of virDomainIsActive as a fallback.
@@ -35,23 +43,19 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
     public let config: VMConfig
     public let directory: RunDirectory
     public let uri: String
-    /// The domain's and the storage pool's name.
+    /// The domain's name.
     public let name: String
-    /// The pool's folder on the libvirt host.
-    public let poolPath: String
     let events = Mailbox<VMEvent>()
-
-    static let poolParent = "/var/lib/libvirt/handover-pools"
-    static let kernelVolume = "kernel"
-    static let initrdVolume = "initrd"
 
     /// Everything below is guarded by `lock`.
     private let lock = NSLock()
     private var startedAt = LibvirtMachine.monotonicNow()
     private var domainXML: String
     private var connection: Handle?
-    private var pool: Handle?
-    private var volumes: [Handle] = []
+    private var uploads: UploadCache?
+    private var leases: [UploadCache.Lease] = []
+    private var setupSteps: [MachineSetup.Step] = []
+    private var setupSeconds: Double = 0
     private var domain: Handle?
     private var console: Handle?
     private var channel: Handle?
@@ -75,10 +79,8 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         self.directory = directory
         self.uri = uri
         name = DomainXML.uniqueName()
-        poolPath = "\(Self.poolParent)/\(name)"
-        // Dir pools name a volume's file after the volume, so the paths are known before upload.
-        domainXML = DomainXML.make(config: config, name: name, kernelPath: "\(poolPath)/\(Self.kernelVolume)",
-                                   initrdPath: "\(poolPath)/\(Self.initrdVolume)")
+        // Until the uploads name the volumes: the local files, as a libvirt on this machine could use them.
+        domainXML = DomainXML.make(config: config, name: name, kernelPath: config.kernel.path, initrdPath: config.initrd.path)
     }
 
     public var consoleLog: URL { directory.file("console.log") }
@@ -87,6 +89,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
 
     public var launchDescription: String { locked { domainXML } }
     public var hostErrors: [String] { locked { errors } }
+    public var setup: MachineSetup { locked { MachineSetup(seconds: setupSeconds, steps: setupSteps) } }
 
     public var artifacts: [(URL, String)] {
         [(consoleLog, "console.log"), (transcript, "transcript.jsonl"), (domainFile, "domain.xml")]
@@ -140,7 +143,24 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         if locked({ stopping }) { throw HarnessError(.interrupted, "libvirt: the start of \(name) was interrupted") }
     }
 
+    /// Times one step of the set-up; the step is recorded even when it throws.
+    private func step<T>(_ name: String, since begin: UInt64, _ body: () throws -> (T, String?)) throws -> T {
+        let started = Self.monotonicNow()
+        var detail: String?
+        defer {
+            let ended = Self.monotonicNow()
+            locked {
+                setupSteps.append(MachineSetup.Step(name: name, seconds: Double(ended - started) / 1e9, detail: detail))
+                setupSeconds = Double(ended - begin) / 1e9
+            }
+        }
+        let (value, said) = try body()
+        detail = said
+        return value
+    }
+
     private func startBlocking() throws {
+        let begin = Self.monotonicNow()
         let action = ChildProcesses.shared.onInterrupt { [weak self] in self?.stop() }
         locked { interruptAction = action }
         try checkNotStopping()
@@ -149,133 +169,83 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         locked { self.recorder = recorder }
 
         LibvirtRuntime.ready
-        guard let opened = virConnectOpen(uri) else { throw LibvirtRuntime.error("connecting to \(uri)") }
+        let connection: Handle = try step("connect", since: begin) {
+            guard let opened = virConnectOpen(uri) else { throw LibvirtRuntime.error("connecting to \(uri)") }
+            return (Handle(opened), nil)
+        }
         // This thread keeps its own references: stop() (SIGINT) may release the machine's meanwhile.
-        let connection = Handle(opened)
-        virConnectRef(opened)
-        defer { virConnectClose(opened) }
+        virConnectRef(connection.pointer)
+        defer { virConnectClose(connection.pointer) }
         locked { self.connection = connection }
         try checkNotStopping()
         LibvirtLeftovers.reapOnce(connection: connection, uri: uri)
 
-        // Kernel and initramfs go to the libvirt host as volumes of a transient pool.
-        guard let createdPool = virStoragePoolCreateXML(connection.pointer, DomainXML.pool(name: name, path: poolPath),
-                                                        UInt32(VIR_STORAGE_POOL_CREATE_WITH_BUILD.rawValue)) else {
-            throw LibvirtRuntime.error("creating the storage pool \(name) at \(poolPath) on \(uri)")
-        }
-        let pool = Handle(createdPool)
-        virStoragePoolRef(createdPool)
-        defer { virStoragePoolFree(createdPool) }
-        locked { self.pool = pool }
+        // Kernel and initramfs go to the libvirt host as volumes, once per content for this process.
+        let uploads = UploadCache.forURI(uri)
+        locked { self.uploads = uploads }
+        let kernel = try step("upload kernel", since: begin) { try lease(config.kernel, from: uploads) }
         try checkNotStopping()
-        let kernelPath = try upload(config.kernel, as: Self.kernelVolume, pool: pool, connection: connection)
-        let initrdPath = try upload(config.initrd, as: Self.initrdVolume, pool: pool, connection: connection)
-        let xml = DomainXML.make(config: config, name: name, kernelPath: kernelPath, initrdPath: initrdPath)
+        let initrd = try step("upload initramfs", since: begin) { try lease(config.initrd, from: uploads) }
+        try checkNotStopping()
+        let xml = DomainXML.make(config: config, name: name, kernelPath: kernel.path, initrdPath: initrd.path)
         locked { domainXML = xml }
         try AtomicFile.write(xml, to: domainFile)
 
         // Paused first: the console and channel streams must be open before the guest runs.
-        locked { startedAt = Self.monotonicNow() }
-        let flags = VIR_DOMAIN_START_PAUSED.rawValue | VIR_DOMAIN_START_AUTODESTROY.rawValue
-        guard let created = virDomainCreateXML(connection.pointer, xml, UInt32(flags)) else {
-            throw LibvirtRuntime.error("creating domain \(name) on \(uri)")
-        }
-        // stop() may have found the domain by name meanwhile (SIGINT): keep one handle.
-        let domain: Handle = locked {
-            if let existing = self.domain {
-                virDomainFree(created)
-                return existing
+        let domain: Handle = try step("create domain", since: begin) {
+            let flags = VIR_DOMAIN_START_PAUSED.rawValue | VIR_DOMAIN_START_AUTODESTROY.rawValue
+            guard let created = virDomainCreateXML(connection.pointer, xml, UInt32(flags)) else {
+                throw LibvirtRuntime.error("creating domain \(name) on \(uri)")
             }
-            self.domain = Handle(created)
-            return Handle(created)
+            // stop() may have found the domain by name meanwhile (SIGINT): keep one handle.
+            let domain: Handle = locked {
+                if let existing = self.domain {
+                    virDomainFree(created)
+                    return existing
+                }
+                self.domain = Handle(created)
+                return Handle(created)
+            }
+            return (domain, nil)
         }
         virDomainRef(domain.pointer)
         defer { virDomainFree(domain.pointer) }
         try checkNotStopping()
 
-        try registerLifecycleEvents(connection: connection, domain: domain)
-
-        guard let consoleStream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
-        locked { console = Handle(consoleStream) }
-        guard virDomainOpenConsole(domain.pointer, nil, consoleStream, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue)) == 0 else {
-            throw LibvirtRuntime.error("opening the serial console of \(name)")
+        try step("open streams", since: begin) {
+            try registerLifecycleEvents(connection: connection, domain: domain)
+            guard let consoleStream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
+            locked { console = Handle(consoleStream) }
+            guard virDomainOpenConsole(domain.pointer, nil, consoleStream, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue)) == 0 else {
+                throw LibvirtRuntime.error("opening the serial console of \(name)")
+            }
+            guard let channelStream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
+            locked { channel = Handle(channelStream) }
+            guard virDomainOpenChannel(domain.pointer, config.agentPortName, channelStream, UInt32(VIR_DOMAIN_CHANNEL_FORCE.rawValue)) == 0 else {
+                throw LibvirtRuntime.error("opening the channel \(config.agentPortName) of \(name)")
+            }
+            startReaders(console: Handle(consoleStream), channel: Handle(channelStream), recorder: recorder)
+            return ((), "console and agent channel")
         }
-        guard let channelStream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
-        locked { channel = Handle(channelStream) }
-        guard virDomainOpenChannel(domain.pointer, config.agentPortName, channelStream, UInt32(VIR_DOMAIN_CHANNEL_FORCE.rawValue)) == 0 else {
-            throw LibvirtRuntime.error("opening the channel \(config.agentPortName) of \(name)")
-        }
-        startReaders(console: Handle(consoleStream), channel: Handle(channelStream), recorder: recorder)
         try checkNotStopping()
 
+        // The VM's clock starts here: the guest runs from the resume on.
+        let resumed = Self.monotonicNow()
+        locked {
+            startedAt = resumed
+            setupSeconds = Double(resumed - begin) / 1e9
+        }
         guard virDomainResume(domain.pointer) == 0 else { throw LibvirtRuntime.error("resuming domain \(name)") }
         startPolling()
     }
 
-    /// Creates a raw volume of the file's size and fills it through an upload stream.
-    /// Returns the volume's path on the libvirt host.
-    private func upload(_ file: URL, as volumeName: String, pool: Handle, connection: Handle) throws -> String {
-        let size: Int
-        do {
-            size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
-        } catch {
-            throw HarnessError(.io, "cannot read \(file.path): \(error.localizedDescription)")
-        }
-        guard let created = virStorageVolCreateXML(pool.pointer, DomainXML.volume(name: volumeName, bytes: size), 0) else {
-            throw LibvirtRuntime.error("creating volume \(volumeName) in pool \(name)")
-        }
-        let volume = Handle(created)
-        virStorageVolRef(created)
-        defer { virStorageVolFree(created) }
-        locked { volumes.append(volume) }
-        guard let stream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
-        defer { virStreamFree(stream) }
-        guard virStorageVolUpload(volume.pointer, stream, 0, UInt64(size), 0) == 0 else {
-            throw LibvirtRuntime.error("starting the upload of \(file.lastPathComponent) to volume \(volumeName)", code: .io)
-        }
-        let reader: FileHandle
-        do {
-            reader = try FileHandle(forReadingFrom: file)
-        } catch {
-            virStreamAbort(stream)
-            throw HarnessError(.io, "cannot read \(file.path): \(error.localizedDescription)")
-        }
-        defer { try? reader.close() }
-        var sent = 0
-        while true {
-            let chunk: Data
-            do {
-                guard let data = try reader.read(upToCount: 1 << 20), !data.isEmpty else { break }
-                chunk = data
-            } catch {
-                virStreamAbort(stream)
-                throw HarnessError(.io, "cannot read \(file.path): \(error.localizedDescription)")
-            }
-            try chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
-                let base = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
-                var offset = 0
-                while offset < raw.count {
-                    let count = virStreamSend(stream, base + offset, raw.count - offset)
-                    if count == -2 { usleep(1000); continue }
-                    guard count > 0 else {
-                        let failure = LibvirtRuntime.error("uploading \(file.lastPathComponent) to volume \(volumeName)", code: .io)
-                        virStreamAbort(stream)
-                        throw failure
-                    }
-                    offset += Int(count)
-                }
-            }
-            sent += chunk.count
-        }
-        guard virStreamFinish(stream) == 0 else {
-            throw LibvirtRuntime.error("finishing the upload of \(file.lastPathComponent) to volume \(volumeName)", code: .io)
-        }
-        guard sent == size else {
-            throw HarnessError(.io, "libvirt: uploaded \(sent) of \(size) bytes of \(file.path) (the file changed meanwhile)")
-        }
-        guard let path = virStorageVolGetPath(volume.pointer) else { throw LibvirtRuntime.error("asking for the path of volume \(volumeName)") }
-        defer { free(path) }
-        return String(cString: path)
+    /// Takes a lease on the file's volume; says whether it was uploaded now or reused.
+    private func lease(_ file: URL, from uploads: UploadCache) throws -> (UploadCache.Lease, String?) {
+        let lease = try uploads.acquire(file)
+        locked { leases.append(lease) }
+        let size = String(format: "%.1f MB", Double(lease.bytes) / 1e6)
+        let digest = "sha256 \(lease.digest.prefix(12))"
+        return (lease, lease.reused ? "reused \(size) (\(digest)), uploaded earlier by this process" : "uploaded \(size) (\(digest))")
     }
 
     // MARK: - Events
@@ -460,8 +430,8 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         return true
     }
 
-    /// Destroys the domain if it still runs, deletes the volumes and the transient pool, closes
-    /// the streams and the connection. Safe to call twice and from the interrupt path; a second
+    /// Destroys the domain if it still runs, releases its uploads, closes the streams and the
+    /// connection. Safe to call twice and from the interrupt path; a second
     /// caller waits for the first.
     public func stop() {
         stopLock.lock()
@@ -490,7 +460,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
             }
             _ = readers.wait(timeout: .now() + 3)
         }
-        let (callback, volumes, pool, recorder) = locked {
+        let (callback, leases, uploads, recorder) = locked {
             // Streams opened by a start that failed before the readers began are freed here.
             if !readersStarted {
                 for stream in [console, channel].compactMap({ $0 }) {
@@ -500,32 +470,16 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
                 console = nil
                 channel = nil
             }
-            let taken = (callbackID, self.volumes, self.pool, self.recorder)
+            let taken = (callbackID, self.leases, self.uploads, self.recorder)
             callbackID = -1
-            self.volumes = []
-            self.pool = nil
+            self.leases = []
             self.domain = nil
             return taken
         }
         if let connection, callback >= 0 { virConnectDomainEventDeregisterAny(connection.pointer, callback) }
         if let domain { virDomainFree(domain.pointer) }
-        for volume in volumes {
-            if virStorageVolDelete(volume.pointer, 0) != 0 {
-                let message = LibvirtRuntime.lastMessage()
-                locked { errors.append("libvirt: cannot delete a volume of pool \(name): \(message)") }
-            }
-            virStorageVolFree(volume.pointer)
-        }
-        if let pool {
-            if virStoragePoolDestroy(pool.pointer) != 0 {
-                let message = LibvirtRuntime.lastMessage()
-                locked { errors.append("libvirt: cannot destroy pool \(name): \(message)") }
-            }
-            virStoragePoolFree(pool.pointer)
-            // A transient pool leaves its (now empty) folder behind; remove it when the libvirt
-            // host is this machine.
-            if LibvirtRuntime.isLocal(uri) { rmdir(poolPath) }
-        }
+        // The domain is gone: its kernel and initramfs may go too once no other run needs them.
+        for lease in leases { uploads?.release(lease) }
         locked {
             // Streams still held (the readers did not return): leave them to the readers.
             if self.console == nil && self.channel == nil, let connection = self.connection {
@@ -598,7 +552,7 @@ enum LibvirtLeftovers {
                     if let volumes { free(volumes) }
                     if virStoragePoolDestroy(pool) == 0 {
                         removed.append("pool \(name)")
-                        if LibvirtRuntime.isLocal(uri) { rmdir("\(LibvirtMachine.poolParent)/\(name)") }
+                        if LibvirtRuntime.isLocal(uri) { rmdir("\(UploadCache.poolParent)/\(name)") }
                     }
                 }
                 virStoragePoolFree(pool)

@@ -61,7 +61,8 @@ struct BootCommand: AsyncParsableCommand {
                 return
             }
             let hello = result.hello
-            print("hello from \(kernel.recipe) under \(accelerator.rawValue), \(String(format: "%.2f", result.secondsToHello)) s after QEMU start")
+            print("hello from \(kernel.recipe) under \(accelerator.rawValue), \(String(format: "%.2f", result.secondsToHello)) s after the VM started")
+            if let setup = result.setup, !setup.steps.isEmpty { print("  set-up:           \(setup.description)") }
             print("  kernel release:   \(hello.kernelRelease)")
             print("  boot id:          \(hello.bootID)")
             print("  command line:     \(hello.cmdline)")

@@ -28,7 +28,9 @@ struct Handover: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            LibvirtBackend.shutdown()
         } catch {
+            LibvirtBackend.shutdown()
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)

@@ -148,7 +148,28 @@ struct LibvirtTests {
         let domain = try String(contentsOf: out.appendingPathComponent("domain.xml"), encoding: .utf8)
         #expect(domain.contains("<on_reboot>destroy</on_reboot>"))
         #expect(domain.contains("/var/lib/libvirt/handover-pools/"))
+        #expect(domain.contains("/sha256-"), "volumes are named after their content")
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("result.json").path))
+        try expectSetupApartFromVMTime(result)
+    }
+
+    /// The set-up before the VM (connection, uploads, the domain's paused start, its streams)
+    /// is reported step by step as its own figure, and the VM's time starts after it: the two
+    /// intervals do not overlap, so together they fit in the run's wall time.
+    func expectSetupApartFromVMTime(_ result: [String: Any]) throws {
+        let setup = try #require(result["setup"] as? [String: Any], "result.json has no setup")
+        let steps = try #require(setup["steps"] as? [[String: Any]])
+        #expect(steps.compactMap { $0["name"] as? String } == ["connect", "upload kernel", "upload initramfs", "create domain", "open streams"])
+        #expect(steps.allSatisfy { ($0["seconds"] as? Double ?? -1) >= 0 })
+        let uploads = steps.filter { ($0["name"] as? String ?? "").hasPrefix("upload") }
+        #expect(uploads.allSatisfy { ($0["detail"] as? String ?? "").range(of: #"^(uploaded|reused) [0-9.]+ MB \(sha256 [0-9a-f]{12}\)"#, options: .regularExpression) != nil },
+                "\(uploads)")
+        let seconds = try #require(setup["seconds"] as? Double)
+        let stepSum = steps.reduce(0) { $0 + ($1["seconds"] as? Double ?? 0) }
+        #expect(seconds > 0 && seconds + 1e-6 >= stepSum, "setup \(seconds) s, steps \(stepSum) s")
+        let vm = try #require(result["vmSeconds"] as? Double)
+        let wall = try #require(result["wallSeconds"] as? Double)
+        #expect(seconds + vm <= wall, "setup \(seconds) s + VM \(vm) s exceed the wall time \(wall) s")
     }
 
     @Test("linux-7.3 boots under libvirt and says hello")
@@ -164,6 +185,8 @@ struct LibvirtTests {
         #expect((hello["cmdline"] as? String)?.contains("handover.stage=1") == true)
         #expect(result["accelerator"] as? String == "tcg")
         #expect(result["poweredOffCleanly"] as? Bool == true)
+        let setup = try #require(result["setup"] as? [String: Any], "boot's result has no setup")
+        #expect((setup["steps"] as? [[String: Any]])?.count == 5)
         LibvirtE2E.expectNothingLeft(since: before)
     }
 
@@ -183,6 +206,10 @@ struct LibvirtTests {
         #expect(Set(result.keys) == Set(qemuResult.keys))
         #expect(Set((result["blackout"] as? [String: Any] ?? [:]).keys) == Set((qemuResult["blackout"] as? [String: Any] ?? [:]).keys))
         #expect(result["reason"] as? String == qemuResult["reason"] as? String)
+        // QEMU started directly has no set-up before its clock: it starts at QEMU's spawn.
+        let qemuSetup = try #require(qemuResult["setup"] as? [String: Any])
+        #expect(qemuSetup["seconds"] as? Double == 0)
+        #expect((qemuSetup["steps"] as? [Any])?.isEmpty == true)
     }
 
     @Test("memfd-basic passes over a remote connection (loopback TCP)", .enabled(if: LibvirtE2E.tcpEnabled))

@@ -5,10 +5,12 @@ public struct BootResult: Codable, Sendable {
     public var image: String
     public var accelerator: Accelerator
     public var hello: Hello
-    /// Host seconds from QEMU start to the hello's arrival.
+    /// Host seconds from the VM's start to the hello's arrival.
     public var secondsToHello: Double
     public var poweredOffCleanly: Bool
     public var runDirectory: String?
+    /// What the backend did before the VM started (uploads, the domain's start).
+    public var setup: MachineSetup?
 }
 
 /// Boots one image with the agent and no plan: the agent says hello and powers off on
@@ -56,7 +58,7 @@ public struct BootSession: Sendable {
                 machine.send(.powerOff)
                 let clean = await machine.waitForExit(timeout: 15)
                 return BootResult(image: image.recipe, accelerator: accelerator, hello: hello, secondsToHello: time.seconds,
-                                  poweredOffCleanly: clean, runDirectory: keep ? directory.url.path : nil)
+                                  poweredOffCleanly: clean, runDirectory: keep ? directory.url.path : nil, setup: machine.setup)
             case .agent(.failed(let step, let message, _), _):
                 throw HarnessError(.toolFailed, "\(image.recipe): the agent failed at \(step.wireName): \(message)", tail: machine.consoleLines(last: 25))
             case .malformed(let error, _):

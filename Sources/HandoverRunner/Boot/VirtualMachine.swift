@@ -27,10 +27,13 @@ public protocol VirtualMachine: AnyObject, Sendable {
     var hostErrors: [String] { get }
     /// Files worth keeping with a result: (file, name to keep it under).
     var artifacts: [(URL, String)] { get }
+    /// What start() did before the VM's clock started (as far as it got).
+    var setup: MachineSetup { get }
 }
 
 extension VirtualMachine {
     public func start() async throws { try await start(connectTimeout: 15) }
+    public var setup: MachineSetup { .none }
 }
 
 /// Where VMs run.

@@ -35,6 +35,12 @@ public struct ImageKeyInputs: Codable, Sendable, Equatable {
     }
 }
 
+/// The SHA-256 of a file's content in hex, for other modules (the libvirt backend names its
+/// uploads by it).
+public enum FileDigest {
+    public static func sha256(_ url: URL) throws -> String { try Digest.sha256(file: url) }
+}
+
 enum Digest {
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         digest.map { String(format: "%02x", $0) }.joined()

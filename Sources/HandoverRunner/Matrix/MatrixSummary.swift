@@ -26,6 +26,9 @@ public struct MatrixRunRecord: Codable, Sendable, Equatable {
     public var consoleTail: [String]
     /// A vm scenario's own blackout (the guest's last exit before the pause to its first after).
     public var vmBlackout: Double? = nil
+    /// The VM's own time and the backend's set-up before it (uploads, a domain's start).
+    public var vmSeconds: Double? = nil
+    public var setupSeconds: Double? = nil
 }
 
 /// A flagged change against the baseline (the last good run of the same cell).

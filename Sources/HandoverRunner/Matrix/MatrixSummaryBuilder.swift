@@ -24,7 +24,8 @@ public enum MatrixSummaryBuilder {
                     blackout: result.blackout?.total, hopBlackouts: result.hops.map { $0.blackout?.total },
                     wallSeconds: result.wallSeconds, resultPath: "\(run.folder)/result.json",
                     consolePath: FileManager.default.fileExists(atPath: console.path) ? "\(run.folder)/console.log" : nil,
-                    consoleTail: result.consoleTail, vmBlackout: result.vm?.blackout))
+                    consoleTail: result.consoleTail, vmBlackout: result.vm?.blackout, vmSeconds: result.vmSeconds,
+                    setupSeconds: result.setup?.seconds))
             }
             guard !records.isEmpty else { continue }
             let worst = records.max { $0.verdict < $1.verdict }!

@@ -194,6 +194,8 @@ public enum HTMLReport {
                 "hops": run.hopBlackouts.count > 1 && run.hopBlackouts.contains { $0 != nil } ? run.hopBlackouts.map { ReportText.milliseconds($0) }.joined(separator: " + ") : "",
                 "hasHops": run.hopBlackouts.count > 1 && run.hopBlackouts.contains { $0 != nil },
                 "wall": String(format: "%.1f s", run.wallSeconds),
+                "vm": run.vmSeconds.map { String(format: "%.1f s", $0) } ?? "",
+                "setup": run.setupSeconds.map { String(format: "%.2f s", $0) } ?? "",
                 "reason": ReportText.displayable(run.reason),
                 "resultPath": link(run.resultPath),
                 "hasConsole": run.consolePath != nil,

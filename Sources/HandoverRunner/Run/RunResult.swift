@@ -79,8 +79,10 @@ public struct RunResult: Codable, Sendable {
     public var consoleTail: [String] = []
     public var startedAt: Date
     public var wallSeconds: Double = 0
-    /// Host seconds from QEMU start to QEMU exit.
+    /// Host seconds from the VM's start (QEMU's spawn, a libvirt domain's resume) to its end.
     public var vmSeconds: Double?
+    /// What the backend did before the VM started (uploads, the domain's start), not VM time.
+    public var setup: MachineSetup?
     public var runDirectory: String?
     /// For an unsupported verdict: the errno the kernel gave, when one did.
     public var errno: Int32?

@@ -130,7 +130,9 @@ public struct RunSession: Sendable {
             machine.stop()
             if let artifacts = options.artifacts { Self.copyArtifacts(from: machine, to: artifacts) }
         }
+        defer { result.setup = machine.setup }
         try await machine.start()
+        if !machine.setup.steps.isEmpty { progress.detail("set-up before the VM started: \(machine.setup.description)") }
         var tracker = RunTracker(scenario: scenario, chain: chain)
         try await tracker.follow(machine, options: options, progress: progress)
         tracker.conclude(into: &result)
