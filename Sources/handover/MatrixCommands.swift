@@ -19,6 +19,8 @@ struct MatrixCommand: AsyncParsableCommand {
     @Option(help: "The libvirt URI with --backend libvirt.") var connect: String?
     @Option(help: "The history database (default: $XDG_DATA_HOME/handover/history.sqlite).") var history: String?
     @Flag(help: "Do not compare with or record into the history.") var noHistory = false
+    @Flag(help: "Let VMs be in their blackouts at the same time when the host has fewer cores than they have vCPUs: faster, but the blackouts are disturbed (each result records the host's CPU pressure).")
+    var allowContention = false
 
     func run() async throws {
         ChildProcesses.shared.installSignalHandlers()
@@ -38,10 +40,11 @@ struct MatrixCommand: AsyncParsableCommand {
             let folder = URL(fileURLWithPath: out ?? "results/matrix-\(matrix.name)-\(ResultsFolder.timestamp())")
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let jobCount = jobs ?? matrix.jobs ?? max(1, cores / matrix.cpus)
-            let runner = MatrixRunner(
+            var runner = MatrixRunner(
                 matrix: matrix, folder: folder, jobs: jobCount, resume: resume, paths: global.paths,
                 recipes: global.catalog, scenarios: ScenarioCatalog.locate(), progress: global.progress,
                 historyPath: noHistory ? nil : history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath())
+            runner.allowContention = allowContention
             let summary = try await runner.run()
             print(MatrixText.summary(summary))
             print("reports: \(folder.path)/{\(MatrixReports.files.joined(separator: ","))}")
@@ -93,7 +96,8 @@ struct CompareCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The baseline: a results folder or a history id.") var base: String
     @Argument(help: "The new run.") var new: String
-    @Option(help: "Blackout growth flagged as a regression (fraction).") var threshold: Double = 0.10
+    @Option(help: "Blackout growth flagged as a regression (fraction): the interval of the change must lie above it.") var threshold: Double = 0.10
+    @Option(help: "The growth the report says how many repeats would catch (fraction; default twice the threshold).") var sensitivity: Double?
     @Option(help: "The history database.") var history: String?
 
     func run() async throws {
@@ -102,7 +106,11 @@ struct CompareCommand: AsyncParsableCommand {
             let store = FileManager.default.fileExists(atPath: path.path) ? try HistoryStore(path: path) : nil
             let a = try MatrixComparison.loadSummary(base, store: store)
             let b = try MatrixComparison.loadSummary(new, store: store)
-            let comparisons = MatrixComparison.compare(base: a, new: b, threshold: threshold)
+            guard threshold >= 0, threshold < 10 else { throw ValidationError("--threshold takes a fraction such as 0.10, found \(threshold)") }
+            if let sensitivity, sensitivity <= threshold {
+                throw ValidationError("--sensitivity (\(sensitivity)) must be above --threshold (\(threshold))")
+            }
+            let comparisons = MatrixComparison.compare(base: a, new: b, threshold: threshold, sensitivity: sensitivity)
             print(MatrixComparison.text(comparisons))
             return comparisons.contains { !$0.regressions.isEmpty }
         }

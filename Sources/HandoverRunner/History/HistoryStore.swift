@@ -37,13 +37,15 @@ public struct StoredRun: Codable, Sendable, Equatable {
     public var resultPath: String
     public var consolePath: String?
     public var consoleTail: [String]
+    public var phases: [String: Double]? = nil
+    public var contention: HostContention? = nil
 
     public func record(scenario: String, chain: [String]) -> MatrixRunRecord {
         MatrixRunRecord(
             id: id, scenario: scenario, chain: chain, repeatIndex: repeatIndex, verdict: verdict,
             failureClass: failureClass, reason: reason, evidence: evidence, blackout: blackout,
             hopBlackouts: hopBlackouts, wallSeconds: wallSeconds, resultPath: resultPath,
-            consolePath: consolePath, consoleTail: consoleTail)
+            consolePath: consolePath, consoleTail: consoleTail, phases: phases, contention: contention)
     }
 }
 
@@ -96,7 +98,7 @@ extension StoredCell {
                     id: $0.id, repeatIndex: $0.repeatIndex, verdict: $0.verdict, failureClass: $0.failureClass,
                     reason: $0.reason, evidence: $0.evidence, blackout: $0.blackout, hopBlackouts: $0.hopBlackouts,
                     wallSeconds: $0.wallSeconds, resultPath: $0.resultPath, consolePath: $0.consolePath,
-                    consoleTail: $0.consoleTail)
+                    consoleTail: $0.consoleTail, phases: $0.phases, contention: $0.contention)
             })
     }
 }
@@ -131,6 +133,8 @@ public struct StoredMatrix: Codable, Sendable, Equatable {
 /// - `run`: (matrixRunId, cellKey → cell ON DELETE CASCADE, repeatIndex) PRIMARY KEY, position,
 ///   runId, verdict, failureClass, reason, evidence, blackout, hopBlackouts (JSON), wallSeconds,
 ///   resultPath, consolePath, consoleTail (JSON).
+/// Migration "v2" adds to `run`: phases (JSON, phase → seconds) and contention (JSON, the
+/// host's CPU contention over the blackout window).
 public final class HistoryStore: Sendable {
     public let path: URL
     let dbQueue: DatabaseQueue
@@ -245,6 +249,12 @@ public final class HistoryStore: Sendable {
                 t.column("resultPath", .text).notNull()
                 t.column("consolePath", .text)
                 t.column("consoleTail", .jsonText).notNull()
+            }
+        }
+        migrator.registerMigration("v2") { db in
+            try db.alter(table: "run") { t in
+                t.add(column: "phases", .jsonText)
+                t.add(column: "contention", .jsonText)
             }
         }
         return migrator
@@ -423,7 +433,8 @@ public final class HistoryStore: Sendable {
                     id: $0.runId, repeatIndex: $0.repeatIndex, verdict: try verdict($0.verdict, in: $0.runId),
                     failureClass: try failureClass($0.failureClass, in: $0.runId), reason: $0.reason, evidence: $0.evidence,
                     blackout: $0.blackout, hopBlackouts: $0.hopBlackouts, wallSeconds: $0.wallSeconds,
-                    resultPath: $0.resultPath, consolePath: $0.consolePath, consoleTail: $0.consoleTail)
+                    resultPath: $0.resultPath, consolePath: $0.consolePath, consoleTail: $0.consoleTail,
+                    phases: $0.phases, contention: $0.contention)
             })
     }
 }
@@ -540,6 +551,8 @@ struct RunRow: HistoryRecord, Sendable {
     var resultPath: String
     var consolePath: String?
     var consoleTail: [String]
+    var phases: [String: Double]?
+    var contention: HostContention?
 
     init(_ run: MatrixRunRecord, matrixRunId: String, cellKey: String, position: Int) {
         self.matrixRunId = matrixRunId
@@ -557,5 +570,7 @@ struct RunRow: HistoryRecord, Sendable {
         resultPath = run.resultPath
         consolePath = run.consolePath
         consoleTail = run.consoleTail
+        phases = run.phases
+        contention = run.contention
     }
 }

@@ -18,6 +18,8 @@ public struct MatrixRunner: Sendable {
     public var scenarios: ScenarioCatalog
     public var progress: ProgressReporter
     public var historyPath: URL?
+    /// Let blackouts overlap on a host without a core per vCPU (see `Isolation`).
+    public var allowContention = false
 
     public init(matrix: MatrixFile, folder: URL, jobs: Int, resume: Bool, paths: CachePaths, recipes: RecipeCatalog,
                 scenarios: ScenarioCatalog, progress: ProgressReporter, historyPath: URL?) {
@@ -78,8 +80,16 @@ public struct MatrixRunner: Sendable {
         if pending.count < plan.runs.count { progress.step("resuming: \(plan.runs.count - pending.count) runs already have results") }
 
         let slots = self.slots
-        let tally = TallyBox(Tally(total: pending.count, started: Date(), busy: Array(repeating: 0, count: slots.count)))
-        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath)
+        let localJobs = slots.filter { $0.backend == .qemu }.map(\.jobs).reduce(0, +)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let isolation = Isolation.choose(jobs: localJobs, cpus: matrix.cpus, cores: cores, allowContention: allowContention)
+        let isolationText = isolation.description(jobs: localJobs, cpus: matrix.cpus, cores: cores)
+        progress.step("isolation: \(isolationText)")
+        let gate = isolation == .gated ? BlackoutGate() : nil
+        var tallyStart = Tally(total: pending.count, started: Date(), busy: Array(repeating: 0, count: slots.count))
+        if case .pinned(let coreSets) = isolation { tallyStart.freeCores = coreSets }
+        let tally = TallyBox(tallyStart)
+        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath, isolation: isolationText)
         let work: [(MatrixPlan.Run, Scenario, [KernelImage], RunOptions)] = pending.map { run in
             let cell = plan.cells[run.cell]
             var options = RunOptions(accelerator: accel, acceleratorReason: reason)
@@ -100,6 +110,10 @@ public struct MatrixRunner: Sendable {
                     queue = queue.dropFirst()
                     var options = baseOptions
                     options.backend = slots[slot].backend
+                    if options.backend == .qemu {
+                        options.blackoutGate = gate
+                        options.cpuAffinity = tally.state.withLock { $0.freeCores.popLast() }
+                    }
                     group.addTask {
                         let quiet = ProgressReporter(mode: progress.mode == .verbose ? .verbose : .quiet)
                         let result = await ScenarioRunner.run(scenario, chain: chain, options: options, progress: quiet)
@@ -113,6 +127,7 @@ public struct MatrixRunner: Sendable {
                         let line = tally.state.withLock { tally -> String in
                             tally.running -= 1
                             tally.busy[slot] -= 1
+                            if let cores = options.cpuAffinity { tally.freeCores.append(cores) }
                             tally.done += 1
                             if result.verdict != .pass { tally.notPassed += 1 }
                             return tally.line(name: name)
@@ -155,6 +170,8 @@ public struct MatrixRunner: Sendable {
         var notPassed = 0
         /// Runs under way per backend slot.
         var busy: [Int]
+        /// Core sets no running VM is pinned to (with `Isolation.pinned`).
+        var freeCores: [[Int]] = []
 
         /// Takes the least busy slot that has room, or nil when all are full.
         mutating func freeSlot(limits: [Int]) -> Int? {
@@ -180,8 +197,10 @@ actor SummaryWriter {
     let folder: URL
     let startedAt: Date
     let historyPath: URL?
+    let isolation: String
 
-    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?) {
+    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?, isolation: String) {
+        self.isolation = isolation
         self.plan = plan
         self.folder = folder
         self.startedAt = startedAt
@@ -189,12 +208,14 @@ actor SummaryWriter {
     }
 
     func refresh() {
-        let summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        var summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        summary.isolation = isolation
         try? MatrixReports.writeAll(summary, to: folder)
     }
 
     func finish(threshold: Double) throws -> MatrixSummary {
         var summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        summary.isolation = isolation
         if let historyPath {
             let store = try HistoryStore(path: historyPath)
             try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, excluding: folder.lastPathComponent)

@@ -24,6 +24,10 @@ public struct MatrixRunRecord: Codable, Sendable, Equatable {
     public var resultPath: String
     public var consolePath: String?
     public var consoleTail: [String]
+    /// The blackout's phases in seconds (see `Blackout.phaseSeconds`).
+    public var phases: [String: Double]? = nil
+    /// The host's CPU contention over the blackout window.
+    public var contention: HostContention? = nil
 }
 
 /// A flagged change against the baseline (the last good run of the same cell).
@@ -65,6 +69,8 @@ public struct MatrixCell: Codable, Sendable, Equatable {
     public var blackout: Statistics?
     public var prediction: HandoverPrediction?
     public var regressions: [Regression]
+    /// The blackout judged against the baseline, with its interval and the phase that explains it.
+    public var blackoutChange: BlackoutChange? = nil
     /// Whether an unsupported verdict counts as acceptable here.
     public var unsupportedAllowed: Bool
 
@@ -94,6 +100,8 @@ public struct MatrixSummary: Codable, Sendable, Equatable {
     /// Runs the plan had that have no result (an interrupted matrix).
     public var missingRuns: [String]
     public var disagreements: [Disagreement] = []
+    /// How the VMs were kept from disturbing each other's blackout (see `Isolation`).
+    public var isolation: String?
 
     public var counts: [Verdict: Int] {
         Dictionary(grouping: cells, by: \.verdict).mapValues(\.count)

@@ -24,7 +24,7 @@ public enum MatrixSummaryBuilder {
                     blackout: result.blackout?.total, hopBlackouts: result.hops.map { $0.blackout?.total },
                     wallSeconds: result.wallSeconds, resultPath: "\(run.folder)/result.json",
                     consolePath: FileManager.default.fileExists(atPath: console.path) ? "\(run.folder)/console.log" : nil,
-                    consoleTail: result.consoleTail))
+                    consoleTail: result.consoleTail, phases: result.blackout?.phaseSeconds, contention: result.contention))
             }
             guard !records.isEmpty else { continue }
             let worst = records.max { $0.verdict < $1.verdict }!

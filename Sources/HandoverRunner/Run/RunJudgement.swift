@@ -22,6 +22,7 @@ extension RunTracker {
         result.hellos = hellos
         result.steps = steps
         result.blackout = Self.blackout(of: hops[0])
+        result.contention = hops[0].contention
         var outcome = self.outcome
         var hopResults: [HopResult] = []
         var firstMismatch: (hop: Int, objects: [ObjectResult])?
@@ -33,7 +34,7 @@ extension RunTracker {
             lastObjects = objects
             hopResults.append(HopResult(from: hop.from.recipe, to: hop.to.recipe, toRelease: hop.to.kernelRelease,
                                         blackout: Self.blackout(of: hop), objectsIntact: objects.filter(\.ok).count,
-                                        objectsTotal: objects.count, checks: checks))
+                                        objectsTotal: objects.count, checks: checks, contention: hop.contention))
         }
         result.hops = hopResults
         result.objects = firstMismatch?.objects ?? lastObjects

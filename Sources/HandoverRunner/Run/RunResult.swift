@@ -27,6 +27,8 @@ public struct HopResult: Codable, Sendable, Equatable {
     public var objectsIntact: Int
     public var objectsTotal: Int
     public var checks: [CheckResult]
+    /// The host's CPU contention over this hop's blackout window.
+    public var contention: HostContention? = nil
 }
 
 public struct ObjectResult: Codable, Sendable, Equatable {
@@ -67,6 +69,8 @@ public struct RunResult: Codable, Sendable {
     public var checks: [CheckResult] = []
     /// The first hop's blackout; `hops` has each hop's.
     public var blackout: Blackout?
+    /// The host's CPU contention over the first hop's blackout window.
+    public var contention: HostContention?
     public var hops: [HopResult] = []
     /// For a selftest scenario: each upstream test's outcome.
     public var selftests: [SelftestOutcome] = []
