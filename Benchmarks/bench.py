@@ -3,14 +3,17 @@
 throughput, matrix scaling, memory and the image cache. Prints medians (and ratios measured
 in the same run) and writes everything to Benchmarks/results/<time>.json.
 
-Usage: Benchmarks/bench.py [--quick] [--handover PATH]
-  --quick   fewer repeats (5 instead of 20 for precision, 3 instead of 5 elsewhere)
+Usage: Benchmarks/bench.py [--quick] [--handover PATH] [--blackout]
+  --quick     fewer repeats (5 instead of 20 for precision, 3 instead of 5 elsewhere)
+  --blackout  also: the minimal-init baseline with payload bytes per stage, the blackout's spread
+              with --jobs 1 and 2, and the judgement's A/A false alarms and detection rate
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from replay import replay  # noqa: E402
+import minimal_init  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +71,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true")
 parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
 parser.add_argument("--accel", default="auto")
+parser.add_argument("--blackout", action="store_true")
 args = parser.parse_args()
 h = args.handover
 small = 3 if args.quick else 5
@@ -168,6 +172,23 @@ report["image_cache"] = {"hit_median_s": median(hits), "cold_build_s": info.get(
 outside = (info.get("buildSeconds") or 0) - (info.get("makeSeconds") or 0)
 print(f"   cache hit {median(hits):.2f} s (target < 2 s); the cold build took {info.get('buildSeconds') or 0:.0f} s, "
       f"{outside:.0f} s of it outside make bzImage")
+
+if args.blackout:
+    print("== 8. the blackout against a minimal init: upstream luo_kexec_simple as the whole payload, same VM shape")
+    baseline = minimal_init.measure(h, "linux-7.3", "linux-7.3", args.accel, small, work / "minimal")
+    minimal_init.show(baseline)
+    report["minimal_init"] = baseline
+
+    print("== 9. the blackout's spread with --jobs 1 and --jobs 2 (contended and isolated), 8 repeats of linux-7.3 -> linux-7.3")
+    spread_dir = work / "spread"
+    subprocess.run([sys.executable, str(ROOT / "Benchmarks/spread.py"), "--handover", h, "--accel", args.accel, "--out", str(spread_dir)], check=True)
+    report["spread"] = json.loads((spread_dir / "spread.json").read_text())
+
+    print("== 10. the judgement on real repeats: A/A false alarms and +1 s detection, 20 trials of 8 vs 8")
+    judged = work / "false-alarms.json"
+    subprocess.run([sys.executable, str(ROOT / "Benchmarks/false_alarms.py"), "--handover", h, "--out", str(judged),
+                    str(spread_dir / "jobs1"), str(spread_dir / "jobs2-isolated")], check=True)
+    report["false_alarms"] = json.loads(judged.read_text())
 
 results = ROOT / "Benchmarks/results"
 results.mkdir(exist_ok=True)

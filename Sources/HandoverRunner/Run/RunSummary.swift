@@ -13,6 +13,7 @@ public enum RunSummary {
         } else if let blackout = result.blackout {
             lines.append("  blackout: \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))")
         }
+        if let contention = result.contention { lines.append("  host during the blackout: \(contention.text)") }
         if result.hops.count > 1 {
             for (index, hop) in result.hops.enumerated() {
                 lines.append("  hop \(index + 1) \(hop.from) -> \(hop.to): \(hop.objectsIntact)/\(hop.objectsTotal) intact, blackout \(ms(hop.blackout?.total))")
@@ -49,6 +50,10 @@ public enum RunSummary {
         lines.append("  verdicts: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", "))
         if let stats = repeated.blackout {
             lines.append("  blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
+        }
+        let disturbed = repeated.runs.filter { $0.contention?.disturbed == true }.count
+        if disturbed > 0 {
+            lines.append("  \(disturbed) of \(repeated.runs.count) blackouts were taken while the host CPU was contended (see each run's contention)")
         }
         for name in ["shutdown", "kernelBoot", "agentStart", "restore", "unaccounted"] {
             if let stats = repeated.phases[name] { lines.append("    \(name): median \(ms(stats.median)) (min \(ms(stats.min)), max \(ms(stats.max)))") }
