@@ -11,6 +11,9 @@ and reports how often each was flagged, beside what the old rule (median grew by
 the threshold) would have said. Seeded: the same folders give the same figures.
 
 Usage: Benchmarks/false_alarms.py RESULTS_DIR [RESULTS_DIR...] [--draw 8] [--trials 20] [--shift 1.0]
+                                  [--ignore-contention]
+  --ignore-contention  judge disturbed repeats too (they are left out otherwise), to see the
+                       statistics alone on a host that was busy throughout
 """
 import argparse, copy, json, random, statistics, subprocess, sys, tempfile
 from pathlib import Path
@@ -64,10 +67,11 @@ def main():
     parser.add_argument("--shift", type=float, default=1.0)
     parser.add_argument("--threshold", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--ignore-contention", action="store_true")
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args()
 
-    template, cell, pool, accelerators = None, None, [], set()
+    template, cell, pool, accelerators, disturbed = None, None, [], set(), 0
     for folder in args.folders:
         summary = json.loads((Path(folder) / "summary.json").read_text())
         accelerators.add(summary["accelerator"])
@@ -80,12 +84,14 @@ def main():
                 if run.get("blackout") is not None and run["verdict"] == "pass":
                     run = dict(run)
                     run["id"] = f"{run['id']}@{Path(folder).name}"
+                    disturbed += bool((run.get("contention") or {}).get("disturbed"))
+                    if args.ignore_contention:
+                        run.pop("contention", None)
                     pool.append(run)
     if len(accelerators) > 1:
         sys.exit(f"false_alarms: the folders ran under different accelerators ({', '.join(sorted(accelerators))})")
     if len(pool) < 2 * args.draw:
         sys.exit(f"false_alarms: {len(pool)} passing repeats of {cell['scenario']} {' -> '.join(cell['chain'])}; need {2 * args.draw}")
-    disturbed = sum(1 for r in pool if (r.get("contention") or {}).get("disturbed"))
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="handover-false-alarms-"))
     counts = {"aa": 0, "aa_old_rule": 0, "shifted": 0, "shifted_old_rule": 0}
@@ -113,12 +119,12 @@ def main():
         examples.setdefault("shifted", text)
         counts["shifted_old_rule"] += statistics.median(r["blackout"] for r in shifted) > (1 + args.threshold) * statistics.median(r["blackout"] for r in a)
     blackouts = [r["blackout"] for r in pool]
-    report = {"source": "recorded real repeats" + (f", new side shifted by +{args.shift} s" if args.shift else ""),
+    report = {"ignore_contention": args.ignore_contention, "source": "recorded real repeats" + (f", new side shifted by +{args.shift} s" if args.shift else ""),
               "folders": args.folders, "accelerator": accelerators.pop(), "cell": f"{cell['scenario']}: {' -> '.join(cell['chain'])}",
               "pool": len(pool), "pool_disturbed": disturbed, "pool_median_s": statistics.median(blackouts),
               "pool_cv": statistics.stdev(blackouts) / statistics.mean(blackouts), "draw": args.draw, "trials": args.trials,
               "threshold": args.threshold, **counts, "examples": examples}
-    print(f"   {report['cell']} under {report['accelerator']}: {len(pool)} real repeats ({disturbed} disturbed), "
+    print(f"   {report['cell']} under {report['accelerator']}: {len(pool)} real repeats ({disturbed} disturbed{', judged anyway' if args.ignore_contention else ', left out'}), "
           f"median {report['pool_median_s']:.3f} s, CV {report['pool_cv'] * 100:.1f}%; {args.trials} trials of {args.draw} vs {args.draw}")
     print(f"   A/A flagged {counts['aa']}/{args.trials} (old rule: {counts['aa_old_rule']}/{args.trials}); "
           f"+{args.shift:g} s flagged {counts['shifted']}/{args.trials} (old rule: {counts['shifted_old_rule']}/{args.trials})")

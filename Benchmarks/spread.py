@@ -5,7 +5,10 @@ now (pinned when the host has a core per vCPU, blackouts gated otherwise). Print
 CV, range, wall time and the host CPU pressure over each blackout window, and keeps the
 results folders (for Benchmarks/false_alarms.py).
 
-Usage: Benchmarks/spread.py [--pair linux-7.3:linux-7.3] [--repeats 8] [--accel auto] [--out DIR]
+Usage: Benchmarks/spread.py [--pair linux-7.3:linux-7.3] [--repeats 8] [--cpus 2] [--accel auto] [--out DIR]
+
+With 2 vCPUs a VM on a 2-core host, --jobs 2 gates the blackouts; with --cpus 1 it pins each VM
+to a core of its own.
 """
 import argparse, json, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -42,6 +45,7 @@ def main():
     parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
     parser.add_argument("--pair", default="linux-7.3:linux-7.3")
     parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--accel", default="auto")
     parser.add_argument("--modes", default=",".join(m for m, _ in MODES))
     parser.add_argument("--out", default=None, help="folder for the matrices' results (default: a temporary one)")
@@ -52,7 +56,7 @@ def main():
     matrix = work / "spread.yaml"
     images = [frm] if frm == to else [frm, to]
     matrix.write_text(f"name: spread\nimages: [{', '.join(images)}]\nscenarios: [memfd-basic]\npairs: [{{from: {frm}, to: {to}}}]\n"
-                      f"repeats: {args.repeats}\naccel: {args.accel}\n")
+                      f"repeats: {args.repeats}\naccel: {args.accel}\ncpus: {args.cpus}\n")
     report = {}
     for mode, extra in MODES:
         if mode not in args.modes.split(","):

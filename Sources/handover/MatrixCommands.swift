@@ -77,6 +77,7 @@ struct ReportCommand: AsyncParsableCommand {
                 let path = history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath()
                 if FileManager.default.fileExists(atPath: path.path) {
                     try RegressionCheck.apply(to: &summary, store: try HistoryStore(path: path), threshold: plan.regressionThreshold,
+                                              sensitivity: plan.regressionSensitivity,
                                               excluding: url.standardizedFileURL.lastPathComponent)
                 }
             }
@@ -132,6 +133,7 @@ enum MatrixText {
             lines.append(line)
             if cell.verdict != .pass { lines.append("      \(cell.reason)") }
             for regression in cell.regressions { lines.append("      REGRESSION: \(regression.message)") }
+            if let change = cell.blackoutChange, change.finding != .regressed { lines.append("      blackout against the baseline: \(change.text)") }
         }
         for disagreement in summary.disagreements { lines.append("  DISAGREEMENT: \(disagreement.message)") }
         if !summary.missingRuns.isEmpty { lines.append("  \(summary.missingRuns.count) runs have no result (interrupted?)") }

@@ -167,6 +167,20 @@ struct BlackoutChangeTests {
         #expect(change.baseMedian == 0.8)
     }
 
+    @Test func aMatrixCanAskForASensitivity() throws {
+        let base = "name: m\nimages: [a]\nscenarios: [memfd-basic]\nregression-threshold: 5%\n"
+        #expect(try MatrixFile.parse(text: base, file: "m.yaml").regressionSensitivity == nil)
+        #expect(try MatrixFile.parse(text: base + "regression-sensitivity: 15%\n", file: "m.yaml").regressionSensitivity == 0.15)
+        do {
+            _ = try MatrixFile.parse(text: base + "regression-sensitivity: 4%\n", file: "m.yaml")
+            Issue.record("a sensitivity below the threshold was accepted")
+        } catch {
+            #expect(error.file == "m.yaml")
+            #expect(error.description.contains("regression-sensitivity"))
+            #expect(error.description.contains("above the regression threshold"))
+        }
+    }
+
     @Test func theRepeatsNeededFollowTheFormula() throws {
         // 2 · (1.2533 · 0.15)² · (1.6449 + 1.2816)² / (ln 1.2 − ln 1.1)² = 79.95 → 80.
         #expect(RepeatsNeeded.count(cv: 0.15, threshold: 0.10, sensitivity: 0.20) == 80)

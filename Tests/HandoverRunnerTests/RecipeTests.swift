@@ -230,7 +230,7 @@ struct RecipeTests {
 
     @Test(arguments: [
         RealRecipe(name: "linux-6.12", package: "linux-source-6.12", version: "6.12.*", suite: "trixie", fragments: ["tiny-guest"]),
-        RealRecipe(name: "linux-7.2", package: "linux-source-7.2", version: "7.2.*", suite: "sid", fragments: ["tiny-guest", "luo"]),
+        RealRecipe(name: "linux-7.2", package: "linux-source-7.2", version: "7.2.*", suite: "sid", fragments: ["tiny-guest", "luo", "kvm"]),
         RealRecipe(name: "linux-7.3", package: "linux-source-7.3", version: "7.3.*", suite: "trixie-backports", fragments: ["tiny-guest", "luo", "iommu-kvm"]),
     ])
     func realRecipe(_ expected: RealRecipe) throws {

@@ -58,7 +58,8 @@ public enum RegressionCheck {
     /// that started before this one, under the same accelerator) and describes the baseline in
     /// `summary.baseline`. `excluding` names this run when it is already recorded, so it is not
     /// its own baseline.
-    public static func apply(to summary: inout MatrixSummary, store: HistoryStore, threshold: Double, excluding: String? = nil) throws {
+    public static func apply(to summary: inout MatrixSummary, store: HistoryStore, threshold: Double, sensitivity: Double? = nil,
+                             excluding: String? = nil) throws {
         var sources: [String: Int] = [:]
         var without = 0
         for index in summary.cells.indices {
@@ -71,7 +72,8 @@ public enum RegressionCheck {
             } else {
                 without += 1
             }
-            let judged = judge(cell: cell, baseline: baseline, baselineLabel: baseline?.matrixRunId, threshold: threshold)
+            let judged = judge(cell: cell, baseline: baseline, baselineLabel: baseline?.matrixRunId, threshold: threshold,
+                               sensitivity: sensitivity)
             summary.cells[index].regressions = judged.regressions
             summary.cells[index].blackoutChange = judged.change
         }

@@ -143,7 +143,7 @@ public struct MatrixRunner: Sendable {
             for await _ in group { launchMore() }
         }
         progress.clear()
-        return try await writer.finish(threshold: matrix.regressionThreshold)
+        return try await writer.finish(threshold: matrix.regressionThreshold, sensitivity: matrix.regressionSensitivity)
     }
 
     func chooseAccelerator(probeWith image: KernelImage) async throws -> (Accelerator, String) {
@@ -213,12 +213,13 @@ actor SummaryWriter {
         try? MatrixReports.writeAll(summary, to: folder)
     }
 
-    func finish(threshold: Double) throws -> MatrixSummary {
+    func finish(threshold: Double, sensitivity: Double?) throws -> MatrixSummary {
         var summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
         summary.isolation = isolation
         if let historyPath {
             let store = try HistoryStore(path: historyPath)
-            try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, excluding: folder.lastPathComponent)
+            try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, sensitivity: sensitivity,
+                                      excluding: folder.lastPathComponent)
             try MatrixReports.writeAll(summary, to: folder)
             if summary.missingRuns.isEmpty {
                 try store.record(summary, id: folder.lastPathComponent)
