@@ -19,7 +19,7 @@ struct MatrixCommand: AsyncParsableCommand {
     @Option(help: "The libvirt URI with --backend libvirt.") var connect: String?
     @Option(help: "The history database (default: $XDG_DATA_HOME/handover/history.sqlite).") var history: String?
     @Flag(help: "Do not compare with or record into the history.") var noHistory = false
-    @Flag(help: "Let VMs be in their blackouts at the same time when the host has fewer cores than they have vCPUs: faster, but the blackouts are disturbed (each result records the host's CPU pressure).")
+    @Flag(help: "Let VMs be in their blackouts at the same time when the host has fewer cores than they have vCPUs (faster), and judge blackouts taken under host CPU contention like the others (each result records the pressure).")
     var allowContention = false
 
     func run() async throws {

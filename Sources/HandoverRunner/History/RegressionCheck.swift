@@ -19,18 +19,19 @@ public enum RegressionCheck {
     }
 
     /// The regressions and the blackout's judgement.
+    /// `judgeDisturbed` keeps repeats taken under host contention in (`matrix --allow-contention`).
     public static func judge(cell: MatrixCell, baseline: StoredCell?, baselineLabel: String?, threshold: Double,
-                             sensitivity: Double? = nil) -> (regressions: [Regression], change: BlackoutChange?) {
+                             sensitivity: Double? = nil, judgeDisturbed: Bool = false) -> (regressions: [Regression], change: BlackoutChange?) {
         guard let baseline else { return ([], nil) }
         return judge(
             cell: cell, baseVerdict: baseline.verdict, baseFailureClass: baseline.failureClass,
             baseSamples: baseline.cell.blackoutSamples, baselineMatrix: baseline.matrixRunId,
-            label: baselineLabel ?? baseline.matrixRunId, threshold: threshold, sensitivity: sensitivity)
+            label: baselineLabel ?? baseline.matrixRunId, threshold: threshold, sensitivity: sensitivity, judgeDisturbed: judgeDisturbed)
     }
 
     static func judge(
         cell: MatrixCell, baseVerdict: Verdict, baseFailureClass: FailureClass?, baseSamples: [BlackoutSample],
-        baselineMatrix: String?, label: String, threshold: Double, sensitivity: Double?
+        baselineMatrix: String?, label: String, threshold: Double, sensitivity: Double?, judgeDisturbed: Bool = false
     ) -> (regressions: [Regression], change: BlackoutChange?) {
         var found: [Regression] = []
         let worse = cell.verdict > baseVerdict
@@ -42,8 +43,13 @@ public enum RegressionCheck {
                 kind: .verdict, message: "verdict \(before) → \(after) since \(label)",
                 baselineMatrix: baselineMatrix, baselineValue: before, newValue: after))
         }
-        let newSamples = cell.blackoutSamples
+        var baseSamples = baseSamples
+        var newSamples = cell.blackoutSamples
         guard !baseSamples.isEmpty, !newSamples.isEmpty else { return (found, nil) }
+        if judgeDisturbed {
+            for index in baseSamples.indices { baseSamples[index].disturbed = false }
+            for index in newSamples.indices { newSamples[index].disturbed = false }
+        }
         let judged = BlackoutChange(base: baseSamples, new: newSamples, threshold: threshold, sensitivity: sensitivity)
         if judged.finding == .regressed, let baseMedian = judged.baseMedian, let newMedian = judged.newMedian {
             found.append(Regression(
@@ -59,7 +65,7 @@ public enum RegressionCheck {
     /// `summary.baseline`. `excluding` names this run when it is already recorded, so it is not
     /// its own baseline.
     public static func apply(to summary: inout MatrixSummary, store: HistoryStore, threshold: Double, sensitivity: Double? = nil,
-                             excluding: String? = nil) throws {
+                             judgeDisturbed: Bool = false, excluding: String? = nil) throws {
         var sources: [String: Int] = [:]
         var without = 0
         for index in summary.cells.indices {
@@ -73,7 +79,7 @@ public enum RegressionCheck {
                 without += 1
             }
             let judged = judge(cell: cell, baseline: baseline, baselineLabel: baseline?.matrixRunId, threshold: threshold,
-                               sensitivity: sensitivity)
+                               sensitivity: sensitivity, judgeDisturbed: judgeDisturbed)
             summary.cells[index].regressions = judged.regressions
             summary.cells[index].blackoutChange = judged.change
         }

@@ -18,7 +18,8 @@ public struct MatrixRunner: Sendable {
     public var scenarios: ScenarioCatalog
     public var progress: ProgressReporter
     public var historyPath: URL?
-    /// Let blackouts overlap on a host without a core per vCPU (see `Isolation`).
+    /// Let blackouts overlap on a host without a core per vCPU (see `Isolation`), and judge
+    /// blackouts taken under host contention like the others.
     public var allowContention = false
 
     public init(matrix: MatrixFile, folder: URL, jobs: Int, resume: Bool, paths: CachePaths, recipes: RecipeCatalog,
@@ -89,7 +90,8 @@ public struct MatrixRunner: Sendable {
         var tallyStart = Tally(total: pending.count, started: Date(), busy: Array(repeating: 0, count: slots.count))
         if case .pinned(let coreSets) = isolation { tallyStart.freeCores = coreSets }
         let tally = TallyBox(tallyStart)
-        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath, isolation: isolationText)
+        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath, isolation: isolationText,
+                                   judgeDisturbed: allowContention)
         let work: [(MatrixPlan.Run, Scenario, [KernelImage], RunOptions)] = pending.map { run in
             let cell = plan.cells[run.cell]
             var options = RunOptions(accelerator: accel, acceleratorReason: reason)
@@ -198,9 +200,11 @@ actor SummaryWriter {
     let startedAt: Date
     let historyPath: URL?
     let isolation: String
+    let judgeDisturbed: Bool
 
-    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?, isolation: String) {
+    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?, isolation: String, judgeDisturbed: Bool) {
         self.isolation = isolation
+        self.judgeDisturbed = judgeDisturbed
         self.plan = plan
         self.folder = folder
         self.startedAt = startedAt
@@ -219,7 +223,7 @@ actor SummaryWriter {
         if let historyPath {
             let store = try HistoryStore(path: historyPath)
             try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, sensitivity: sensitivity,
-                                      excluding: folder.lastPathComponent)
+                                      judgeDisturbed: judgeDisturbed, excluding: folder.lastPathComponent)
             try MatrixReports.writeAll(summary, to: folder)
             if summary.missingRuns.isEmpty {
                 try store.record(summary, id: folder.lastPathComponent)
