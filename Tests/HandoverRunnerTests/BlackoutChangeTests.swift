@@ -77,6 +77,7 @@ struct BlackoutChangeTests {
         let normal = rate { s in (s.normal(8, median: 6, cv: 0.15), s.normal(8, median: 6, cv: 0.15)) }
         let heavy = rate { s in (s.heavyTailed(8, median: 6), s.heavyTailed(8, median: 6)) }
         let clustered = rate { s in (s.clustered(8), s.clustered(8)) }
+        print("A/A false alarms in 100 trials of 8 vs 8: normal CV 15% \(normal), heavy-tailed \(heavy), two clusters \(clustered)")
         #expect(normal <= 5)
         #expect(heavy <= 5)
         #expect(clustered <= 5)
@@ -86,6 +87,7 @@ struct BlackoutChangeTests {
             let base = s.clustered(8), new = s.clustered(8)
             return SampleMath.median(new) > 1.10 * SampleMath.median(base)
         }.count
+        print("the old rule (median grew by more than 10%) on the two-cluster A/A samples: \(oldRule) of 100")
         #expect(oldRule > 4 * max(clustered, 1))
     }
 
@@ -109,10 +111,12 @@ struct BlackoutChangeTests {
         #expect(change.text.contains("\(needed) repeats a side"))
         let atEight = rate { s in (s.normal(8, median: 6, cv: 0.15), s.normal(8, median: 7, cv: 0.15)) }
         let predicted = RepeatsNeeded.power(n: 8, cv: 0.15, threshold: 0.10, change: 1.0 / 6)
+        print("+1 s on 6 s, CV 15%, 8 vs 8: flagged in \(atEight) of 100 (predicted power \(Int(predicted * 100))%)")
         #expect(Double(atEight) / 100 <= predicted + 0.15)
         // With the repeats the power computation asks for (95% power), it is flagged in 19 of 20 or more.
         let enough = try #require(RepeatsNeeded.count(cv: 0.15, threshold: 0.10, sensitivity: 1.0 / 6, power: 0.95))
         let flagged = rate(trials: 20) { s in (s.normal(enough, median: 6, cv: 0.15), s.normal(enough, median: 7, cv: 0.15)) }
+        print("+1 s on 6 s, CV 15%, \(enough) vs \(enough) (the repeats 95% power needs): flagged in \(flagged) of 20")
         #expect(flagged >= 19)
         // At a 0% threshold (any growth the data is sure of) far fewer repeats do.
         let anyGrowth = try #require(RepeatsNeeded.count(cv: 0.15, threshold: 0, sensitivity: 1.0 / 6, power: 0.95))
