@@ -164,6 +164,13 @@ struct BlackoutChangeTests {
         #expect(change.text.contains("3 disturbed repeats left out"))
     }
 
+    @Test func threeRepeatsASideCanFlagAClearRegression() {
+        // The exact Mann–Whitney p of three against three, all apart, is 1/20: at most 0.05.
+        let change = BlackoutChange(base: samples([1.0, 1.01, 0.99]), new: samples([2.0, 2.02, 1.98]), threshold: 0.10)
+        #expect(change.finding == .regressed)
+        #expect(change.mannWhitneyP == 0.05)
+    }
+
     @Test func tooFewRepeatsAreNotJudged() {
         let change = BlackoutChange(base: samples([0.8]), new: samples([1.6]), threshold: 0.10)
         #expect(change.finding == .notJudged)

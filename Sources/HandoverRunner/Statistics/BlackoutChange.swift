@@ -26,7 +26,7 @@ public struct PhaseChange: Codable, Sendable, Equatable {
 /// A blackout change judged for small, noisy samples: a bootstrap interval of the ratio of
 /// medians and a one-sided Mann–Whitney test against the base scaled by the threshold.
 /// A regression is flagged only when both say the growth exceeds the threshold: the
-/// interval's lower bound is above 1 + threshold and the test's p is below `alpha`.
+/// interval's lower bound is above 1 + threshold and the test's p is at most `alpha` (3 repeats a side can reach 0.05 exactly).
 public struct BlackoutChange: Codable, Sendable, Equatable {
     public enum Finding: String, Codable, Sendable {
         /// Grew beyond the threshold, with the interval entirely above it.
@@ -93,10 +93,10 @@ public struct BlackoutChange: Codable, Sendable, Equatable {
         self.interval = interval
         let grown = MannWhitney(base: a.map { $0 * (1 + threshold) }, new: b).p
         let shrunk = MannWhitney(base: b.map { $0 * (1 + threshold) }, new: a).p
-        if interval.low > 1 + threshold, grown < Self.alpha {
+        if interval.low > 1 + threshold, grown <= Self.alpha {
             mannWhitneyP = grown
             finding = .regressed
-        } else if interval.high < 1 / (1 + threshold), shrunk < Self.alpha {
+        } else if interval.high < 1 / (1 + threshold), shrunk <= Self.alpha {
             mannWhitneyP = shrunk
             finding = .improved
         } else if interval.low >= 1 / (1 + threshold), interval.high <= 1 + threshold {
