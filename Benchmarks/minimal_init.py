@@ -35,12 +35,16 @@ def image_info(h, name):
     return info
 
 
-def build_payload(source, kernel_b, work):
-    """Upstream's init and luo_kexec_simple, static with nolibc, from `source`'s tree."""
+def build_payload(source, other, kernel_b, work):
+    """Upstream's init and luo_kexec_simple, static with nolibc, from `source`'s tree; init.c
+    from `other`'s tree when `source`'s predates it (7.2 has the test but not the init)."""
     tree = Path(source["sourceTree"] or "")
     tests = tree / TESTS
-    if not (tests / "luo_kexec_simple.c").exists() or not (tests / "init.c").exists():
-        sys.exit(f"minimal_init: {source['recipe']} has no {TESTS}/luo_kexec_simple.c and init.c in {tree}")
+    if not (tests / "luo_kexec_simple.c").exists():
+        sys.exit(f"minimal_init: {source['recipe']} has no {TESTS}/luo_kexec_simple.c in {tree}")
+    init_tree = tree if (tests / "init.c").exists() else Path(other["sourceTree"] or "")
+    if not (init_tree / TESTS / "init.c").exists():
+        sys.exit(f"minimal_init: neither {source['recipe']} nor {other['recipe']} has {TESTS}/init.c")
     headers = source["folder"] / "headers/include"
     nolibc = tree / "tools/include/nolibc"
     helper = tests / "lib/lu_utils.c" if (tests / "lib/lu_utils.c").exists() else tests / "luo_test_utils.c"
@@ -49,10 +53,18 @@ def build_payload(source, kernel_b, work):
         ["gcc", "-static", "-O2", "-nostdinc", "-nostdlib", "-I", str(headers), "-I", str(nolibc), *includes,
          "-o", str(work / "test_binary"), str(tests / "luo_kexec_simple.c"), str(helper)],
         ["gcc", "-s", "-static", "-Os", "-nostdinc", "-nostdlib", "-fno-asynchronous-unwind-tables", "-fno-ident",
-         "-fno-stack-protector", "-I", str(headers), "-I", str(nolibc), "-o", str(work / "init"), str(tests / "init.c")],
+         "-fno-stack-protector", "-I", str(headers), "-I", str(init_tree / "tools/include/nolibc"), "-o", str(work / "init"),
+         str(init_tree / TESTS / "init.c")],
     ]
-    for cmd in builds:
+    # Older trees' tests need libc (as handover's SelftestBuilder finds): static glibc then.
+    glibc = ["gcc", "-static", "-O2", "-D_GNU_SOURCE", "-isystem", str(headers), *includes,
+             "-o", str(work / "test_binary"), str(tests / "luo_kexec_simple.c"), str(helper)]
+    linkage = "nolibc"
+    for index, cmd in enumerate(builds):
         out = subprocess.run(cmd, text=True, capture_output=True)
+        if out.returncode != 0 and index == 0:
+            linkage = "glibc-static"
+            out = subprocess.run(glibc, text=True, capture_output=True)
         if out.returncode != 0:
             sys.exit(f"minimal_init: {' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     common = [("dir", "/dev"), ("dir", "/proc"), ("dir", "/debugfs"), ("console", "/dev/console"),
@@ -62,7 +74,8 @@ def build_payload(source, kernel_b, work):
     outer = work / "outer.cpio"
     write_cpio(outer, common + [("file", "/kernel", kernel_b, 0o644), ("file", "/initrd.img", inner, 0o644)])
     return outer, {"stage1_bytes": outer.stat().st_size, "stage2_bytes": inner.stat().st_size,
-                   "init_bytes": (work / "init").stat().st_size, "test_bytes": (work / "test_binary").stat().st_size}
+                   "init_bytes": (work / "init").stat().st_size, "test_bytes": (work / "test_binary").stat().st_size,
+                   "test_linkage": linkage}
 
 
 def write_cpio(path, entries):
@@ -193,7 +206,8 @@ def measure(h, frm, to, accel, repeats, work):
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     a, b = image_info(h, frm), image_info(h, to)
-    outer, minimal_payload = build_payload(a, b["folder"] / "bzImage", work)
+    outer, minimal_payload = build_payload(a, b, b["folder"] / "bzImage", work)
+    minimal_payload["init_from"] = a["recipe"] if (Path(a["sourceTree"] or "") / TESTS / "init.c").exists() else b["recipe"]
     rounds = {"handover": [], "minimal": []}
     handover_payload, accelerator, shape, cmdline = None, None, None, None
     for i in range(repeats):
