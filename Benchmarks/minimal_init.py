@@ -154,6 +154,8 @@ def run_minimal(shape, kernel_a, outer, cmdline, timeout=300):
             qemu.kill()
             qemu.wait()
         listener.close()
+        sock.unlink(missing_ok=True)
+        sock_dir.rmdir()
     return lines
 
 
