@@ -4,17 +4,20 @@ throughput, matrix scaling, memory, the image cache and the libvirt backend agai
 Prints medians (and ratios measured in the same run) and writes everything to
 Benchmarks/results/<time>.json.
 
-Usage: Benchmarks/bench.py [--quick] [--handover PATH] [--libvirt-only] [--libvirt-tcp URI]
+Usage: Benchmarks/bench.py [--quick] [--handover PATH] [--libvirt-only] [--libvirt-tcp URI] [--blackout]
   --quick          fewer repeats (5 instead of 20 for precision, 3 instead of 5 elsewhere)
   --libvirt-only   only section 8: the same pair on QEMU, libvirt (qemu:///system) and libvirt
                    over loopback TCP (scripts/libvirt-daemons.sh start)
   --libvirt-pair FROM TO   the pair of section 8 (default linux-7.2 linux-7.3)
+  --blackout       also: the minimal-init baseline with payload bytes per stage, the blackout's
+                   spread with --jobs 1 and 2, and the judgement's A/A false alarms and detection rate
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from replay import replay  # noqa: E402
+import minimal_init  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +78,7 @@ parser.add_argument("--accel", default="auto")
 parser.add_argument("--libvirt-only", action="store_true")
 parser.add_argument("--libvirt-tcp", default="qemu+tcp://127.0.0.1:16519/system")
 parser.add_argument("--libvirt-pair", nargs=2, default=["linux-7.2", "linux-7.3"], metavar=("FROM", "TO"))
+parser.add_argument("--blackout", action="store_true")
 args = parser.parse_args()
 h = args.handover
 small = 3 if args.quick else 5
@@ -260,5 +264,24 @@ print(f"   cache hit {median(hits):.2f} s (target < 2 s); the cold build took {i
 
 print(f"== 8. libvirt against QEMU: memfd-basic {' -> '.join(args.libvirt_pair)}, median of {small}")
 bench_libvirt()
+
+if args.blackout:
+    print("== 9. the blackout against a minimal init: upstream luo_kexec_simple as the whole payload, same VM shape")
+    baseline = minimal_init.measure(h, "linux-7.3", "linux-7.3", args.accel, small, work / "minimal")
+    minimal_init.show(baseline)
+    report["minimal_init"] = baseline
+
+    print("== 10. the blackout's spread with --jobs 1 and --jobs 2 (contended and isolated), 8 repeats of linux-7.3 -> linux-7.3")
+    spread_dir = work / "spread"
+    subprocess.run([sys.executable, str(ROOT / "Benchmarks/spread.py"), "--handover", h, "--accel", args.accel, "--out", str(spread_dir)], check=True)
+    report["spread"] = json.loads((spread_dir / "spread.json").read_text())
+
+    print("== 11. the judgement on real repeats: A/A false alarms and +1 s detection, 20 trials of 8 vs 8")
+    for key, extra in (("false_alarms", []), ("false_alarms_contention_ignored", ["--ignore-contention"])):
+        judged = work / f"{key}.json"
+        subprocess.run([sys.executable, str(ROOT / "Benchmarks/false_alarms.py"), "--handover", h, "--out", str(judged), *extra,
+                        str(spread_dir / "jobs1"), str(spread_dir / "jobs2-isolated")], check=True)
+        report[key] = json.loads(judged.read_text())
+
 
 write_report()

@@ -25,6 +25,8 @@ struct MatrixCommand: AsyncParsableCommand {
     func validate() throws {
         if kcidbOptions.given && !kcidb { throw ValidationError("--kcidb-origin and --kcidb-artifacts-url go with --kcidb") }
     }
+    @Flag(help: "Let VMs be in their blackouts at the same time when the host has fewer cores than they have vCPUs (faster), and judge blackouts taken under host CPU contention like the others (each result records the pressure).")
+    var allowContention = false
 
     func run() async throws {
         ChildProcesses.shared.installSignalHandlers()
@@ -44,12 +46,13 @@ struct MatrixCommand: AsyncParsableCommand {
             let folder = URL(fileURLWithPath: out ?? "results/matrix-\(matrix.name)-\(ResultsFolder.timestamp())")
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let jobCount = jobs ?? matrix.jobs ?? max(1, cores / matrix.cpus)
-            let runner = MatrixRunner(
+            var runner = MatrixRunner(
                 matrix: matrix, folder: folder, jobs: jobCount, resume: resume, paths: global.paths,
                 recipes: global.catalog, scenarios: ScenarioCatalog.locate(), progress: global.progress,
                 historyPath: noHistory ? nil : history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath())
             var configured = runner
             configured.kcidb = kcidb ? kcidbOptions.options : nil
+            configured.allowContention = allowContention
             let summary = try await configured.run()
             print(MatrixText.summary(summary))
             print("reports: \(folder.path)/{\(MatrixReports.files(kcidb: configured.kcidb).joined(separator: ","))}")
@@ -98,6 +101,7 @@ struct ReportCommand: AsyncParsableCommand {
                 let path = history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath()
                 if FileManager.default.fileExists(atPath: path.path) {
                     try RegressionCheck.apply(to: &summary, store: try HistoryStore(path: path), threshold: plan.regressionThreshold,
+                                              sensitivity: plan.regressionSensitivity,
                                               excluding: url.standardizedFileURL.lastPathComponent)
                 }
             }
@@ -144,7 +148,8 @@ struct CompareCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The baseline: a results folder or a history id.") var base: String
     @Argument(help: "The new run.") var new: String
-    @Option(help: "Blackout growth flagged as a regression (fraction).") var threshold: Double = 0.10
+    @Option(help: "Blackout growth flagged as a regression (fraction): the interval of the change must lie above it.") var threshold: Double = 0.10
+    @Option(help: "The growth the report says how many repeats would catch (fraction; default twice the threshold).") var sensitivity: Double?
     @Option(help: "The history database.") var history: String?
 
     func run() async throws {
@@ -153,7 +158,11 @@ struct CompareCommand: AsyncParsableCommand {
             let store = FileManager.default.fileExists(atPath: path.path) ? try HistoryStore(path: path) : nil
             let a = try MatrixComparison.loadSummary(base, store: store)
             let b = try MatrixComparison.loadSummary(new, store: store)
-            let comparisons = MatrixComparison.compare(base: a, new: b, threshold: threshold)
+            guard threshold >= 0, threshold < 10 else { throw ValidationError("--threshold takes a fraction such as 0.10, found \(threshold)") }
+            if let sensitivity, sensitivity <= threshold {
+                throw ValidationError("--sensitivity (\(sensitivity)) must be above --threshold (\(threshold))")
+            }
+            let comparisons = MatrixComparison.compare(base: a, new: b, threshold: threshold, sensitivity: sensitivity)
             print(MatrixComparison.text(comparisons))
             return comparisons.contains { !$0.regressions.isEmpty }
         }
@@ -175,6 +184,7 @@ enum MatrixText {
             lines.append(line)
             if cell.verdict != .pass { lines.append("      \(cell.reason)") }
             for regression in cell.regressions { lines.append("      REGRESSION: \(regression.message)") }
+            if let change = cell.blackoutChange, change.finding != .regressed { lines.append("      blackout against the baseline: \(change.text)") }
         }
         for disagreement in summary.disagreements { lines.append("  DISAGREEMENT: \(disagreement.message)") }
         if !summary.missingRuns.isEmpty { lines.append("  \(summary.missingRuns.count) runs have no result (interrupted?)") }

@@ -223,16 +223,20 @@ struct MatrixTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let history = folder.appendingPathComponent("history.sqlite")
         let store = try HistoryStore(path: history)
-        let fast = Statistics([0.010])!
-        let baselineRun = MatrixRunRecord(
-            id: "memfd-basic/linux-7.2--linux-7.3/rep-1", scenario: "memfd-basic", chain: ["linux-7.2", "linux-7.3"], repeatIndex: 1,
-            verdict: .pass, failureClass: nil, reason: "crafted", evidence: nil, blackout: 0.010, hopBlackouts: [0.010],
-            wallSeconds: 1, resultPath: "x/result.json", consolePath: nil, consoleTail: [])
+        // Three repeats a side: fewer are not judged.
+        let fastRuns = [0.010, 0.011, 0.012]
+        let fast = Statistics(fastRuns)!
+        let baselineRuns = fastRuns.enumerated().map { index, value in
+            MatrixRunRecord(
+                id: "memfd-basic/linux-7.2--linux-7.3/rep-\(index + 1)", scenario: "memfd-basic", chain: ["linux-7.2", "linux-7.3"],
+                repeatIndex: index + 1, verdict: .pass, failureClass: nil, reason: "crafted", evidence: nil, blackout: value,
+                hopBlackouts: [value], wallSeconds: 1, resultPath: "x/result.json", consolePath: nil, consoleTail: [])
+        }
         let baseline = MatrixSummary(
             name: "crafted", matrixFile: "crafted.yaml", startedAt: Date().addingTimeInterval(-86_400), finishedAt: Date().addingTimeInterval(-86_000),
             accelerator: "tcg", host: "test", handoverVersion: HandoverVersion.tool, regressionThreshold: 0.1, baseline: nil,
             cells: [MatrixCell(scenario: "memfd-basic", chain: ["linux-7.2", "linux-7.3"], releases: [], direction: .upgrade,
-                               verdict: .pass, failureClass: nil, reason: "crafted", evidence: nil, runs: [baselineRun],
+                               verdict: .pass, failureClass: nil, reason: "crafted", evidence: nil, runs: baselineRuns,
                                blackout: fast, prediction: nil, regressions: [], unsupportedAllowed: true)],
             missingRuns: [])
         try store.record(baseline, id: "crafted-baseline")
@@ -243,16 +247,21 @@ struct MatrixTests {
             scenarios: [memfd-basic]
             pairs:
               - {from: linux-7.2, to: linux-7.3}
+            repeats: 3
             accel: tcg
             """, in: folder)
         let out = folder.appendingPathComponent("results")
-        let output = try E2E.run(["matrix", matrix.path, "--out", out.path, "--history", history.path], timeout: 600)
+        // Other tests' VMs may contend for the host: judge their blackouts anyway.
+        let output = try E2E.run(["matrix", matrix.path, "--out", out.path, "--history", history.path, "--allow-contention"], timeout: 900)
         #expect(output.status == 1, "a regression must fail the matrix; stdout: \(output.stdout)")
         #expect(output.stdout.contains("REGRESSION"))
         let summary = try JSONCoding.decode(MatrixSummary.self, from: out.appendingPathComponent("summary.json"))
         let cell = try #require(summary.cells.first)
         #expect(cell.verdict == .pass)
         #expect(cell.regressions.map(\.kind) == [.blackout])
+        #expect(cell.blackoutChange?.finding == .regressed)
+        #expect(cell.runs.allSatisfy { $0.contention != nil }, "every run records the host's CPU contention")
+        #expect(output.stdout.contains("3 vs 3 repeats"))
         let junit = try String(contentsOf: out.appendingPathComponent("junit.xml"), encoding: .utf8)
         #expect(junit.contains("regression-blackout"))
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)

@@ -19,6 +19,9 @@ struct RunTests {
             let value = try #require(blackout[phase] as? Double, "phase \(phase) missing")
             #expect(value >= 0 && value <= total, "phase \(phase) = \(value) of \(total)")
         }
+        let contention = try #require(result["contention"] as? [String: Any], "no host contention over the blackout")
+        #expect(abs((contention["window"] as? Double ?? 0) - total) < 0.5)
+        #expect(contention["disturbed"] is Bool)
         let objects = try #require(result["objects"] as? [[String: Any]])
         #expect(objects.count == 4)
         #expect(objects.allSatisfy { $0["ok"] as? Bool == true })

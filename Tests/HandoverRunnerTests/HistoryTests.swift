@@ -38,6 +38,11 @@ private func cell(
         unsupportedAllowed: false)
 }
 
+/// Five repeats around `median` (spread ±2%), whose median is exactly `median`.
+private func repeats(_ median: Double) -> [Double] {
+    [0, -0.01, 0.01, -0.02, 0.02].map { median * (1 + $0) }
+}
+
 private func summary(
     _ name: String = "nightly", startedAt: Date, accelerator: String = "kvm", cells: [MatrixCell]
 ) -> MatrixSummary {
@@ -138,6 +143,19 @@ private func mode(of path: URL) -> mode_t {
             let pass = try store.lastGood(scenario: "memfd-basic", chain: chain, before: night + 3 * day, accelerator: "kvm")
             #expect(pass?.matrixRunId == "m2")
             #expect(pass?.verdict == .pass)
+        }
+    }
+
+    @Test func phasesAndContentionSurviveTheHistory() throws {
+        try withStore { store, _ in
+            var recorded = cell(blackouts: repeats(6.0))
+            recorded.runs[0].phases = ["shutdown": 2.9, "kernelBoot": 2.1]
+            recorded.runs[1].contention = HostContention(window: 6, cpuSomeShare: 0.8, cpuSomeAvg10: 0.5, steal: 0)
+            try store.record(summary(startedAt: night, cells: [recorded]), id: "m1")
+            let stored = try #require(try store.summary(id: "m1"))
+            #expect(stored.cells[0].runs[0].phases == ["shutdown": 2.9, "kernelBoot": 2.1])
+            #expect(stored.cells[0].runs[1].contention?.disturbed == true)
+            #expect(stored.summary.cells[0].blackoutSamples.filter(\.disturbed).count == 1)
         }
     }
 
@@ -254,29 +272,34 @@ private func mode(of path: URL) -> mode_t {
 
     @Test func aBlackoutGrowthOverTheThresholdIsARegression() throws {
         let regressions = RegressionCheck.regressions(
-            cell: cell(blackouts: [1.0]), baseline: baseline(cell(blackouts: [0.8])), baselineLabel: "m1", threshold: 0.10)
+            cell: cell(blackouts: repeats(1.0)), baseline: baseline(cell(blackouts: repeats(0.8))), baselineLabel: "m1", threshold: 0.10)
         try #require(regressions.count == 1)
         #expect(regressions[0].kind == .blackout)
         #expect(regressions[0].message.contains("800.0 ms → 1000.0 ms"))
-        #expect(regressions[0].message.contains("+25.0%"))
+        #expect(regressions[0].message.contains("regressed: +25.0% [90% interval +"))
+        #expect(regressions[0].message.contains("5 vs 5 repeats"))
         #expect(regressions[0].baselineValue == "800.0 ms")
         #expect(regressions[0].newValue == "1000.0 ms")
     }
 
     @Test func aSmallGrowthOrAnImprovementIsNoRegression() {
-        let base = baseline(cell(blackouts: [0.8]))
-        #expect(RegressionCheck.regressions(cell: cell(blackouts: [0.84]), baseline: base, baselineLabel: "m1", threshold: 0.10).isEmpty)
-        #expect(RegressionCheck.regressions(cell: cell(blackouts: [0.5]), baseline: base, baselineLabel: "m1", threshold: 0.10).isEmpty)
+        let base = baseline(cell(blackouts: repeats(0.8)))
+        #expect(RegressionCheck.regressions(cell: cell(blackouts: repeats(0.84)), baseline: base, baselineLabel: "m1", threshold: 0.10).isEmpty)
+        #expect(RegressionCheck.regressions(cell: cell(blackouts: repeats(0.5)), baseline: base, baselineLabel: "m1", threshold: 0.10).isEmpty)
         // The same 5% is one at a 1% threshold: the threshold is what decides.
-        #expect(RegressionCheck.regressions(cell: cell(blackouts: [0.84]), baseline: base, baselineLabel: "m1", threshold: 0.01).count == 1)
+        #expect(RegressionCheck.regressions(cell: cell(blackouts: repeats(0.84)), baseline: base, baselineLabel: "m1", threshold: 0.01).count == 1)
+        // One repeat a side says nothing about the noise: not judged, not flagged.
+        #expect(RegressionCheck.regressions(cell: cell(blackouts: [1.6]), baseline: baseline(cell(blackouts: [0.8])), baselineLabel: "m1", threshold: 0.10).isEmpty)
+        let judged = RegressionCheck.judge(cell: cell(blackouts: [1.6]), baseline: baseline(cell(blackouts: [0.8])), baselineLabel: "m1", threshold: 0.10)
+        #expect(judged.change?.finding == .notJudged)
         let recovered = baseline(cell(verdict: .fail, failureClass: .stateMismatch))
         #expect(RegressionCheck.regressions(cell: cell(), baseline: recovered, baselineLabel: "m1", threshold: 0.10).isEmpty)
     }
 
     @Test func withoutABaselineThereAreNoRegressions() {
-        let broken = cell(verdict: .error, failureClass: .infrastructure, blackouts: [9.0])
+        let broken = cell(verdict: .error, failureClass: .infrastructure, blackouts: repeats(9.0))
         #expect(RegressionCheck.regressions(cell: broken, baseline: nil, baselineLabel: "m1", threshold: 0.10).isEmpty)
-        #expect(RegressionCheck.regressions(cell: broken, baseline: baseline(cell()), baselineLabel: "m1", threshold: 0.10).count == 2)
+        #expect(RegressionCheck.regressions(cell: broken, baseline: baseline(cell(blackouts: repeats(0.8))), baselineLabel: "m1", threshold: 0.10).count == 2)
     }
 
     @Test func applyFillsRegressionsFromTheHistory() throws {
@@ -284,7 +307,7 @@ private func mode(of path: URL) -> mode_t {
             try store.record(summary(startedAt: night, cells: [
                 cell("memfd-basic", blackouts: [0.8]),
                 cell("memfd-large", blackouts: [1.0]),
-                cell("memfd-huge", blackouts: [2.0]),
+                cell("memfd-huge", blackouts: repeats(2.0)),
             ]), id: "m1")
             // A faster run under another accelerator must not be the baseline.
             try store.record(summary(startedAt: night + day, accelerator: "tcg", cells: [
@@ -293,7 +316,7 @@ private func mode(of path: URL) -> mode_t {
             var new = summary(startedAt: night + 2 * day, cells: [
                 cell("memfd-basic", blackouts: [0.82]),
                 cell("memfd-large", verdict: .fail, failureClass: .stateMismatch, blackouts: [1.0]),
-                cell("memfd-huge", blackouts: [3.0]),
+                cell("memfd-huge", blackouts: repeats(3.0)),
                 cell("memfd-new", blackouts: [5.0]),
             ])
             try RegressionCheck.apply(to: &new, store: store, threshold: 0.10)
@@ -301,7 +324,9 @@ private func mode(of path: URL) -> mode_t {
             #expect(new.cells[1].regressions.map(\.kind) == [.verdict])
             #expect(new.cells[1].regressions.first?.message == "verdict pass → fail (state-mismatch) since m1")
             #expect(new.cells[2].regressions.map(\.kind) == [.blackout])
+            #expect(new.cells[2].blackoutChange?.finding == .regressed)
             #expect(new.cells[3].regressions.isEmpty)
+            #expect(new.cells[3].blackoutChange == nil)
             #expect(new.baseline == "last good run of each cell under accelerator kvm: m1 (3 cells); 1 cell without a baseline")
             #expect(new.exitCode == 1)
 
@@ -330,14 +355,14 @@ private func mode(of path: URL) -> mode_t {
 
     @Test func compareCoversChangedAddedAndRemovedCells() throws {
         let base = summary(startedAt: night, cells: [
-            cell("memfd-basic", blackouts: [0.8]),
-            cell("memfd-large", blackouts: [1.0]),
+            cell("memfd-basic", blackouts: repeats(0.8)),
+            cell("memfd-large", blackouts: repeats(1.0)),
             cell("memfd-old", blackouts: [1.0]),
             cell("memfd-flaky", verdict: .fail, failureClass: .bootTimeout, blackouts: []),
         ])
         let new = summary(startedAt: night + day, cells: [
-            cell("memfd-basic", blackouts: [1.0]),
-            cell("memfd-large", blackouts: [1.02]),
+            cell("memfd-basic", blackouts: repeats(1.0)),
+            cell("memfd-large", blackouts: repeats(1.02)),
             cell("memfd-flaky", blackouts: [0.5]),
             cell("memfd-added", verdict: .fail, failureClass: .stateMismatch, blackouts: [0.7]),
         ])

@@ -332,6 +332,23 @@ private func others(in folder: URL, than name: String) throws -> [String] {
         return String(html[start.lowerBound..<end.lowerBound])
     }
 
+    @Test func htmlShowsTheHostContentionAndTheJudgement() throws {
+        var summary = sampleSummary()
+        summary.isolation = Isolation.gated.description(jobs: 2, cpus: 2, cores: 2)
+        summary.cells[0].runs[1].contention = HostContention(window: 6.2, cpuSomeShare: 0.85, cpuSomeAvg10: 0.6, steal: 0.002)
+        summary.cells[0].runs[0].contention = HostContention(window: 6.0, cpuSomeShare: 0.05, cpuSomeAvg10: 0.02, steal: 0)
+        summary.cells[0].blackoutChange = BlackoutChange(
+            base: [0.40, 0.41, 0.42].map { BlackoutSample(total: $0) }, new: summary.cells[0].blackoutSamples, threshold: 0.2)
+        let html = try HTMLReport.html(summary)
+        #expect(html.contains("blackouts one at a time, other VMs idle meanwhile (2 VMs of 2 vCPUs on 2 host cores)"))
+        #expect(html.contains("CPU pressure 85% of the window (avg10 60%), steal 0.2%: disturbed"))
+        #expect(html.contains("<td class=\"disturbed\">"))
+        #expect(html.contains("CPU pressure 5% of the window"))
+        #expect(html.contains("class=\"point disturbed\""))
+        #expect(html.contains("against the baseline</dt><dd>not judged: 3 and 2 undisturbed repeats"))
+        #expect(html.contains("1 disturbed repeat left out"))
+    }
+
     @Test func htmlOfAnEmptyMatrixRenders() throws {
         var summary = sampleSummary(missing: ["memfd-basic/v7.2--v7.3/rep-1"])
         summary.cells = []

@@ -28,6 +28,9 @@ public final class QemuMachine: VirtualMachine {
         self.directory = directory
     }
 
+    /// QEMU's process, once started.
+    public var processID: pid_t? { state.withLock { $0.pid } }
+
     public var consoleLog: URL { directory.file("console.log") }
     public var transcript: URL { directory.file("transcript.jsonl") }
     var qmpSocket: URL { directory.file("qmp.sock") }

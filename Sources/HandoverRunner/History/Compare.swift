@@ -17,6 +17,8 @@ public struct CellComparison: Codable, Sendable, Equatable {
     /// Change of the median blackout in percent (25 = 25% slower, -10 = 10% faster).
     public var change: Double?
     public var regressions: [Regression]
+    /// The blackout judged with its interval, when both sides have repeats with a blackout.
+    public var blackoutChange: BlackoutChange? = nil
     /// "added", "removed", "regressed (…)", "improved (…)" or "unchanged".
     public var note: String
 
@@ -27,7 +29,7 @@ public struct CellComparison: Codable, Sendable, Equatable {
 public enum MatrixComparison {
     /// Every cell of `new` in its order, then the cells only `base` has. Regressions are judged
     /// as against a baseline (see `RegressionCheck`), with `base` as the baseline of every cell.
-    public static func compare(base: MatrixSummary, new: MatrixSummary, threshold: Double) -> [CellComparison] {
+    public static func compare(base: MatrixSummary, new: MatrixSummary, threshold: Double, sensitivity: Double? = nil) -> [CellComparison] {
         var baseCells: [String: MatrixCell] = [:]
         for cell in base.cells where baseCells[key(cell)] == nil { baseCells[key(cell)] = cell }
         let label = "\(base.name) of \(timestamp(base.startedAt))"
@@ -41,15 +43,15 @@ public enum MatrixComparison {
                     newMedian: cell.blackout?.median, change: nil, regressions: [], note: "added"))
                 continue
             }
-            let regressions = RegressionCheck.regressions(
-                cell: cell, baseVerdict: old.verdict, baseFailureClass: old.failureClass, baseMedian: old.blackout?.median,
-                baselineMatrix: base.name, label: label, threshold: threshold)
+            let (regressions, judged) = RegressionCheck.judge(
+                cell: cell, baseVerdict: old.verdict, baseFailureClass: old.failureClass, baseSamples: old.blackoutSamples,
+                baselineMatrix: base.name, label: label, threshold: threshold, sensitivity: sensitivity)
             let change = RegressionCheck.change(from: old.blackout?.median, to: cell.blackout?.median)
             comparisons.append(CellComparison(
                 scenario: cell.scenario, chain: cell.chain, baseVerdict: old.verdict, newVerdict: cell.verdict,
                 baseFailureClass: old.failureClass, newFailureClass: cell.failureClass, baseMedian: old.blackout?.median,
-                newMedian: cell.blackout?.median, change: change.map { $0 * 100 }, regressions: regressions,
-                note: note(old: old, new: cell, change: change, regressions: regressions, threshold: threshold)))
+                newMedian: cell.blackout?.median, change: change.map { $0 * 100 }, regressions: regressions, blackoutChange: judged,
+                note: note(old: old, new: cell, judged: judged, regressions: regressions)))
         }
         for cell in base.cells where seen.insert(key(cell)).inserted {
             comparisons.append(CellComparison(
@@ -70,7 +72,7 @@ public enum MatrixComparison {
                 RegressionCheck.verdictText($0.newVerdict, $0.newFailureClass),
                 RegressionCheck.milliseconds($0.baseMedian),
                 RegressionCheck.milliseconds($0.newMedian),
-                $0.change.map { String(format: "%+.1f%%", $0) } ?? "-",
+                $0.blackoutChange?.interval != nil ? $0.blackoutChange!.changeText : $0.change.map { String(format: "%+.1f%%", $0) } ?? "-",
                 $0.note,
             ]
         }
@@ -88,6 +90,11 @@ public enum MatrixComparison {
         let removed = comparisons.filter { $0.newVerdict == nil }.count
         lines.append("")
         lines.append("\(comparisons.count) cells: \(regressed.count) regressed, \(added) added, \(removed) removed")
+        let judged = comparisons.filter { $0.blackoutChange != nil }
+        if !judged.isEmpty {
+            lines.append("Blackouts (bootstrap interval of the ratio of medians and Mann–Whitney, disturbed repeats left out):")
+            for comparison in judged { lines.append("  \(comparison.name): \(comparison.blackoutChange!.text)") }
+        }
         if !regressed.isEmpty {
             lines.append("Regressions:")
             for comparison in regressed {
@@ -138,14 +145,15 @@ public enum MatrixComparison {
         return formatter.string(from: date)
     }
 
-    private static func note(old: MatrixCell, new: MatrixCell, change: Double?, regressions: [Regression], threshold: Double) -> String {
+    private static func note(old: MatrixCell, new: MatrixCell, judged: BlackoutChange?, regressions: [Regression]) -> String {
         if !regressions.isEmpty {
             return "regressed (\(regressions.map(\.kind.rawValue).joined(separator: ", ")))"
         }
         var better: [String] = []
         if new.verdict < old.verdict { better.append("verdict") }
-        if let change, change < -threshold { better.append("blackout") }
+        if judged?.finding == .improved { better.append("blackout") }
         if !better.isEmpty { return "improved (\(better.joined(separator: ", ")))" }
+        if judged?.finding == .inconclusive { return "inconclusive (blackout)" }
         return "unchanged"
     }
 }

@@ -37,13 +37,15 @@ public struct StoredRun: Codable, Sendable, Equatable {
     public var resultPath: String
     public var consolePath: String?
     public var consoleTail: [String]
+    public var phases: [String: Double]? = nil
+    public var contention: HostContention? = nil
 
     public func record(scenario: String, chain: [String]) -> MatrixRunRecord {
         MatrixRunRecord(
             id: id, scenario: scenario, chain: chain, repeatIndex: repeatIndex, verdict: verdict,
             failureClass: failureClass, reason: reason, evidence: evidence, blackout: blackout,
             hopBlackouts: hopBlackouts, wallSeconds: wallSeconds, resultPath: resultPath,
-            consolePath: consolePath, consoleTail: consoleTail)
+            consolePath: consolePath, consoleTail: consoleTail, phases: phases, contention: contention)
     }
 }
 
@@ -101,7 +103,7 @@ extension StoredCell {
                     id: $0.id, repeatIndex: $0.repeatIndex, verdict: $0.verdict, failureClass: $0.failureClass,
                     reason: $0.reason, evidence: $0.evidence, blackout: $0.blackout, hopBlackouts: $0.hopBlackouts,
                     wallSeconds: $0.wallSeconds, resultPath: $0.resultPath, consolePath: $0.consolePath,
-                    consoleTail: $0.consoleTail)
+                    consoleTail: $0.consoleTail, phases: $0.phases, contention: $0.contention)
             }, kind: cell.kind, model: cell)
     }
 }
@@ -145,6 +147,8 @@ public struct StoredMatrix: Codable, Sendable, Equatable {
 /// - `run`: (matrixRunId, cellKey → cell ON DELETE CASCADE, repeatIndex) PRIMARY KEY, position,
 ///   runId, verdict, failureClass, reason, evidence, blackout, hopBlackouts (JSON), wallSeconds,
 ///   resultPath, consolePath, consoleTail (JSON).
+/// Migration "v2" adds to `run`: phases (JSON, phase → seconds) and contention (JSON, the
+/// host's CPU contention over the blackout window).
 public final class HistoryStore: Sendable {
     public let path: URL
     let dbQueue: DatabaseQueue
@@ -271,6 +275,13 @@ public final class HistoryStore: Sendable {
             try db.alter(table: "cell") { t in
                 t.add(column: "kind", .text).notNull().defaults(to: "memfd")
                 t.add(column: "model", .jsonText)
+            }
+        }
+        // v3: each run's blackout phases and the host's contention over its blackout.
+        migrator.registerMigration("v3") { db in
+            try db.alter(table: "run") { t in
+                t.add(column: "phases", .jsonText)
+                t.add(column: "contention", .jsonText)
             }
         }
         return migrator
@@ -450,7 +461,8 @@ public final class HistoryStore: Sendable {
                     id: $0.runId, repeatIndex: $0.repeatIndex, verdict: try verdict($0.verdict, in: $0.runId),
                     failureClass: try failureClass($0.failureClass, in: $0.runId), reason: $0.reason, evidence: $0.evidence,
                     blackout: $0.blackout, hopBlackouts: $0.hopBlackouts, wallSeconds: $0.wallSeconds,
-                    resultPath: $0.resultPath, consolePath: $0.consolePath, consoleTail: $0.consoleTail)
+                    resultPath: $0.resultPath, consolePath: $0.consolePath, consoleTail: $0.consoleTail,
+                    phases: $0.phases, contention: $0.contention)
             }, kind: row.kind, model: try row.model.map { try decodeModel(MatrixCell.self, $0, in: place) })
     }
 
@@ -590,6 +602,8 @@ struct RunRow: HistoryRecord, Sendable {
     var resultPath: String
     var consolePath: String?
     var consoleTail: [String]
+    var phases: [String: Double]?
+    var contention: HostContention?
 
     init(_ run: MatrixRunRecord, matrixRunId: String, cellKey: String, position: Int) {
         self.matrixRunId = matrixRunId
@@ -607,5 +621,7 @@ struct RunRow: HistoryRecord, Sendable {
         resultPath = run.resultPath
         consolePath = run.consolePath
         consoleTail = run.consoleTail
+        phases = run.phases
+        contention = run.contention
     }
 }

@@ -7,23 +7,32 @@ public enum RegressionCheck {
     /// - `.verdict` when the verdict is worse than the baseline's (pass → anything else,
     ///   unsupported → fail or error, fail → error), or when it is the same non-pass verdict with
     ///   another failure class;
-    /// - `.blackout` when the median blackout grew by more than `threshold` (0.10 = 10%) of the
-    ///   baseline's median. A faster cell is not a regression; without a median on both sides
-    ///   there is nothing to compare.
+    /// - `.blackout` when the blackout grew beyond `threshold` (0.10 = 10%) with confidence:
+    ///   `BlackoutChange` judges the repeats of both sides (disturbed repeats left out) and flags
+    ///   only when its interval of the ratio of medians lies entirely above 1 + threshold. A
+    ///   faster cell is not a regression; without repeats on both sides there is nothing to compare.
     ///
     /// No baseline, no regressions.
-    public static func regressions(cell: MatrixCell, baseline: StoredCell?, baselineLabel: String?, threshold: Double) -> [Regression] {
-        guard let baseline else { return [] }
-        return regressions(
-            cell: cell, baseVerdict: baseline.verdict, baseFailureClass: baseline.failureClass,
-            baseMedian: baseline.blackoutMedian, baselineMatrix: baseline.matrixRunId,
-            label: baselineLabel ?? baseline.matrixRunId, threshold: threshold)
+    public static func regressions(cell: MatrixCell, baseline: StoredCell?, baselineLabel: String?, threshold: Double,
+                                   sensitivity: Double? = nil) -> [Regression] {
+        judge(cell: cell, baseline: baseline, baselineLabel: baselineLabel, threshold: threshold, sensitivity: sensitivity).regressions
     }
 
-    static func regressions(
-        cell: MatrixCell, baseVerdict: Verdict, baseFailureClass: FailureClass?, baseMedian: Double?,
-        baselineMatrix: String?, label: String, threshold: Double
-    ) -> [Regression] {
+    /// The regressions and the blackout's judgement.
+    /// `judgeDisturbed` keeps repeats taken under host contention in (`matrix --allow-contention`).
+    public static func judge(cell: MatrixCell, baseline: StoredCell?, baselineLabel: String?, threshold: Double,
+                             sensitivity: Double? = nil, judgeDisturbed: Bool = false) -> (regressions: [Regression], change: BlackoutChange?) {
+        guard let baseline else { return ([], nil) }
+        return judge(
+            cell: cell, baseVerdict: baseline.verdict, baseFailureClass: baseline.failureClass,
+            baseSamples: baseline.cell.blackoutSamples, baselineMatrix: baseline.matrixRunId,
+            label: baselineLabel ?? baseline.matrixRunId, threshold: threshold, sensitivity: sensitivity, judgeDisturbed: judgeDisturbed)
+    }
+
+    static func judge(
+        cell: MatrixCell, baseVerdict: Verdict, baseFailureClass: FailureClass?, baseSamples: [BlackoutSample],
+        baselineMatrix: String?, label: String, threshold: Double, sensitivity: Double?, judgeDisturbed: Bool = false
+    ) -> (regressions: [Regression], change: BlackoutChange?) {
         var found: [Regression] = []
         let worse = cell.verdict > baseVerdict
         let otherClass = cell.verdict == baseVerdict && cell.verdict != .pass && cell.failureClass != baseFailureClass
@@ -34,21 +43,29 @@ public enum RegressionCheck {
                 kind: .verdict, message: "verdict \(before) → \(after) since \(label)",
                 baselineMatrix: baselineMatrix, baselineValue: before, newValue: after))
         }
-        if let growth = change(from: baseMedian, to: cell.blackout?.median), growth > threshold,
-           let baseMedian, let newMedian = cell.blackout?.median {
+        var baseSamples = baseSamples
+        var newSamples = cell.blackoutSamples
+        guard !baseSamples.isEmpty, !newSamples.isEmpty else { return (found, nil) }
+        if judgeDisturbed {
+            for index in baseSamples.indices { baseSamples[index].disturbed = false }
+            for index in newSamples.indices { newSamples[index].disturbed = false }
+        }
+        let judged = BlackoutChange(base: baseSamples, new: newSamples, threshold: threshold, sensitivity: sensitivity)
+        if judged.finding == .regressed, let baseMedian = judged.baseMedian, let newMedian = judged.newMedian {
             found.append(Regression(
                 kind: .blackout,
-                message: "blackout median \(milliseconds(baseMedian)) → \(milliseconds(newMedian)) (\(percent(growth)), over the \(String(format: "%g", threshold * 100))% threshold) since \(label)",
+                message: "blackout median \(milliseconds(baseMedian)) → \(milliseconds(newMedian)), \(judged.text), since \(label)",
                 baselineMatrix: baselineMatrix, baselineValue: milliseconds(baseMedian), newValue: milliseconds(newMedian)))
         }
-        return found
+        return (found, judged)
     }
 
     /// Fills every cell's regressions against its last good cell in the history (a matrix run
     /// that started before this one, under the same accelerator) and describes the baseline in
     /// `summary.baseline`. `excluding` names this run when it is already recorded, so it is not
     /// its own baseline.
-    public static func apply(to summary: inout MatrixSummary, store: HistoryStore, threshold: Double, excluding: String? = nil) throws {
+    public static func apply(to summary: inout MatrixSummary, store: HistoryStore, threshold: Double, sensitivity: Double? = nil,
+                             judgeDisturbed: Bool = false, excluding: String? = nil) throws {
         var sources: [String: Int] = [:]
         var without = 0
         for index in summary.cells.indices {
@@ -61,8 +78,10 @@ public enum RegressionCheck {
             } else {
                 without += 1
             }
-            summary.cells[index].regressions = regressions(
-                cell: cell, baseline: baseline, baselineLabel: baseline?.matrixRunId, threshold: threshold)
+            let judged = judge(cell: cell, baseline: baseline, baselineLabel: baseline?.matrixRunId, threshold: threshold,
+                               sensitivity: sensitivity, judgeDisturbed: judgeDisturbed)
+            summary.cells[index].regressions = judged.regressions
+            summary.cells[index].blackoutChange = judged.change
         }
         summary.regressionThreshold = threshold
         summary.baseline = describe(sources: sources, without: without, accelerator: summary.accelerator)

@@ -38,9 +38,11 @@ public struct MatrixFile: Sendable, Equatable {
     public var cpus: Int
     public var memoryMiB: Int?
     public var backends: [BackendSlot] = [BackendSlot(backend: .qemu, jobs: nil)]
+    /// The blackout growth reports say how many repeats would catch (default twice the threshold).
+    public var regressionSensitivity: Double? = nil
 
     static let keys = ["name", "images", "scenarios", "pairs", "chains", "repeats", "timeout", "jobs",
-                       "regression-threshold", "allow-unsupported", "accel", "cpus", "memory", "backends"]
+                       "regression-threshold", "regression-sensitivity", "allow-unsupported", "accel", "cpus", "memory", "backends"]
 
     public static func load(from url: URL) throws(InputError) -> MatrixFile {
         try parse(text: try YAMLValue.readText(url), file: url.path)
@@ -106,6 +108,15 @@ public struct MatrixFile: Sendable, Equatable {
             }
             threshold = number
         }
+        var sensitivity: Double?
+        if let value = top["regression-sensitivity"] {
+            let text = try value.string().trimmingCharacters(in: .whitespaces)
+            let number = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
+            guard let number, number > threshold, number <= 10 else {
+                throw value.error("expected a fraction or a percentage above the regression threshold (\(threshold)), found '\(text)'")
+            }
+            sensitivity = number
+        }
         let allowUnsupported = try top["allow-unsupported"]?.bool() ?? true
         let accelerator = try top["accel"]?.string() ?? "auto"
         guard ["auto", "kvm", "tcg"].contains(accelerator) else { throw top["accel"]!.error("expected auto, kvm or tcg, found '\(accelerator)'") }
@@ -114,6 +125,7 @@ public struct MatrixFile: Sendable, Equatable {
         var matrix = MatrixFile(name: name, file: file, images: images, scenarios: scenarios, pairs: pairs, chains: chains,
                                 repeats: repeats, timeout: timeout, jobs: jobs, regressionThreshold: threshold,
                                 allowUnsupported: allowUnsupported, accelerator: accelerator, cpus: cpus, memoryMiB: memory)
+        matrix.regressionSensitivity = sensitivity
         if let value = top["backends"] {
             var slots: [BackendSlot] = []
             for item in try value.list() {

@@ -28,6 +28,7 @@ public struct MatrixPlan: Codable, Sendable {
     public var matrixFile: String
     public var createdAt: Date
     public var regressionThreshold: Double
+    public var regressionSensitivity: Double?
     public var allowUnsupported: Bool
     public var cells: [Cell]
     public var runs: [Run]
@@ -65,7 +66,8 @@ public struct MatrixPlan: Codable, Sendable {
             }
         }
         return MatrixPlan(name: matrix.name, matrixFile: matrix.file, createdAt: Date(),
-                          regressionThreshold: matrix.regressionThreshold, allowUnsupported: matrix.allowUnsupported,
+                          regressionThreshold: matrix.regressionThreshold, regressionSensitivity: matrix.regressionSensitivity,
+                          allowUnsupported: matrix.allowUnsupported,
                           cells: cells, runs: runs)
     }
 

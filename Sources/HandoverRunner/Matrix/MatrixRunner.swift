@@ -20,6 +20,9 @@ public struct MatrixRunner: Sendable {
     public var historyPath: URL?
     /// Also write kcidb.json with the other reports, named and linked so.
     public var kcidb: KCIDBOptions? = nil
+    /// Let blackouts overlap on a host without a core per vCPU (see `Isolation`), and judge
+    /// blackouts taken under host contention like the others.
+    public var allowContention = false
 
     public init(matrix: MatrixFile, folder: URL, jobs: Int, resume: Bool, paths: CachePaths, recipes: RecipeCatalog,
                 scenarios: ScenarioCatalog, progress: ProgressReporter, historyPath: URL?) {
@@ -96,8 +99,17 @@ public struct MatrixRunner: Sendable {
         if pending.count < plan.runs.count { progress.step("resuming: \(plan.runs.count - pending.count) runs already have results") }
 
         let slots = self.slots
-        let tally = TallyBox(Tally(total: pending.count, started: Date(), busy: Array(repeating: 0, count: slots.count)))
-        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath, kcidb: kcidb)
+        let localJobs = slots.filter { $0.backend == .qemu }.map(\.jobs).reduce(0, +)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let isolation = Isolation.choose(jobs: localJobs, cpus: matrix.cpus, cores: cores, allowContention: allowContention)
+        let isolationText = isolation.description(jobs: localJobs, cpus: matrix.cpus, cores: cores)
+        progress.step("isolation: \(isolationText)")
+        let gate = isolation == .gated ? BlackoutGate() : nil
+        var tallyStart = Tally(total: pending.count, started: Date(), busy: Array(repeating: 0, count: slots.count))
+        if case .pinned(let coreSets) = isolation { tallyStart.freeCores = coreSets }
+        let tally = TallyBox(tallyStart)
+        let writer = SummaryWriter(plan: plan, folder: folder, startedAt: startedAt, historyPath: historyPath, isolation: isolationText,
+                                   judgeDisturbed: allowContention, kcidb: kcidb)
         let work: [(MatrixPlan.Run, Scenario, [KernelImage], RunOptions)] = pending.map { run in
             let cell = plan.cells[run.cell]
             var options = RunOptions(accelerator: accel, acceleratorReason: reason)
@@ -118,6 +130,10 @@ public struct MatrixRunner: Sendable {
                     queue = queue.dropFirst()
                     var options = baseOptions
                     options.backend = slots[slot].backend
+                    if options.backend == .qemu {
+                        options.blackoutGate = gate
+                        options.cpuAffinity = tally.state.withLock { $0.freeCores.popLast() }
+                    }
                     group.addTask {
                         let quiet = ProgressReporter(mode: progress.mode == .verbose ? .verbose : .quiet)
                         let result = await ScenarioRunner.run(scenario, chain: chain, options: options, progress: quiet)
@@ -131,6 +147,7 @@ public struct MatrixRunner: Sendable {
                         let line = tally.state.withLock { tally -> String in
                             tally.running -= 1
                             tally.busy[slot] -= 1
+                            if let cores = options.cpuAffinity { tally.freeCores.append(cores) }
                             tally.done += 1
                             if result.verdict != .pass { tally.notPassed += 1 }
                             return tally.line(name: name)
@@ -146,7 +163,7 @@ public struct MatrixRunner: Sendable {
             for await _ in group { launchMore() }
         }
         progress.clear()
-        return try await writer.finish(threshold: matrix.regressionThreshold)
+        return try await writer.finish(threshold: matrix.regressionThreshold, sensitivity: matrix.regressionSensitivity)
     }
 
     func chooseAccelerator(probeWith image: KernelImage) async throws -> (Accelerator, String) {
@@ -173,6 +190,8 @@ public struct MatrixRunner: Sendable {
         var notPassed = 0
         /// Runs under way per backend slot.
         var busy: [Int]
+        /// Core sets no running VM is pinned to (with `Isolation.pinned`).
+        var freeCores: [[Int]] = []
 
         /// Takes the least busy slot that has room, or nil when all are full.
         mutating func freeSlot(limits: [Int]) -> Int? {
@@ -199,8 +218,12 @@ actor SummaryWriter {
     let startedAt: Date
     let historyPath: URL?
     let kcidb: KCIDBOptions?
+    let isolation: String
+    let judgeDisturbed: Bool
 
-    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?, kcidb: KCIDBOptions?) {
+    init(plan: MatrixPlan, folder: URL, startedAt: Date, historyPath: URL?, isolation: String, judgeDisturbed: Bool, kcidb: KCIDBOptions?) {
+        self.isolation = isolation
+        self.judgeDisturbed = judgeDisturbed
         self.plan = plan
         self.folder = folder
         self.startedAt = startedAt
@@ -209,15 +232,18 @@ actor SummaryWriter {
     }
 
     func refresh() {
-        let summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        var summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        summary.isolation = isolation
         try? MatrixReports.writeAll(summary, to: folder, kcidb: kcidb)
     }
 
-    func finish(threshold: Double) throws -> MatrixSummary {
+    func finish(threshold: Double, sensitivity: Double?) throws -> MatrixSummary {
         var summary = MatrixSummaryBuilder.build(plan: plan, folder: folder, startedAt: startedAt, finishedAt: Date(), host: hostName())
+        summary.isolation = isolation
         if let historyPath {
             let store = try HistoryStore(path: historyPath)
-            try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, excluding: folder.lastPathComponent)
+            try RegressionCheck.apply(to: &summary, store: store, threshold: threshold, sensitivity: sensitivity,
+                                      judgeDisturbed: judgeDisturbed, excluding: folder.lastPathComponent)
             try MatrixReports.writeAll(summary, to: folder, kcidb: kcidb)
             if summary.missingRuns.isEmpty {
                 try store.record(summary, id: folder.lastPathComponent)

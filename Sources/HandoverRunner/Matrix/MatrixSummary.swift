@@ -29,6 +29,10 @@ public struct MatrixRunRecord: Codable, Sendable, Equatable {
     /// The VM's own time and the backend's set-up before it (uploads, a domain's start).
     public var vmSeconds: Double? = nil
     public var setupSeconds: Double? = nil
+    /// The blackout's phases in seconds (see `Blackout.phaseSeconds`).
+    public var phases: [String: Double]? = nil
+    /// The host's CPU contention over the blackout window.
+    public var contention: HostContention? = nil
 }
 
 /// A flagged change against the baseline (the last good run of the same cell).
@@ -72,6 +76,8 @@ public struct MatrixCell: Codable, Sendable, Equatable {
     /// A vm scenario's own blackout over its runs.
     public var vmBlackout: Statistics? = nil
     public var regressions: [Regression]
+    /// The blackout judged against the baseline, with its interval and the phase that explains it.
+    public var blackoutChange: BlackoutChange? = nil
     /// Whether an unsupported verdict counts as acceptable here.
     public var unsupportedAllowed: Bool
 
@@ -101,6 +107,8 @@ public struct MatrixSummary: Codable, Sendable, Equatable {
     /// Runs the plan had that have no result (an interrupted matrix).
     public var missingRuns: [String]
     public var disagreements: [Disagreement] = []
+    /// How the VMs were kept from disturbing each other's blackout (see `Isolation`).
+    public var isolation: String?
 
     public var counts: [Verdict: Int] {
         Dictionary(grouping: cells, by: \.verdict).mapValues(\.count)

@@ -108,6 +108,7 @@ public enum HTMLReport {
             ["key": "matrix file", "value": summary.matrixFile],
             ["key": "runs", "value": String(summary.cells.reduce(0) { $0 + $1.runs.count })],
         ]
+        if let isolation = summary.isolation { meta.append(["key": "isolation", "value": isolation]) }
         meta.append(["key": "baseline", "value": summary.baseline.map { "\($0) (threshold \(String(format: "%.0f%%", summary.regressionThreshold * 100)))" } ?? "none"])
 
         // The verdict table: a row per chain, a column per scenario.
@@ -196,6 +197,8 @@ public enum HTMLReport {
                 "wall": String(format: "%.1f s", run.wallSeconds),
                 "vm": run.vmSeconds.map { String(format: "%.1f s", $0) } ?? "",
                 "setup": run.setupSeconds.map { String(format: "%.2f s", $0) } ?? "",
+                "contention": run.contention?.text ?? "-",
+                "disturbed": run.contention?.disturbed ?? false,
                 "reason": ReportText.displayable(run.reason),
                 "resultPath": link(run.resultPath),
                 "hasConsole": run.consolePath != nil,
@@ -223,6 +226,8 @@ public enum HTMLReport {
             "differences": (prediction?.differences ?? []).map { ["family": $0.family, "from": $0.from ?? "none", "to": $0.to ?? "none"] },
             "hasDifferences": !(prediction?.differences.isEmpty ?? true),
             "blackout": blackout,
+            "hasJudgement": cell.blackoutChange != nil,
+            "judgement": cell.blackoutChange?.text ?? "",
             "hasRegressions": !cell.regressions.isEmpty,
             "regressions": cell.regressions.map { regression in
                 [
@@ -299,6 +304,7 @@ enum BlackoutChart {
                     "cy": f(middle),
                 ]
                 let sorted = cell.runs.compactMap(\.blackout).map { $0 * 1000 }.sorted()
+                let disturbed = Set(cell.runs.filter { $0.contention?.disturbed == true }.compactMap(\.blackout).map { $0 * 1000 })
                 guard !sorted.isEmpty else {
                     empty.append(label.merging(["noteX": f(plotLeft + 4), "note": "no blackout measured (\(cell.verdict.rawValue))"]) { a, _ in a })
                     y += rowHeight
@@ -314,7 +320,7 @@ enum BlackoutChart {
                     "medianX": f(x(median)), "medianY1": f(middle - 10), "medianY2": f(middle + 10),
                     "medianLabel": ReportText.milliseconds(median / 1000),
                     "medianLabelX": f(max(x(maximum), x(median)) + 8),
-                    "points": sorted.map { ["px": f(x($0))] },
+                    "points": sorted.map { ["px": f(x($0)), "disturbed": disturbed.contains($0)] as [String: Any] },
                     "tooltip": "\(cell.chain.joined(separator: " → ")): median \(ReportText.milliseconds(median / 1000)), p25 \(ReportText.milliseconds(q1 / 1000)), p75 \(ReportText.milliseconds(q3 / 1000)), min \(ReportText.milliseconds(minimum / 1000)), max \(ReportText.milliseconds(maximum / 1000)), \(sorted.count) run\(sorted.count == 1 ? "" : "s")",
                 ]) { a, _ in a })
                 y += rowHeight

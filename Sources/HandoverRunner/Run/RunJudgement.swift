@@ -32,6 +32,7 @@ extension RunTracker {
         result.blackout = Self.blackout(of: hops[0])
         let vm = vmResult()
         result.vm = vm
+        result.contention = hops[0].contention
         var outcome = self.outcome
         var hopResults: [HopResult] = []
         var firstMismatch: (hop: Int, objects: [ObjectResult])?
@@ -43,7 +44,8 @@ extension RunTracker {
             lastObjects = objects
             hopResults.append(HopResult(from: hop.from.recipe, to: hop.to.recipe, toRelease: hop.to.kernelRelease,
                                         blackout: Self.blackout(of: hop), objectsIntact: objects.filter(\.ok).count,
-                                        objectsTotal: objects.count, checks: checks, vmBlackout: vm?.hops[index].blackout))
+                                        objectsTotal: objects.count, checks: checks, vmBlackout: vm?.hops[index].blackout,
+                                        contention: hop.contention))
         }
         result.hops = hopResults
         result.objects = firstMismatch?.objects ?? lastObjects

@@ -29,6 +29,8 @@ public struct HopResult: Codable, Sendable, Equatable {
     public var checks: [CheckResult]
     /// A vm scenario's guest: its own blackout for this hop.
     public var vmBlackout: Double?
+    /// The host's CPU contention over this hop's blackout window.
+    public var contention: HostContention? = nil
 }
 
 public struct ObjectResult: Codable, Sendable, Equatable {
@@ -71,6 +73,8 @@ public struct RunResult: Codable, Sendable {
     public var blackout: Blackout?
     /// A vm scenario's guest: its progress, checks and its own blackout per hop.
     public var vm: VMResult?
+    /// The host's CPU contention over the first hop's blackout window.
+    public var contention: HostContention?
     public var hops: [HopResult] = []
     /// For a selftest scenario: each upstream test's outcome.
     public var selftests: [SelftestOutcome] = []

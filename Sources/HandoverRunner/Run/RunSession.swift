@@ -20,6 +20,10 @@ public struct RunOptions: Sendable {
     /// Where console.log, transcript.jsonl and qemu-command are copied.
     public var artifacts: URL?
     public var backend: Backend = .qemu
+    /// Shared by a matrix's runs so that no two are in their blackout at once (see `BlackoutGate`).
+    public var blackoutGate: BlackoutGate?
+    /// Host cores QEMU's threads are pinned to (the qemu backend only).
+    public var cpuAffinity: [Int]?
 
     public init(accelerator: Accelerator, acceleratorReason: String) {
         self.accelerator = accelerator
@@ -131,10 +135,24 @@ public struct RunSession: Sendable {
             if let artifacts = options.artifacts { Self.copyArtifacts(from: machine, to: artifacts) }
         }
         defer { result.setup = machine.setup }
-        try await machine.start()
-        if !machine.setup.steps.isEmpty { progress.detail("set-up before the VM started: \(machine.setup.description)") }
         var tracker = RunTracker(scenario: scenario, chain: chain)
-        try await tracker.follow(machine, options: options, progress: progress)
+        if let gate = options.blackoutGate {
+            // The first kernel's boot is busy: not while another VM is in its blackout.
+            tracker.gate = GateHold(gate)
+            await tracker.gate?.hold(.shared)
+        }
+        do {
+            try await machine.start()
+            if let cores = options.cpuAffinity, let qemu = machine as? QemuMachine, let pid = qemu.processID {
+                tracker.pinning = (pid, cores)
+                CPUAffinity.pin(pid, to: cores)
+            }
+            try await tracker.follow(machine, options: options, progress: progress)
+        } catch {
+            await tracker.gate?.hold(nil)
+            throw error
+        }
+        await tracker.gate?.hold(nil)
         tracker.conclude(into: &result)
         if result.verdict != .pass { result.consoleTail = machine.consoleLines(last: 40) }
         // The host side broke (QEMU could not allocate the guest's memory, say): QEMU's own words.

@@ -19,6 +19,7 @@ public enum RunSummary {
             if let unpack = blackout.initramfsUnpack { lines.append("    kernel boot includes unpacking the initramfs: \(ms(unpack))") }
         }
         if let vm = result.vm { lines += vmLines(vm) }
+        if let contention = result.contention { lines.append("  host during the blackout: \(contention.text)") }
         if result.hops.count > 1 {
             for (index, hop) in result.hops.enumerated() {
                 lines.append("  hop \(index + 1) \(hop.from) -> \(hop.to): \(hop.objectsIntact)/\(hop.objectsTotal) intact, blackout \(ms(hop.blackout?.total))"
@@ -72,6 +73,11 @@ public enum RunSummary {
         if let stats = repeated.blackout {
             lines.append("  blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
         }
+        let disturbed = repeated.runs.filter { $0.contention?.disturbed == true }.count
+        if disturbed > 0 {
+            lines.append("  \(disturbed) of \(repeated.runs.count) blackouts were taken while the host CPU was contended (see each run's contention)")
+        }
+        
         if let stats = repeated.vmBlackout {
             lines.append("  VM blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
         }

@@ -39,6 +39,9 @@ struct RunTracker {
         /// A vm scenario's guest: its last exit before this hop's pause, its first after the resume.
         var vmStopped: (time: HostTime, sample: GuestSample)?
         var vmRunning: (time: HostTime, sample: GuestSample)?
+        /// The host's load counters at quiesce, and their change by resumed.
+        var loadAtQuiesce: HostLoadSample?
+        var contention: HostContention?
     }
 
     let scenario: Scenario
@@ -56,6 +59,10 @@ struct RunTracker {
     var vmExit: HostTime?
     var agentLogs: [String] = []
     var vmReports: [VMStageReport] = []
+    /// What this run holds of the matrix's blackout gate, when there is one.
+    var gate: GateHold?
+    /// QEMU's process and the cores it is pinned to, pinned again once the first kernel is up.
+    var pinning: (pid: pid_t, cores: [Int])?
 
     init(scenario: Scenario, chain: [KernelImage]) {
         precondition(chain.count >= 2)
@@ -104,6 +111,8 @@ struct RunTracker {
                 }
                 break
             }
+            let mode = gateMode(before: event)
+            if gate != nil { await gate!.hold(mode) }
             handle(event, machine: machine, progress: progress)
         }
         // Power off and let QEMU end by itself; stop() kills it otherwise.
@@ -172,9 +181,11 @@ struct RunTracker {
             if stage == 1 { before = objects } else if stage - 2 < hops.count { hops[stage - 2].after = objects }
         case .quiesce:
             hops[current].quiesce = time
+            hops[current].loadAtQuiesce = HostLoad.sample()
             phase = .kexec
         case .resumed(_, let restoreMicros, let clock):
             hops[current].resumed = (time, restoreMicros, clock)
+            hops[current].contention = hops[current].loadAtQuiesce.flatMap { HostLoad.contention(from: $0, to: HostLoad.sample()) }
             phase = .verifying
             reply(.verify(before))
         case .located(let differences):
