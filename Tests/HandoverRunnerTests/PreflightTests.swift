@@ -91,8 +91,9 @@ private final class SilentMachine: VirtualMachine, @unchecked Sendable {
             #expect(ended.status == .error)
             #expect(ended.reason.contains("exceeded its"), "\(ended.reason)")
         }
-        // Bounded by the 0.3 s budget, not the test's 600 s (generous for a loaded machine).
-        #expect(ContinuousClock.now - started < .seconds(60))
+        // Bounded by the 0.3 s budget, not the test's 600 s (generous: on 2 busy cores other
+        // suites' blocking work can hold the cooperative threads for a minute).
+        #expect(ContinuousClock.now - started < .seconds(300))
     }
 
     @Test func aStuckKexecAtTheOverallTimeoutIsABootTimeout() async throws {

@@ -181,6 +181,11 @@ public final class HistoryStore: Sendable {
         configuration.busyMode = .timeout(60)
         do {
             dbQueue = try DatabaseQueue(path: path.path, configuration: configuration)
+            // The migrator reads which migrations ran before it takes SQLite's write lock, so two
+            // stores opening one database at once could both add the same column: take turns.
+            let lock = open(path.path + ".migrate-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if lock >= 0 { flock(lock, LOCK_EX) }
+            defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
             try Self.migrator().migrate(dbQueue)
         } catch {
             throw HarnessError(.io, "cannot open the run history \(path.path): \(error)")
