@@ -56,10 +56,13 @@ public struct RunSession: Sendable {
     }
 
     /// Guest memory: room for the objects, the initramfs (twice: unpacked and as a kexec
-    /// segment) and the kernels.
+    /// segment) and the kernels. A chain's first initramfs carries every later kernel and
+    /// initramfs (about 50 MB for three kernels); in 1 GiB, KHO then sometimes failed to find
+    /// its scratch areas ("KHO: Failed to reserve nid 0 scratch buffer", seen with linux-7.2
+    /// first), which switches live update off.
     var memoryMiB: Int {
         if let explicit = options.memoryMiB { return explicit }
-        return max(1024, 640 + 2 * (scenario.totalBytes >> 20))
+        return max(chain.count > 2 ? 1536 : 1024, 640 + 2 * (scenario.totalBytes >> 20))
     }
 
     public func run() async -> RunResult {
