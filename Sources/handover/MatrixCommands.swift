@@ -158,7 +158,7 @@ struct CompareCommand: AsyncParsableCommand {
             let store = FileManager.default.fileExists(atPath: path.path) ? try HistoryStore(path: path) : nil
             let a = try MatrixComparison.loadSummary(base, store: store)
             let b = try MatrixComparison.loadSummary(new, store: store)
-            guard threshold >= 0, threshold < 10 else { throw ValidationError("--threshold takes a fraction such as 0.10, found \(threshold)") }
+            guard threshold >= 0, threshold <= 100 else { throw ValidationError("--threshold takes a fraction such as 0.10 (at most 100, that is +10000%), found \(threshold)") }
             if let sensitivity, sensitivity <= threshold {
                 throw ValidationError("--sensitivity (\(sensitivity)) must be above --threshold (\(threshold))")
             }
