@@ -7,7 +7,8 @@ public final class ChildProcesses: Sendable {
     public static let shared = ChildProcesses()
 
     private let groups = Mutex<Set<pid_t>>([])
-    private let cleanups = Mutex<[UUID: @Sendable () -> Void]>([:])
+    /// In registration order; run newest first, as `defer` would (a domain before the upload pool it uses).
+    private let cleanups = Mutex<[(id: UUID, action: @Sendable () -> Void)]>([])
 
     public func register(_ pid: pid_t) { _ = groups.withLock { $0.insert(pid) } }
     public func unregister(_ pid: pid_t) { _ = groups.withLock { $0.remove(pid) } }
@@ -15,11 +16,15 @@ public final class ChildProcesses: Sendable {
     /// Work to do on interrupt after the children are gone (removing a private run directory).
     public func onInterrupt(_ action: @escaping @Sendable () -> Void) -> UUID {
         let id = UUID()
-        cleanups.withLock { $0[id] = action }
+        cleanups.withLock { $0.append((id, action)) }
         return id
     }
 
-    public func removeInterruptAction(_ id: UUID) { _ = cleanups.withLock { $0.removeValue(forKey: id) } }
+    public func removeInterruptAction(_ id: UUID) { cleanups.withLock { $0.removeAll { $0.id == id } } }
+
+    private func runInterruptActions() {
+        for cleanup in cleanups.withLock({ $0.reversed() }) { cleanup.action() }
+    }
 
     /// Kills every registered process group and waits until each is gone.
     public func killAll() {
@@ -53,7 +58,7 @@ public final class ChildProcesses: Sendable {
         let signal = interruptSignal
         guard signal != 0 else { return }
         killAll()
-        for action in cleanups.withLock({ Array($0.values) }) { action() }
+        runInterruptActions()
         exit(128 + signal)
     }
 
@@ -68,7 +73,7 @@ public final class ChildProcesses: Sendable {
                     received.withLock { if $0 == 0 { $0 = signalNumber } }
                     FileHandle.standardError.write(Data("\nhandover: interrupted, stopping VMs and builds\n".utf8))
                     killAll()
-                    for action in cleanups.withLock({ Array($0.values) }) { action() }
+                    runInterruptActions()
                     exit(128 + signalNumber)
                 }
                 source.resume()
