@@ -6,7 +6,6 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "handover", targets: ["handover"]),
-        .executable(name: "handover-agent", targets: ["handover-agent"]),
         .library(name: "HandoverCore", targets: ["HandoverCore"]),
         .library(name: "HandoverRunner", targets: ["HandoverRunner"]),
         .library(name: "HandoverLibvirt", targets: ["HandoverLibvirt"]),
@@ -21,17 +20,10 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
-        // Shared by host and guest: models, protocol, fingerprints. No dependencies, so the
-        // static guest agent stays small.
+        // Shared by host and guest: models, protocol and its JSON mapping, fingerprints. No
+        // dependencies, and it compiles as Embedded Swift too: the guest agent (Agent/, built by
+        // scripts/build-agent.sh, not by SwiftPM) is an Embedded Swift program that uses it.
         .target(name: "HandoverCore"),
-        // The kernel interfaces Swift cannot call directly (variadic ioctl, raw syscalls).
-        .target(name: "CLiveUpdate", cSettings: [.unsafeFlags(["-O2"])]),
-        .executableTarget(
-            name: "handover-agent",
-            dependencies: ["HandoverCore", "CLiveUpdate"],
-            swiftSettings: [.unsafeFlags(["-Osize"])],
-            linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--strip-all", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"])]
-        ),
         .target(
             name: "HandoverRunner",
             dependencies: [
@@ -43,8 +35,11 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
-            resources: [.copy("Reports/Templates")]
+            resources: [.copy("Reports/Templates")],
+            plugins: ["GuestAgent"]
         ),
+        // Runs scripts/build-agent.sh before HandoverRunner builds: the agent it boots is current.
+        .plugin(name: "GuestAgent", capability: .buildTool()),
         // libvirt's C API (host only, linked dynamically: libvirt cannot be linked statically).
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         // The libvirt backend (--backend libvirt): registers itself with MachineFactory so

@@ -60,18 +60,12 @@ public enum FailurePoint: Sendable, Equatable, Hashable {
     }
 }
 
-extension FailurePoint: Codable {
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let point = FailurePoint(wireName: name) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown failure point '\(name)'")
-        }
-        self = point
-    }
+extension FailurePoint: JSONConvertible {
+    public var json: JSON { .string(wireName) }
 
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(wireName)
+    public init(json: JSON) throws(JSONError) {
+        let name = try String(json: json)
+        guard let point = FailurePoint(wireName: name) else { throw JSONError("unknown failure point '\(name)'") }
+        self = point
     }
 }

@@ -1,6 +1,6 @@
 /// The observable state of one preserved object: contents (a digest per chunk) and the
 /// properties the kernel promises to keep or documents as reset.
-public struct ObjectFingerprint: Codable, Sendable, Equatable {
+public struct ObjectFingerprint: Sendable, Equatable {
     public var object: String
     public var session: String
     public var token: UInt64
@@ -30,8 +30,8 @@ public struct ObjectFingerprint: Codable, Sendable, Equatable {
 }
 
 /// A property of one object after the update, compared with before.
-public struct PropertyOutcome: Codable, Sendable, Equatable {
-    public enum Status: String, Codable, Sendable {
+public struct PropertyOutcome: Sendable, Equatable {
+    public enum Status: String, Sendable {
         /// Same as before, as promised.
         case preserved
         /// Different, and documented as not preserved (FD_CLOEXEC): not a failure.
@@ -103,9 +103,67 @@ public enum FingerprintComparison {
     }
 
     public static func sealNames(_ mask: Int32) -> String {
-        let names = Seal.allCases.filter { mask & $0.bit != 0 }.map(\.rawValue)
+        let names = Seal.allCases.filter { mask & $0.bit != 0 }.map { $0.rawValue }
         return names.isEmpty ? "none" : names.joined(separator: "|")
     }
 
     static func hex(_ value: Int32) -> String { "0x" + String(UInt32(bitPattern: value), radix: 16) }
+}
+
+extension ObjectFingerprint: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("object", object)
+            $0.add("session", session)
+            $0.add("token", token)
+            $0.add("size", size)
+            $0.add("position", position)
+            $0.add("seals", seals)
+            $0.add("statusFlags", statusFlags)
+            $0.add("cloexec", cloexec)
+            $0.add("chunkSize", chunkSize)
+            $0.add("chunks", chunks)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        object = try o.required("object")
+        session = try o.required("session")
+        token = try o.required("token")
+        size = try o.required("size")
+        position = try o.required("position")
+        seals = try o.required("seals")
+        statusFlags = try o.required("statusFlags")
+        cloexec = try o.required("cloexec")
+        chunkSize = try o.required("chunkSize")
+        chunks = try o.required("chunks")
+    }
+}
+
+extension PropertyOutcome.Status: JSONRawEnum {}
+
+extension PropertyOutcome: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("property", property)
+            $0.add("status", status)
+            $0.add("before", before)
+            $0.add("after", after)
+            $0.add("chunk", chunk)
+            $0.add("offset", offset)
+            $0.add("detail", detail)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        property = try o.required("property")
+        status = try o.required("status")
+        before = try o.required("before")
+        after = try o.required("after")
+        chunk = try o.optional("chunk")
+        offset = try o.optional("offset")
+        detail = try o.optional("detail")
+    }
 }

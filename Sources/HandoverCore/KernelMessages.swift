@@ -42,5 +42,5 @@ public enum KernelMessage: String, CaseIterable, Sendable {
         .luoIncompatible, .noHandler, .sessionNotRestored, .stateNotRetrieved, .stateTooSmall, .khoDisabled, .incomingTreeFailed,
     ]
 
-    public func isIn(_ line: some StringProtocol) -> Bool { line.contains(rawValue) }
+    public func isIn(_ line: some StringProtocol) -> Bool { line.includes(rawValue) }
 }

@@ -1,7 +1,7 @@
 /// What the agent does in the guest, written by the runner from a scenario and packed into
 /// every initramfs of a run as /handover/plan.json.
-public struct AgentPlan: Codable, Sendable, Equatable {
-    public enum Mode: String, Codable, Sendable {
+public struct AgentPlan: Sendable, Equatable {
+    public enum Mode: String, Sendable {
         /// Create, preserve, kexec, retrieve and verify the plan's objects.
         case objects
         /// Only run what the runner asks (programs, kexec): the kernel's own selftests.
@@ -39,7 +39,7 @@ public struct AgentPlan: Codable, Sendable, Equatable {
     public func object(named name: String) -> ObjectSpec? { objects.first { $0.name == name } }
 }
 
-public struct Hop: Codable, Sendable, Equatable {
+public struct Hop: Sendable, Equatable {
     /// Paths inside the initramfs of the stage that loads this hop.
     public var kernel: String
     public var initrd: String
@@ -54,7 +54,7 @@ public struct Hop: Codable, Sendable, Equatable {
     }
 }
 
-public struct ObjectSpec: Codable, Sendable, Equatable {
+public struct ObjectSpec: Sendable, Equatable {
     public var name: String
     public var size: Int
     public var fill: Fill
@@ -76,7 +76,7 @@ public struct ObjectSpec: Codable, Sendable, Equatable {
     }
 }
 
-public enum Fill: Codable, Sendable, Equatable {
+public enum Fill: Sendable, Equatable {
     /// Nothing written: an empty memfd (size 0) or all zeroes.
     case zero
     case constant(byte: UInt8)
@@ -86,7 +86,7 @@ public enum Fill: Codable, Sendable, Equatable {
     case sparse(seed: UInt64, extents: [Extent])
 }
 
-public struct Extent: Codable, Sendable, Equatable {
+public struct Extent: Sendable, Equatable {
     public var offset: Int
     public var length: Int
 
@@ -96,7 +96,7 @@ public struct Extent: Codable, Sendable, Equatable {
     }
 }
 
-public enum Seal: String, Codable, Sendable, CaseIterable {
+public enum Seal: String, Sendable, CaseIterable {
     case seal, shrink, grow, write, futureWrite = "future-write"
 
     /// F_SEAL_* bits.
@@ -113,8 +113,8 @@ public enum Seal: String, Codable, Sendable, CaseIterable {
     public static func mask(_ seals: [Seal]) -> Int32 { seals.reduce(0) { $0 | $1.bit } }
 }
 
-public struct SessionSpec: Codable, Sendable, Equatable {
-    public struct Member: Codable, Sendable, Equatable {
+public struct SessionSpec: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
         /// An object's name, or for a handle its name (Handle.rawValue).
         public var object: String
         public var token: UInt64
@@ -143,7 +143,7 @@ public struct SessionSpec: Codable, Sendable, Equatable {
 }
 
 /// Faults the agent introduces on purpose, to prove that the harness catches them.
-public enum Injection: Codable, Sendable, Equatable {
+public enum Injection: Sendable, Equatable {
     /// Flip every bit of one byte of an object after retrieval, before verification.
     case flipByte(object: String, offset: Int)
     /// The agent exits abnormally in the given stage.
@@ -167,6 +167,199 @@ public enum Injection: Codable, Sendable, Equatable {
         case .stall(let target) where target == stage: ["handover.stall=1"]
         case .noInit(let target) where target == stage: ["rdinit=/handover/absent-init"]
         default: []
+        }
+    }
+}
+
+extension AgentPlan.Mode: JSONRawEnum {}
+extension Seal: JSONRawEnum {}
+
+extension AgentPlan: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("mode", mode)
+            $0.add("scenario", scenario)
+            $0.add("scenarioDigest", scenarioDigest)
+            $0.add("objects", objects)
+            $0.add("sessions", sessions)
+            $0.add("chunkSize", chunkSize)
+            $0.add("hops", hops)
+            $0.add("checks", checks)
+            $0.add("injections", injections)
+            $0.add("devices", devices)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        mode = try o.optional("mode", default: .objects)
+        scenario = try o.required("scenario")
+        scenarioDigest = try o.required("scenarioDigest")
+        objects = try o.required("objects")
+        sessions = try o.required("sessions")
+        chunkSize = try o.required("chunkSize")
+        hops = try o.required("hops")
+        checks = try o.required("checks")
+        injections = try o.required("injections")
+        devices = try o.optional("devices")
+    }
+}
+
+extension Hop: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("kernel", kernel)
+            $0.add("initrd", initrd)
+            $0.add("cmdline", cmdline)
+            $0.add("expectedRelease", expectedRelease)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        kernel = try o.required("kernel")
+        initrd = try o.required("initrd")
+        cmdline = try o.required("cmdline")
+        expectedRelease = try o.required("expectedRelease")
+    }
+}
+
+extension ObjectSpec: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("name", name)
+            $0.add("size", size)
+            $0.add("fill", fill)
+            $0.add("seals", seals)
+            $0.add("position", position)
+            $0.add("cloexec", cloexec)
+            $0.add("backing", backing)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        name = try o.required("name")
+        size = try o.required("size")
+        fill = try o.required("fill")
+        seals = try o.required("seals")
+        position = try o.required("position")
+        cloexec = try o.required("cloexec")
+        backing = try o.optional("backing")
+    }
+}
+
+/// An enum with payloads is written as `{"case": {payload}}`, the shape Codable gives it.
+struct TaggedJSON {
+    let tag: String
+    let payload: JSONObject
+
+    init(_ json: JSON) throws(JSONError) {
+        guard case .object(let members) = json, members.count == 1 else {
+            throw JSONError("expected an object with exactly one key naming the case")
+        }
+        tag = members[0].0
+        do { payload = try JSONObject(members[0].1) } catch { throw error.inside(members[0].0) }
+    }
+
+    func field<T: JSONConvertible>(_ key: String) throws(JSONError) -> T {
+        do { return try payload.required(key) } catch { throw error.inside(tag) }
+    }
+
+    func unknown() -> JSONError { JSONError("unknown case '\(tag)'") }
+}
+
+extension Fill: JSONConvertible {
+    public var json: JSON {
+        switch self {
+        case .zero: .object([("zero", .object([]))])
+        case .constant(let byte): .object([("constant", .build { $0.add("byte", byte) })])
+        case .random(let seed): .object([("random", .build { $0.add("seed", seed) })])
+        case .sparse(let seed, let extents): .object([("sparse", .build { $0.add("seed", seed); $0.add("extents", extents) })])
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let tagged = try TaggedJSON(json)
+        switch tagged.tag {
+        case "zero": self = .zero
+        case "constant": self = .constant(byte: try tagged.field("byte"))
+        case "random": self = .random(seed: try tagged.field("seed"))
+        case "sparse": self = .sparse(seed: try tagged.field("seed"), extents: try tagged.field("extents"))
+        default: throw tagged.unknown()
+        }
+    }
+}
+
+extension Extent: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("offset", offset)
+            $0.add("length", length)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        offset = try o.required("offset")
+        length = try o.required("length")
+    }
+}
+
+extension SessionSpec: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("name", name)
+            $0.add("members", members)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        name = try o.required("name")
+        members = try o.required("members")
+    }
+}
+
+extension SessionSpec.Member: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("object", object)
+            $0.add("token", token)
+            $0.add("handle", handle)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        object = try o.required("object")
+        token = try o.required("token")
+        handle = try o.optional("handle")
+    }
+}
+
+extension Injection: JSONConvertible {
+    public var json: JSON {
+        switch self {
+        case .flipByte(let object, let offset): .object([("flipByte", .build { $0.add("object", object); $0.add("offset", offset) })])
+        case .crash(let stage): .object([("crash", .build { $0.add("stage", stage) })])
+        case .stall(let stage): .object([("stall", .build { $0.add("stage", stage) })])
+        case .noInit(let stage): .object([("noInit", .build { $0.add("stage", stage) })])
+        case .garbage(let stage): .object([("garbage", .build { $0.add("stage", stage) })])
+        case .corruptVCPU(let stage): .object([("corruptVCPU", .build { $0.add("stage", stage) })])
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let tagged = try TaggedJSON(json)
+        switch tagged.tag {
+        case "flipByte": self = .flipByte(object: try tagged.field("object"), offset: try tagged.field("offset"))
+        case "crash": self = .crash(stage: try tagged.field("stage"))
+        case "stall": self = .stall(stage: try tagged.field("stage"))
+        case "noInit": self = .noInit(stage: try tagged.field("stage"))
+        case "garbage": self = .garbage(stage: try tagged.field("stage"))
+        case "corruptVCPU": self = .corruptVCPU(stage: try tagged.field("stage"))
+        default: throw tagged.unknown()
         }
     }
 }

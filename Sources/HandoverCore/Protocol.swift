@@ -1,7 +1,7 @@
 /// The JSON-lines protocol between the runner and the guest agent over virtio-serial.
 /// Every line is one envelope: {"v": protocol version, "type": ..., "body": {...}}.
 
-public struct Hello: Codable, Sendable, Equatable {
+public struct Hello: Sendable, Equatable {
     public var agentVersion: String
     public var protocolVersion: Int
     public var stage: Int
@@ -41,7 +41,7 @@ public struct Hello: Codable, Sendable, Equatable {
 }
 
 /// One step the agent took and how it ended. `errno` is set when a system call refused.
-public struct StepReport: Codable, Sendable, Equatable {
+public struct StepReport: Sendable, Equatable {
     public var stage: Int
     public var step: String
     public var ok: Bool
@@ -66,7 +66,7 @@ public struct StepReport: Codable, Sendable, Equatable {
 }
 
 /// A promise of the uAPI checked in the new kernel, with what was expected and seen.
-public struct CheckResult: Codable, Sendable, Equatable {
+public struct CheckResult: Sendable, Equatable {
     public var name: String
     public var passed: Bool
     public var expected: String
@@ -81,7 +81,7 @@ public struct CheckResult: Codable, Sendable, Equatable {
 }
 
 /// Where a changed chunk first differs from the content the plan wrote.
-public struct LocatedDifference: Codable, Sendable, Equatable {
+public struct LocatedDifference: Sendable, Equatable {
     public var object: String
     public var chunk: Int
     public var offset: Int
@@ -100,7 +100,7 @@ public struct LocatedDifference: Codable, Sendable, Equatable {
 }
 
 /// A program the agent runs for the runner (the kernel's own selftests).
-public struct ExecRequest: Codable, Sendable, Equatable {
+public struct ExecRequest: Sendable, Equatable {
     public var path: String
     public var arguments: [String]
     public var timeoutSeconds: Int
@@ -113,7 +113,7 @@ public struct ExecRequest: Codable, Sendable, Equatable {
 }
 
 /// How a program the agent ran ended, with everything it printed.
-public struct ExecResult: Codable, Sendable, Equatable {
+public struct ExecResult: Sendable, Equatable {
     public var path: String
     public var arguments: [String]
     public var exitCode: Int32?
@@ -189,5 +189,155 @@ public struct ProtocolError: Error, CustomStringConvertible, Equatable, Sendable
     public var description: String {
         let shown = line.count > 300 ? String(line.prefix(300)) + "..." : line
         return "malformed protocol line (\(reason)): \(shown)"
+    }
+}
+
+extension Hello: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("agentVersion", agentVersion)
+            $0.add("protocolVersion", protocolVersion)
+            $0.add("stage", stage)
+            $0.add("kernelRelease", kernelRelease)
+            $0.add("bootID", bootID)
+            $0.add("cmdline", cmdline)
+            $0.add("liveUpdateDevice", liveUpdateDevice)
+            $0.add("liveUpdateNumber", liveUpdateNumber)
+            $0.add("previousRelease", previousRelease)
+            $0.add("kexecCount", kexecCount)
+            $0.add("uptimeAtStart", uptimeAtStart)
+            $0.add("liveUpdateLog", liveUpdateLog)
+            $0.add("bootMarks", bootMarks)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        agentVersion = try o.required("agentVersion")
+        protocolVersion = try o.required("protocolVersion")
+        stage = try o.required("stage")
+        kernelRelease = try o.required("kernelRelease")
+        bootID = try o.required("bootID")
+        cmdline = try o.required("cmdline")
+        liveUpdateDevice = try o.required("liveUpdateDevice")
+        liveUpdateNumber = try o.optional("liveUpdateNumber")
+        previousRelease = try o.optional("previousRelease")
+        kexecCount = try o.optional("kexecCount")
+        uptimeAtStart = try o.required("uptimeAtStart")
+        liveUpdateLog = try o.required("liveUpdateLog")
+        bootMarks = try o.required("bootMarks")
+    }
+}
+
+extension StepReport: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("stage", stage)
+            $0.add("step", step)
+            $0.add("ok", ok)
+            $0.add("detail", detail)
+            $0.add("errno", errno)
+            $0.add("errnoName", errnoName)
+            $0.add("microseconds", microseconds)
+            $0.add("skipped", skipped)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        stage = try o.required("stage")
+        step = try o.required("step")
+        ok = try o.required("ok")
+        detail = try o.required("detail")
+        errno = try o.optional("errno")
+        errnoName = try o.optional("errnoName")
+        microseconds = try o.optional("microseconds")
+        skipped = try o.optional("skipped")
+    }
+}
+
+extension CheckResult: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("name", name)
+            $0.add("passed", passed)
+            $0.add("expected", expected)
+            $0.add("observed", observed)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        name = try o.required("name")
+        passed = try o.required("passed")
+        expected = try o.required("expected")
+        observed = try o.required("observed")
+    }
+}
+
+extension LocatedDifference: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("object", object)
+            $0.add("chunk", chunk)
+            $0.add("offset", offset)
+            $0.add("expected", expected)
+            $0.add("found", found)
+            $0.add("differingBytes", differingBytes)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        object = try o.required("object")
+        chunk = try o.required("chunk")
+        offset = try o.required("offset")
+        expected = try o.required("expected")
+        found = try o.required("found")
+        differingBytes = try o.required("differingBytes")
+    }
+}
+
+extension ExecRequest: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("path", path)
+            $0.add("arguments", arguments)
+            $0.add("timeoutSeconds", timeoutSeconds)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        path = try o.required("path")
+        arguments = try o.required("arguments")
+        timeoutSeconds = try o.required("timeoutSeconds")
+    }
+}
+
+extension ExecResult: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("path", path)
+            $0.add("arguments", arguments)
+            $0.add("exitCode", exitCode)
+            $0.add("signal", signal)
+            $0.add("timedOut", timedOut)
+            $0.add("output", output)
+            $0.add("microseconds", microseconds)
+            $0.add("error", error)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        path = try o.required("path")
+        arguments = try o.required("arguments")
+        exitCode = try o.optional("exitCode")
+        signal = try o.optional("signal")
+        timedOut = try o.required("timedOut")
+        output = try o.required("output")
+        microseconds = try o.required("microseconds")
+        error = try o.optional("error")
     }
 }

@@ -1,19 +1,41 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+/// Every protocol line is an envelope `{"v": version, "type": name, "body": {...}}`.
+struct Envelope {
+    let type: String
+    let body: JSON
 
-private enum EnvelopeKey: String, CodingKey { case v, type, body }
+    init(type: String, body: JSON = .object([])) {
+        self.type = type
+        self.body = body
+    }
 
-private struct Empty: Codable {}
-private struct ResumedBody: Codable { var retrieved: Int; var microseconds: Int; var clock: Int }
-private struct FingerprintsBody: Codable { var stage: Int; var objects: [ObjectFingerprint] }
-private struct UnsupportedBody: Codable { var reason: String; var errno: Int32? }
-private struct FailedBody: Codable { var step: FailurePoint; var message: String; var errno: Int32? }
-private struct TextBody: Codable { var text: String }
+    var json: JSON {
+        .object([("v", HandoverVersion.protocolVersion.json), ("type", .string(type)), ("body", body)])
+    }
 
-extension AgentMessage: Codable {
+    init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        let version: Int = try o.required("v")
+        guard version == HandoverVersion.protocolVersion else {
+            throw JSONError("protocol version \(version), this side speaks \(HandoverVersion.protocolVersion)")
+        }
+        type = try o.required("type")
+        body = o.value("body") ?? .object([])
+    }
+
+    func decode<T: JSONConvertible>() throws(JSONError) -> T {
+        do { return try T(json: body) } catch { throw error.inside("body") }
+    }
+
+    func field<T: JSONConvertible>(_ key: String) throws(JSONError) -> T {
+        do { return try JSONObject(body).required(key) } catch { throw error.inside("body") }
+    }
+
+    func optionalField<T: JSONConvertible>(_ key: String) throws(JSONError) -> T? {
+        do { return try JSONObject(body).optional(key) } catch { throw error.inside("body") }
+    }
+}
+
+extension AgentMessage: JSONConvertible {
     public var type: String {
         switch self {
         case .hello: "hello"
@@ -34,63 +56,55 @@ extension AgentMessage: Codable {
         }
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: EnvelopeKey.self)
-        try container.encode(HandoverVersion.protocolVersion, forKey: .v)
-        try container.encode(type, forKey: .type)
-        switch self {
-        case .hello(let hello): try container.encode(hello, forKey: .body)
-        case .step(let step): try container.encode(step, forKey: .body)
-        case .fingerprints(let stage, let objects): try container.encode(FingerprintsBody(stage: stage, objects: objects), forKey: .body)
-        case .quiesce, .done: try container.encode(Empty(), forKey: .body)
+    public var json: JSON {
+        let body: JSON = switch self {
+        case .hello(let hello): hello.json
+        case .step(let step): step.json
+        case .fingerprints(let stage, let objects): .build { $0.add("stage", stage); $0.add("objects", objects) }
+        case .quiesce, .done: .object([])
         case .resumed(let retrieved, let microseconds, let clock):
-            try container.encode(ResumedBody(retrieved: retrieved, microseconds: microseconds, clock: clock), forKey: .body)
-        case .located(let differences): try container.encode(differences, forKey: .body)
-        case .checks(let checks): try container.encode(checks, forKey: .body)
-        case .unsupported(let reason, let errno): try container.encode(UnsupportedBody(reason: reason, errno: errno), forKey: .body)
-        case .failed(let step, let message, let errno): try container.encode(FailedBody(step: step, message: message, errno: errno), forKey: .body)
-        case .log(let text): try container.encode(TextBody(text: text), forKey: .body)
-        case .execResult(let result): try container.encode(result, forKey: .body)
-        case .vcpuStopped(let sample), .vcpuRunning(let sample): try container.encode(sample, forKey: .body)
-        case .vm(let report): try container.encode(report, forKey: .body)
+            .build { $0.add("retrieved", retrieved); $0.add("microseconds", microseconds); $0.add("clock", clock) }
+        case .located(let differences): differences.json
+        case .checks(let checks): checks.json
+        case .unsupported(let reason, let errno): .build { $0.add("reason", reason); $0.add("errno", errno) }
+        case .failed(let step, let message, let errno):
+            .build { $0.add("step", step); $0.add("message", message); $0.add("errno", errno) }
+        case .log(let text): .build { $0.add("text", text) }
+        case .execResult(let result): result.json
+        case .vcpuStopped(let sample), .vcpuRunning(let sample): sample.json
+        case .vm(let report): report.json
         }
+        return Envelope(type: type, body: body).json
     }
 
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: EnvelopeKey.self)
-        try checkVersion(container)
-        let type = try container.decode(String.self, forKey: .type)
-        switch type {
-        case "hello": self = .hello(try container.decode(Hello.self, forKey: .body))
-        case "step": self = .step(try container.decode(StepReport.self, forKey: .body))
-        case "fingerprints":
-            let body = try container.decode(FingerprintsBody.self, forKey: .body)
-            self = .fingerprints(stage: body.stage, body.objects)
+    public init(json: JSON) throws(JSONError) {
+        let envelope = try Envelope(json: json)
+        switch envelope.type {
+        case "hello": self = .hello(try envelope.decode())
+        case "step": self = .step(try envelope.decode())
+        case "fingerprints": self = .fingerprints(stage: try envelope.field("stage"), try envelope.field("objects"))
         case "quiesce": self = .quiesce
         case "done": self = .done
         case "resumed":
-            let body = try container.decode(ResumedBody.self, forKey: .body)
-            self = .resumed(retrieved: body.retrieved, microseconds: body.microseconds, clock: body.clock)
-        case "located": self = .located(try container.decode([LocatedDifference].self, forKey: .body))
-        case "checks": self = .checks(try container.decode([CheckResult].self, forKey: .body))
-        case "unsupported":
-            let body = try container.decode(UnsupportedBody.self, forKey: .body)
-            self = .unsupported(reason: body.reason, errno: body.errno)
+            self = .resumed(retrieved: try envelope.field("retrieved"), microseconds: try envelope.field("microseconds"),
+                            clock: try envelope.field("clock"))
+        case "located": self = .located(try envelope.decode())
+        case "checks": self = .checks(try envelope.decode())
+        case "unsupported": self = .unsupported(reason: try envelope.field("reason"), errno: try envelope.optionalField("errno"))
         case "failed":
-            let body = try container.decode(FailedBody.self, forKey: .body)
-            self = .failed(step: body.step, message: body.message, errno: body.errno)
-        case "log": self = .log(try container.decode(TextBody.self, forKey: .body).text)
-        case "exec-result": self = .execResult(try container.decode(ExecResult.self, forKey: .body))
-        case "vcpu-stopped": self = .vcpuStopped(try container.decode(GuestSample.self, forKey: .body))
-        case "vcpu-running": self = .vcpuRunning(try container.decode(GuestSample.self, forKey: .body))
-        case "vm": self = .vm(try container.decode(VMStageReport.self, forKey: .body))
-        default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown agent message type '\(type)'")
+            self = .failed(step: try envelope.field("step"), message: try envelope.field("message"),
+                           errno: try envelope.optionalField("errno"))
+        case "log": self = .log(try envelope.field("text"))
+        case "exec-result": self = .execResult(try envelope.decode())
+        case "vcpu-stopped": self = .vcpuStopped(try envelope.decode())
+        case "vcpu-running": self = .vcpuRunning(try envelope.decode())
+        case "vm": self = .vm(try envelope.decode())
+        default: throw JSONError("unknown agent message type '\(envelope.type)'", path: ["type"])
         }
     }
 }
 
-extension RunnerCommand: Codable {
+extension RunnerCommand: JSONConvertible {
     public var type: String {
         switch self {
         case .start: "start"
@@ -101,76 +115,42 @@ extension RunnerCommand: Codable {
         }
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: EnvelopeKey.self)
-        try container.encode(HandoverVersion.protocolVersion, forKey: .v)
-        try container.encode(type, forKey: .type)
-        switch self {
-        case .start, .powerOff, .kexecNext: try container.encode(Empty(), forKey: .body)
-        case .verify(let fingerprints): try container.encode(fingerprints, forKey: .body)
-        case .exec(let request): try container.encode(request, forKey: .body)
+    public var json: JSON {
+        let body: JSON = switch self {
+        case .start, .powerOff, .kexecNext: .object([])
+        case .verify(let fingerprints): fingerprints.json
+        case .exec(let request): request.json
         }
+        return Envelope(type: type, body: body).json
     }
 
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: EnvelopeKey.self)
-        try checkVersion(container)
-        let type = try container.decode(String.self, forKey: .type)
-        switch type {
+    public init(json: JSON) throws(JSONError) {
+        let envelope = try Envelope(json: json)
+        switch envelope.type {
         case "start": self = .start
         case "power-off": self = .powerOff
-        case "verify": self = .verify(try container.decode([ObjectFingerprint].self, forKey: .body))
-        case "exec": self = .exec(try container.decode(ExecRequest.self, forKey: .body))
+        case "verify": self = .verify(try envelope.decode())
+        case "exec": self = .exec(try envelope.decode())
         case "kexec-next": self = .kexecNext
-        default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown runner command '\(type)'")
+        default: throw JSONError("unknown runner command '\(envelope.type)'", path: ["type"])
         }
-    }
-}
-
-private func checkVersion(_ container: KeyedDecodingContainer<EnvelopeKey>) throws {
-    let version = try container.decode(Int.self, forKey: .v)
-    guard version == HandoverVersion.protocolVersion else {
-        throw DecodingError.dataCorruptedError(
-            forKey: .v, in: container,
-            debugDescription: "protocol version \(version), this side speaks \(HandoverVersion.protocolVersion)")
     }
 }
 
 /// Encodes and decodes single protocol lines. Decoding never traps: anything that is not a
 /// well-formed message of this protocol version becomes a `ProtocolError` carrying the line.
 public enum ProtocolLine {
-    public static func encode<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding our own value types cannot fail; a failure here is a programming error.
-        let data = try! encoder.encode(value)
-        return String(decoding: data, as: UTF8.self)
+    public static func encode<T: JSONConvertible>(_ value: T) -> String {
+        value.json.text
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from line: String) throws(ProtocolError) -> T {
+    public static func decode<T: JSONConvertible>(_ type: T.Type, from line: String) throws(ProtocolError) -> T {
         let trimmed = line.trimmed
         guard !trimmed.isEmpty else { throw ProtocolError(line: line, reason: "empty line") }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(trimmed.utf8))
-        } catch let error as DecodingError {
-            throw ProtocolError(line: line, reason: describe(error))
+            return try T(json: JSON(parsing: trimmed))
         } catch {
-            throw ProtocolError(line: line, reason: "\(error)")
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            return keys.isEmpty ? "" : " at \(keys)"
-        }
-        switch error {
-        case .dataCorrupted(let context): return context.debugDescription + path(context)
-        case .keyNotFound(let key, let context): return "missing key '\(key.stringValue)'" + path(context)
-        case .typeMismatch(let type, let context): return "expected \(type)" + path(context)
-        case .valueNotFound(let type, let context): return "missing \(type)" + path(context)
-        @unknown default: return "\(error)"
+            throw ProtocolError(line: line, reason: error.description)
         }
     }
 }

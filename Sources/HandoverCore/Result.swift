@@ -1,5 +1,5 @@
 /// What a run concluded, in the terms of the design: a verdict and, for failures, a class.
-public enum Verdict: String, Codable, Sendable, Comparable {
+public enum Verdict: String, Sendable, Comparable {
     case pass
     /// The first kernel cannot preserve what the scenario needs; nothing was promised.
     case unsupported
@@ -20,7 +20,7 @@ public enum Verdict: String, Codable, Sendable, Comparable {
     public static func < (a: Verdict, b: Verdict) -> Bool { a.rank < b.rank }
 }
 
-public enum FailureClass: String, Codable, Sendable, CaseIterable {
+public enum FailureClass: String, Sendable, CaseIterable {
     case preserveFailed = "preserve-failed"
     case kexecLoadFailed = "kexec-load-failed"
     case abiIncompatible = "abi-incompatible"
@@ -38,6 +38,7 @@ public enum FailureClass: String, Codable, Sendable, CaseIterable {
     case infrastructure
 }
 
+#if !hasFeature(Embedded)
 /// The blackout: from the arrival of `quiesce` to the arrival of `resumed` on the host clock,
 /// split into phases. Guest-clock phases come from the new kernel's printk times and the
 /// agent's monotonic clock; `unaccounted` is what the host saw beyond their sum.
@@ -108,3 +109,4 @@ public struct Statistics: Codable, Sendable, Equatable {
         return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
     }
 }
+#endif

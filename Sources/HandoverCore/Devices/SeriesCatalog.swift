@@ -1,7 +1,7 @@
 /// Patch series whose uAPI handover drives before it is merged. The ioctl numbers and layouts
 /// of each revision live in one C header (Sources/CLiveUpdate/include/series_*.h); here is how
 /// the runner tells that a kernel carries one: the KHO ABI "compatible" string the series adds.
-public enum SeriesRevision: String, Codable, Sendable, CaseIterable {
+public enum SeriesRevision: String, Sendable, CaseIterable {
     /// The IOMMU preservation series posted 2026-02-03 ([PATCH 00/14], iommufd-lu):
     /// IOMMU_HWPT_LU_SET_PRESERVE, and a LUO file handler for iommufd and VFIO cdevs.
     case iommufdLU202602 = "iommufd-lu-2026-02"
@@ -46,3 +46,4 @@ public enum SeriesRevision: String, Codable, Sendable, CaseIterable {
         return allCases.filter { series in parts.contains { part in series.abiPrefixes.contains { part.hasPrefix($0) } } }
     }
 }
+extension SeriesRevision: JSONRawEnum {}

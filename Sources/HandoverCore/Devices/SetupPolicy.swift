@@ -13,7 +13,7 @@ public enum LinuxErrno {
 /// The steps the device drivers take in the first kernel, in order, and what it means when one
 /// cannot be done. A step that needs something this VM or kernel does not offer ends the run
 /// unsupported with that reason; a step that should work and does not is a failure.
-public enum SetupStep: String, Codable, Sendable, CaseIterable {
+public enum SetupStep: String, Sendable, CaseIterable {
     case findDevice = "find-pci-device"
     case iommuGroup = "iommu-group"
     case bindVFIO = "bind-vfio-pci"
@@ -96,3 +96,4 @@ public enum SetupPolicy {
         return .unsupported("kernel \(release): SESSION_PRESERVE_FD refused the \(fileType) with \(errnoName) (no live update handler for this file type)")
     }
 }
+extension SetupStep: JSONRawEnum {}

@@ -3,7 +3,7 @@
 /// One moment of the guest's progress, sent the moment it happens: the last exit before a
 /// pause (vcpuStopped) or the first exit after a resume (vcpuRunning). The runner's arrival
 /// times of the two bracket the VM's own blackout.
-public struct GuestSample: Codable, Sendable, Equatable {
+public struct GuestSample: Sendable, Equatable {
     public var stage: Int
     /// The guest's progress counter at this exit.
     public var counter: UInt64
@@ -22,7 +22,7 @@ public struct GuestSample: Codable, Sendable, Equatable {
 
 /// Whether the guest continued exactly where it stopped: its first report after the resume is
 /// the next one in sequence, and its cursor and the counter in its memory agree with it.
-public struct GuestContinuity: Codable, Sendable, Equatable {
+public struct GuestContinuity: Sendable, Equatable {
     public var counterAtPause: UInt64
     public var expectedCounter: UInt64
     public var observedCounter: UInt64
@@ -58,7 +58,7 @@ public struct GuestContinuity: Codable, Sendable, Equatable {
 }
 
 /// The first byte of guest RAM that differs from what the program and its fill put there.
-public struct GuestRAMCheck: Codable, Sendable, Equatable {
+public struct GuestRAMCheck: Sendable, Equatable {
     public var bytes: Int
     public var differingBytes: Int
     public var firstDifference: UInt64?
@@ -81,7 +81,7 @@ public struct GuestRAMCheck: Codable, Sendable, Equatable {
 
 /// One stage of the VM's life: how long and how fast the guest ran, and after a resume
 /// whether it continued and whether its RAM is what it must be.
-public struct VMStageReport: Codable, Sendable, Equatable {
+public struct VMStageReport: Sendable, Equatable {
     public var stage: Int
     public var backing: Backing
     public var ramBytes: Int
@@ -119,7 +119,7 @@ public struct VMStageReport: Codable, Sendable, Equatable {
 }
 
 /// A vm scenario's guest: where its RAM and saved state live and how long it runs.
-public struct GuestVMSetup: Codable, Sendable, Equatable {
+public struct GuestVMSetup: Sendable, Equatable {
     /// The object holding guest RAM (memfd or guest_memfd), mapped at guest-physical 0.
     public var ram: String
     /// The memfd the vCPU state is written into at the pause.
@@ -136,4 +136,123 @@ public struct GuestVMSetup: Codable, Sendable, Equatable {
     }
 
     public func isVMObject(_ name: String) -> Bool { name == ram || name == state }
+}
+
+extension GuestSample: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("stage", stage)
+            $0.add("counter", counter)
+            $0.add("exits", exits)
+            $0.add("clock", clock)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        stage = try o.required("stage")
+        counter = try o.required("counter")
+        exits = try o.required("exits")
+        clock = try o.required("clock")
+    }
+}
+
+extension GuestContinuity: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("counterAtPause", counterAtPause)
+            $0.add("expectedCounter", expectedCounter)
+            $0.add("observedCounter", observedCounter)
+            $0.add("expectedCursor", expectedCursor)
+            $0.add("observedCursor", observedCursor)
+            $0.add("counterInMemory", counterInMemory)
+            $0.add("ok", ok)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        counterAtPause = try o.required("counterAtPause")
+        expectedCounter = try o.required("expectedCounter")
+        observedCounter = try o.required("observedCounter")
+        expectedCursor = try o.required("expectedCursor")
+        observedCursor = try o.required("observedCursor")
+        counterInMemory = try o.required("counterInMemory")
+        ok = try o.required("ok")
+    }
+}
+
+extension GuestRAMCheck: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("bytes", bytes)
+            $0.add("differingBytes", differingBytes)
+            $0.add("firstDifference", firstDifference)
+            $0.add("expected", expected)
+            $0.add("found", found)
+            $0.add("counter", counter)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        bytes = try o.required("bytes")
+        differingBytes = try o.required("differingBytes")
+        firstDifference = try o.optional("firstDifference")
+        expected = try o.optional("expected")
+        found = try o.optional("found")
+        counter = try o.required("counter")
+    }
+}
+
+extension VMStageReport: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("stage", stage)
+            $0.add("backing", backing)
+            $0.add("ramBytes", ramBytes)
+            $0.add("counterStart", counterStart)
+            $0.add("counterEnd", counterEnd)
+            $0.add("exits", exits)
+            $0.add("runMicros", runMicros)
+            $0.add("rebuildMicros", rebuildMicros)
+            $0.add("continuity", continuity)
+            $0.add("ram", ram)
+            $0.add("nested", nested)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        stage = try o.required("stage")
+        backing = try o.required("backing")
+        ramBytes = try o.required("ramBytes")
+        counterStart = try o.required("counterStart")
+        counterEnd = try o.required("counterEnd")
+        exits = try o.required("exits")
+        runMicros = try o.required("runMicros")
+        rebuildMicros = try o.optional("rebuildMicros")
+        continuity = try o.optional("continuity")
+        ram = try o.optional("ram")
+        nested = try o.optional("nested")
+    }
+}
+
+extension GuestVMSetup: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("ram", ram)
+            $0.add("state", state)
+            $0.add("runMilliseconds", runMilliseconds)
+            $0.add("reportEvery", reportEvery)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        ram = try o.required("ram")
+        state = try o.required("state")
+        runMilliseconds = try o.required("runMilliseconds")
+        reportEvery = try o.required("reportEvery")
+    }
 }

@@ -1,8 +1,11 @@
 import Foundation
 
-/// The static guest agent that becomes /init: $HANDOVER_AGENT, else the handover-agent
-/// built beside the running executable (swift build puts both in the same folder).
+/// The static guest agent that becomes /init: $HANDOVER_AGENT, else the Embedded Swift agent
+/// scripts/build-agent.sh builds (SwiftPM runs it before HandoverRunner builds) into
+/// `.build/agent/ARCH/`, found from the running executable (`.build/debug/handover`).
 public enum AgentBinary {
+    public static let architecture = "x86_64"
+
     public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
         if let explicit = environment["HANDOVER_AGENT"], !explicit.isEmpty {
             let url = URL(fileURLWithPath: explicit)
@@ -14,12 +17,12 @@ public enum AgentBinary {
         let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var folder = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
         // Test bundles live one level deeper (…/debug/handoverPackageTests.xctest/…).
-        for _ in 0..<3 {
-            let candidate = folder.appendingPathComponent("handover-agent")
+        for _ in 0..<4 {
+            let candidate = folder.appendingPathComponent("agent/\(architecture)/handover-agent")
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             folder.deleteLastPathComponent()
         }
-        throw HarnessError(.notFound, "the guest agent handover-agent was not found beside \(selfPath); build it with `swift build` or set HANDOVER_AGENT")
+        throw HarnessError(.notFound, "the guest agent was not found in an agent/\(architecture) folder above \(selfPath); `swift build` builds it (scripts/build-agent.sh), or set HANDOVER_AGENT")
     }
 }
 

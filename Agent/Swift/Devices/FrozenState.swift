@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// Whether a preserved memfd's size is frozen: growing it must fail until FINISH.

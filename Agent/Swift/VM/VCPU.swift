@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// One vCPU of the agent's VM and its kvm_run page.
@@ -13,7 +13,7 @@ struct VCPU {
     static var specialRegistersSize: Int { hv_kvm_sregs_size() }
 
     static func create(vm: Int32) throws(SystemError) -> VCPU {
-        let kvm = try checkLibc("open /dev/kvm", open("/dev/kvm", O_RDWR | O_CLOEXEC))
+        let kvm = try checkLibc("open /dev/kvm", hv_open("/dev/kvm", O_RDWR | O_CLOEXEC))
         defer { close(kvm) }
         let size = try check("KVM_GET_VCPU_MMAP_SIZE", hv_kvm_vcpu_mmap_size(kvm))
         let fd = try check("KVM_CREATE_VCPU 0", hv_kvm_create_vcpu(vm, 0))

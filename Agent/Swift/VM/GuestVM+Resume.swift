@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 extension GuestVM {
@@ -30,26 +30,27 @@ extension GuestVM {
             agent.port.send(.log("injected: the vCPU's RIP set back to the port write at \(hexString(snapshot[.rip]))"))
         }
 
-        let vcpu: VCPU
-        do {
-            let vm: Int32
-            if spec.backing == .guestMemfd {
-                guard let retrieved = restored.handles[.kvmVM] else { throw Fault(message: "the KVM VM file was not retrieved") }
-                vm = retrieved
-            } else {
-                let kvm = try checkLibc("open /dev/kvm", open("/dev/kvm", O_RDWR | O_CLOEXEC))
-                defer { close(kvm) }
-                vm = try check("KVM_CREATE_VM", hv_kvm_create_vm(kvm, 0))
+        func rebuilding<T>(_ body: () throws(SystemError) -> T) throws(Fault) -> T {
+            do throws(SystemError) { return try body() } catch {
+                throw Fault(message: "rebuilding the VM in \(Machine.release): \(error.description)", errno: error.errno)
             }
-            do throws(SetupRefusal) { try slot(vm: vm, ram: ram, fd: ramFD, spec: spec, step: .vmMemorySlot) } catch { throw Fault(message: error.detail, errno: error.errno) }
-            vcpu = try VCPU.create(vm: vm)
+        }
+        let vm: Int32
+        if spec.backing == .guestMemfd {
+            guard let retrieved = restored.handles[.kvmVM] else { throw Fault(message: "the KVM VM file was not retrieved") }
+            vm = retrieved
+        } else {
+            vm = try rebuilding { () throws(SystemError) -> Int32 in
+                let kvm = try checkLibc("open /dev/kvm", hv_open("/dev/kvm", O_RDWR | O_CLOEXEC))
+                defer { close(kvm) }
+                return try check("KVM_CREATE_VM", hv_kvm_create_vm(kvm, 0))
+            }
+        }
+        do throws(SetupRefusal) { try slot(vm: vm, ram: ram, fd: ramFD, spec: spec, step: .vmMemorySlot) } catch { throw Fault(message: error.detail, errno: error.errno) }
+        let vcpu = try rebuilding { () throws(SystemError) -> VCPU in
+            let vcpu = try VCPU.create(vm: vm)
             try vcpu.restore(registers: snapshot.registers, special: snapshot.specialRegisters)
-        } catch let fault as Fault {
-            throw fault
-        } catch let error as SystemError {
-            throw Fault(message: "rebuilding the VM in \(Machine.release): \(error.description)", errno: error.errno)
-        } catch {
-            throw Fault(message: "rebuilding the VM: \(error)")
+            return vcpu
         }
 
         let guest = GuestVM(agent: agent, setup: setup, spec: spec, ram: ram, stateFD: stateFD, vcpu: vcpu,

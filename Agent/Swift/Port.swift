@@ -1,4 +1,5 @@
-import Glibc
+import CLiveUpdate
+
 import HandoverCore
 
 /// The agent's end of the virtio-serial channel: JSON lines both ways.
@@ -20,7 +21,7 @@ final class Port {
                 let name = Files.read("/sys/class/virtio-ports/\(port)/name")?.trimmed
                 guard name == wanted else { continue }
                 let path = "/dev/\(port)"
-                let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+                let fd = hv_open(path, O_RDWR | O_CLOEXEC)
                 if fd >= 0 { return Port(fd: fd, device: path) }
                 throw SystemError(call: "open \(path)", errno: errno)
             }

@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 extension Agent {
@@ -44,7 +44,7 @@ extension Agent {
         if existing == nil {
             started = Machine.microseconds
             var fingerprints: [ObjectFingerprint] = []
-            do {
+            do throws(SystemError) {
                 for session in plan.sessions {
                     for member in session.members {
                         guard member.handle == nil, plan.devices?.vm?.isVMObject(member.object) != true else { continue }
@@ -62,7 +62,7 @@ extension Agent {
         }
 
         started = Machine.microseconds
-        let device = open("/dev/liveupdate", O_RDWR | O_CLOEXEC)
+        let device = hv_open("/dev/liveupdate", O_RDWR | O_CLOEXEC)
         guard device >= 0 else {
             let error = SystemError(call: "open /dev/liveupdate", errno: errno)
             port.send(.unsupported(reason: "kernel \(Machine.release): \(error.description)", errno: error.errno))
@@ -146,8 +146,8 @@ extension Agent {
     /// Loads the next kernel, says quiesce and kexecs. Returns only if that failed.
     func kexecNext(_ next: Hop) {
         let started = Machine.microseconds
-        let kernel = open(next.kernel, O_RDONLY | O_CLOEXEC)
-        let initrd = open(next.initrd, O_RDONLY | O_CLOEXEC)
+        let kernel = hv_open(next.kernel, O_RDONLY | O_CLOEXEC)
+        let initrd = hv_open(next.initrd, O_RDONLY | O_CLOEXEC)
         guard kernel >= 0, initrd >= 0 else {
             fail(.kexecLoad, SystemError(call: "open \(kernel < 0 ? next.kernel : next.initrd)", errno: errno))
             return

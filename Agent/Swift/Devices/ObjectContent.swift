@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// Where an object's bytes are read from: a memfd with pread (its position untouched), or a

@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// The agent as a small VMM: a KVM VM inside this guest whose RAM is a preserved object, one
@@ -144,21 +144,18 @@ final class GuestVM {
     /// Completes the pending exit and reads the vCPU's state, which must agree with the
     /// counter the guest last reported.
     func stop() throws(Fault) -> VCPUSnapshot {
-        do {
+        let registers: [UInt8], special: [UInt8]
+        do throws(SystemError) {
             try vcpu.completePendingExit()
-            let (registers, special) = try vcpu.state()
-            let snapshot = VCPUSnapshot(registers: registers, specialRegisters: special, counter: counter, exits: totalExits)
-            guard snapshot[.rbx] & 0xffff_ffff == counter & 0xffff_ffff else {
-                throw Fault(message: "the paused vCPU's counter register is \(snapshot[.rbx]), the guest last reported \(counter)")
-            }
-            return snapshot
-        } catch let error as SystemError {
-            throw Fault(message: error.description, errno: error.errno)
-        } catch let fault as Fault {
-            throw fault
+            (registers, special) = try vcpu.state()
         } catch {
-            throw Fault(message: "\(error)")
+            throw Fault(message: error.description, errno: error.errno)
         }
+        let snapshot = VCPUSnapshot(registers: registers, specialRegisters: special, counter: counter, exits: totalExits)
+        guard snapshot[.rbx] & 0xffff_ffff == counter & 0xffff_ffff else {
+            throw Fault(message: "the paused vCPU's counter register is \(snapshot[.rbx]), the guest last reported \(counter)")
+        }
+        return snapshot
     }
 
     /// A new stage begins at the guest's first report after a resume.

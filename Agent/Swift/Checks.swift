@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// The promises /dev/liveupdate makes about retrieval and FINISH, checked in the new kernel
@@ -14,7 +14,7 @@ struct Checks {
               let sessionFD = restored.sessions[session.name],
               let member = session.members.first(where: { $0.handle == nil }) else { return deviceResults }
         var results: [CheckResult] = deviceResults
-        let tokens = Set(plan.sessions.flatMap { $0.members.map(\.token) })
+        let tokens = Set(plan.sessions.flatMap { $0.members.map { $0.token } })
         var unknownToken: UInt64 = 0xdead_0000_0000_0001
         while tokens.contains(unknownToken) { unknownToken += 1 }
 

@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// Stage 1 of an iommufd scenario: hand the PCI device to vfio-pci, bind its cdev to an
@@ -27,13 +27,13 @@ struct IommufdDriver {
         let cdevPath = "/dev/vfio/devices/\(cdevName)"
 
         let iommufd = try agent.setupStep(.openIommufd) { () throws(SetupRefusal) in
-            let fd = open("/dev/iommu", O_RDWR | O_CLOEXEC)
+            let fd = hv_open("/dev/iommu", O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { throw SetupRefusal(step: .openIommufd, errno: errno, detail: "open /dev/iommu: \(errnoName(errno))") }
             return (fd, "/dev/iommu")
         }
         handles[.iommufd] = iommufd
         let cdev = try agent.setupStep(.openVFIOCdev) { () throws(SetupRefusal) in
-            let fd = open(cdevPath, O_RDWR | O_CLOEXEC)
+            let fd = hv_open(cdevPath, O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { throw SetupRefusal(step: .openVFIOCdev, errno: errno, detail: "open \(cdevPath): \(errnoName(errno))") }
             return (fd, cdevPath)
         }

@@ -1,4 +1,5 @@
-import Glibc
+import CLiveUpdate
+
 import HandoverCore
 
 /// This boot's kernel log from /dev/kmsg: record times in µs since boot, read without
@@ -13,12 +14,12 @@ struct KernelLog {
 
     static func read() -> KernelLog {
         var log = KernelLog()
-        let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = hv_open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return log }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 8192)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { CLiveUpdate.read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EPIPE { continue }  // overwritten records: skip ahead
             if count <= 0 { break }
             let text = String(decoding: buffer[0..<count], as: UTF8.self)
@@ -44,20 +45,19 @@ struct KernelLog {
     /// "KHO: exec from: 7.2.13 (count 1)" → ("7.2.13", 1).
     var previousKernel: (release: String, count: Int?)? {
         guard let line = first(.execFrom)?.text,
-              let range = line.firstRange(of: KernelMessage.execFrom.rawValue) else { return nil }
-        let rest = String(line[range.upperBound...]).trimmed
+              let rest = line.text(after: KernelMessage.execFrom.rawValue)?.trimmed else { return nil }
         let release = rest.split(separator: " ").first.map(String.init) ?? rest
         var count: Int?
-        if let open = rest.firstRange(of: "(count ") {
-            count = Int(rest[open.upperBound...].prefix { $0.isNumber })
+        if let after = rest.text(after: "(count ") {
+            count = Int(after.prefix { $0.isNumber })
         }
         return (release, count)
     }
 
     /// Lines of the live update subsystems, which say how the handover went.
     var liveUpdateLines: [String] {
-        records.map(\.text).filter { text in
-            (text.hasPrefix("luo:") || text.hasPrefix("KHO:") || KernelMessage.retrieved.isIn(text)) && !text.contains("command line")
+        records.map { $0.text }.filter { text in
+            (text.hasPrefix("luo:") || text.hasPrefix("KHO:") || KernelMessage.retrieved.isIn(text)) && !text.includes("command line")
         }
     }
 

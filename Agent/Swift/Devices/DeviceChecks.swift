@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// What the iommufd and guest_memfd series promise in the new kernel, checked after the
@@ -29,7 +29,7 @@ struct DeviceChecks {
     }
 
     func member(_ handle: Handle) -> SessionSpec.Member? {
-        plan.sessions.flatMap(\.members).first { $0.handle == handle }
+        plan.sessions.flatMap { $0.members }.first { $0.handle == handle }
     }
 
     static func outcome(_ rc: Int32) -> String { rc < 0 ? errnoName(-rc) : "success" }

@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// Creating, filling and fingerprinting memfds. Content is written and read with
@@ -83,7 +83,7 @@ enum MemfdObject {
     }
 
     static func fingerprint(fd: Int32, object: String, session: String, token: UInt64, chunkSize: Int,
-                            backing: Backing? = nil) throws -> ObjectFingerprint {
+                            backing: Backing? = nil) throws(SystemError) -> ObjectFingerprint {
         var status = stat()
         _ = try checkLibc("fstat \(object)", fstat(fd, &status))
         let size = Int(status.st_size)
@@ -98,7 +98,7 @@ enum MemfdObject {
         var offset = 0
         while offset < size {
             let count = min(chunkSize, size - offset)
-            let digest = try buffer.withUnsafeMutableBytes { raw throws -> hv_digest in
+            let digest = try withBytes(&buffer) { raw throws(SystemError) -> hv_digest in
                 try content.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), at: offset, object: object)
                 return hv_hash(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count, 0)
             }
@@ -121,7 +121,7 @@ enum MemfdObject {
     }
 
     /// The first byte of a chunk that differs from what the plan wrote, and how many differ.
-    static func locate(fd: Int32, spec: ObjectSpec, chunk: Int, chunkSize: Int) throws -> LocatedDifference? {
+    static func locate(fd: Int32, spec: ObjectSpec, chunk: Int, chunkSize: Int) throws(SystemError) -> LocatedDifference? {
         var status = stat()
         _ = try checkLibc("fstat \(spec.name)", fstat(fd, &status))
         let start = chunk * chunkSize
@@ -131,7 +131,7 @@ enum MemfdObject {
         var wanted = [UInt8](repeating: 0, count: end - start)
         let content = try ObjectContent.open(fd: fd, size: Int(status.st_size), backing: spec.backing, object: spec.name)
         defer { content.close() }
-        try actual.withUnsafeMutableBytes { raw throws in try content.read(into: raw, at: start, object: spec.name) }
+        try withBytes(&actual) { raw throws(SystemError) in try content.read(into: raw, at: start, object: spec.name) }
         wanted.withUnsafeMutableBytes { expected(spec, offset: start, into: $0) }
         var first: Int?
         var differing = 0
@@ -148,4 +148,14 @@ enum MemfdObject {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
+}
+
+/// `withUnsafeMutableBytes` for a body that throws a `SystemError` (Array's own rethrows an
+/// untyped error, which Embedded Swift cannot carry).
+func withBytes<R>(_ buffer: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(SystemError) -> R) throws(SystemError) -> R {
+    var outcome: Result<R, SystemError>?
+    buffer.withUnsafeMutableBytes { raw in
+        do throws(SystemError) { outcome = .success(try body(raw)) } catch { outcome = .failure(error) }
+    }
+    return try outcome!.get()
 }

@@ -1,4 +1,5 @@
-import Glibc
+import CLiveUpdate
+
 import HandoverCore
 
 /// Runs a program for the runner with its output on a pipe. Children the program leaves
@@ -13,7 +14,7 @@ enum Exec {
         }
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { return failure("pipe: \(errnoName(errno))") }
-        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in pipeFDs { _ = hv_fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -32,7 +33,7 @@ enum Exec {
             close(pipeFDs[0])
             return failure("posix_spawn \(request.path): \(errnoName(rc))")
         }
-        _ = fcntl(pipeFDs[0], F_SETFL, O_NONBLOCK)
+        _ = hv_fcntl(pipeFDs[0], F_SETFL, O_NONBLOCK)
 
         var output: [UInt8] = []
         var status: Int32 = 0

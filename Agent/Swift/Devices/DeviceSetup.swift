@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// A setup step the kernel or the VM refused, with what was missing.

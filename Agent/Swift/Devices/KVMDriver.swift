@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// Stage 1 of a guest_memfd scenario: a KVM VM inside this guest and its guest_memfd objects,
@@ -16,7 +16,7 @@ struct KVMDriver {
             return ((), "CPU flag \(found.joined(separator: ", "))")
         }
         let kvm = try agent.setupStep(.openKVM) { () throws(SetupRefusal) in
-            let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
+            let fd = hv_open("/dev/kvm", O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { throw SetupRefusal(step: .openKVM, errno: errno, detail: "open /dev/kvm: \(errnoName(errno))") }
             let version = hv_kvm_api_version(fd)
             guard version == 12 else {

@@ -1,5 +1,9 @@
 import CLiveUpdate
-import Glibc
+
+/// The calling thread's errno (C's errno is a macro Swift cannot import).
+var errno: Int32 { hv_errno() }
+import CLiveUpdate
+
 import HandoverCore
 
 /// Thin, errno-carrying wrappers over what the agent asks of the kernel.
@@ -19,7 +23,7 @@ func check(_ call: String, _ value: Int32) throws(SystemError) -> Int32 {
 }
 
 func checkLibc(_ call: String, _ value: Int32) throws(SystemError) -> Int32 {
-    if value < 0 { throw SystemError(call: call, errno: Glibc.errno) }
+    if value < 0 { throw SystemError(call: call, errno: hv_errno()) }
     return value
 }
 
@@ -38,14 +42,14 @@ func errnoName(_ code: Int32) -> String {
 enum Files {
     /// Reads a whole file, including /proc files whose size reads as 0.
     static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = hv_open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && Glibc.errno == EINTR { continue }
+            let count = buffer.withUnsafeMutableBytes { CLiveUpdate.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && hv_errno() == EINTR { continue }
             if count <= 0 { break }
             result.append(contentsOf: buffer[0..<count])
         }
@@ -60,11 +64,11 @@ enum Files {
 
     /// Writes text to a file that exists (sysfs attributes); returns 0 or the errno.
     static func write(_ path: String, _ text: String) -> Int32 {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return Glibc.errno }
+        let fd = hv_open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return hv_errno() }
         defer { close(fd) }
-        let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        return written < 0 ? Glibc.errno : 0
+        let written = text.withCString { CLiveUpdate.write(fd, $0, strlen($0)) }
+        return written < 0 ? hv_errno() : 0
     }
 
     /// Where a symlink points, or nil.
@@ -130,11 +134,7 @@ enum Machine {
     }
 
     static func raiseFileLimit() {
-        var limit = rlimit()
-        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 {
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-        }
+        _ = hv_raise_file_limit()
     }
 
     /// Ends the VM: QEMU runs with -no-reboot, so a restart makes it exit. Power-off needs

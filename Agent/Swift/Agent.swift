@@ -1,10 +1,7 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#endif
 
 /// The guest side of a run: PID 1 of every kernel in the chain.
 final class Agent {
@@ -39,9 +36,8 @@ final class Agent {
         port.send(.step(StepReport(stage: stage, step: name, ok: true, detail: detail, microseconds: Machine.microseconds - started)))
     }
 
-    func fail(_ step: FailurePoint, _ error: any Error) {
-        let system = error as? SystemError
-        port.send(.failed(step: step, message: system?.description ?? "\(error)", errno: system?.errno))
+    func fail(_ step: FailurePoint, _ error: SystemError) {
+        port.send(.failed(step: step, message: error.description, errno: error.errno))
     }
 
     func crashIfInjected() {
@@ -119,7 +115,7 @@ enum AgentMain {
         var plan: AgentPlan?
         if let bytes = Files.readBytes(Agent.planPath) {
             do {
-                plan = try JSONDecoder().decode(AgentPlan.self, from: Data(bytes))
+                plan = try AgentPlan(json: JSON(parsing: bytes))
             } catch {
                 port.send(.failed(step: .readPlan, message: "\(Agent.planPath) is not a valid plan: \(error)", errno: nil))
                 Machine.powerOff()

@@ -1,5 +1,5 @@
 import CLiveUpdate
-import Glibc
+
 import HandoverCore
 
 /// What the new kernel's agent took back: the session fds and one fd per preserved object.
@@ -23,7 +23,7 @@ extension Agent {
     /// retrieval fails the hello goes first, because the runner needs it to classify the failure.
     func restore(_ plan: AgentPlan, hello: () -> Hello) -> Restored? {
         let started = Machine.microseconds
-        let device = open("/dev/liveupdate", O_RDWR | O_CLOEXEC)
+        let device = hv_open("/dev/liveupdate", O_RDWR | O_CLOEXEC)
         guard device >= 0 else {
             let error = SystemError(call: "open /dev/liveupdate", errno: errno)
             port.send(.hello(hello()))
@@ -81,7 +81,7 @@ extension Agent {
         let started = Machine.microseconds
         var after: [ObjectFingerprint] = []
         var located: [LocatedDifference] = []
-        do {
+        do throws(SystemError) {
             for session in plan.sessions {
                 for member in session.members where member.handle == nil && vm?.isVMObject(member.object) != true {
                     guard let fd = restored.objects[member.object] else { continue }
