@@ -1,7 +1,8 @@
 /// Every protocol line is an envelope `{"v": version, "type": name, "body": {...}}`.
 struct Envelope {
     let type: String
-    let body: JSON
+    /// Absent in a line that carries none; messages without content (quiesce, done) need none.
+    let body: JSON?
 
     init(type: String, body: JSON = .object([])) {
         self.type = type
@@ -9,7 +10,7 @@ struct Envelope {
     }
 
     var json: JSON {
-        .object([("v", HandoverVersion.protocolVersion.json), ("type", .string(type)), ("body", body)])
+        .object([("v", HandoverVersion.protocolVersion.json), ("type", .string(type)), ("body", body ?? .object([]))])
     }
 
     init(json: JSON) throws(JSONError) {
@@ -19,18 +20,26 @@ struct Envelope {
             throw JSONError("protocol version \(version), this side speaks \(HandoverVersion.protocolVersion)")
         }
         type = try o.required("type")
-        body = o.value("body") ?? .object([])
+        body = o.value("body")
+    }
+
+    func requiredBody() throws(JSONError) -> JSON {
+        guard let body else { throw JSONError("missing key 'body'") }
+        return body
     }
 
     func decode<T: JSONConvertible>() throws(JSONError) -> T {
+        let body = try requiredBody()
         do { return try T(json: body) } catch { throw error.inside("body") }
     }
 
     func field<T: JSONConvertible>(_ key: String) throws(JSONError) -> T {
+        let body = try requiredBody()
         do { return try JSONObject(body).required(key) } catch { throw error.inside("body") }
     }
 
     func optionalField<T: JSONConvertible>(_ key: String) throws(JSONError) -> T? {
+        let body = try requiredBody()
         do { return try JSONObject(body).optional(key) } catch { throw error.inside("body") }
     }
 }

@@ -112,7 +112,7 @@ private func envelope(_ line: String) throws -> [String: Any] {
 }
 
 /// The error decoding `line` throws, or nil when it decodes.
-private func decodeError<T: Decodable>(_ type: T.Type, _ line: String) -> ProtocolError? {
+private func decodeError<T: JSONConvertible>(_ type: T.Type, _ line: String) -> ProtocolError? {
     do {
         _ = try ProtocolLine.decode(type, from: line)
         return nil

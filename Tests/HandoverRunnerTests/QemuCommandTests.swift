@@ -124,13 +124,13 @@ private func options(_ value: String) -> [String: String] {
     @Test func kernelCommandLine() {
         let line = QemuCommand.kernelCommandLine(stage: 2, extra: ["loglevel=8", "memmap=1G$4G"])
         let words = line.split(separator: " ").map(String.init)
-        for word in ["console=ttyS0", "kho=on", "liveupdate=on", "SWIFT_ROOT=/", "handover.stage=2", "panic=-1"] {
+        for word in ["console=ttyS0", "kho=on", "liveupdate=on", "handover.stage=2", "panic=-1"] {
             #expect(words.contains(word), "\(word) missing from \(line)")
         }
         #expect(Array(words.suffix(2)) == ["loglevel=8", "memmap=1G$4G"])
         #expect(QemuCommand.kernelCommandLine(stage: 1).split(separator: " ").contains("handover.stage=1"))
         #expect(!QemuCommand.kernelCommandLine(stage: 1).contains("handover.stage=2"))
-        #expect(QemuCommand.kernelCommandLine(stage: 1).split(separator: " ").count == 6)
+        #expect(QemuCommand.kernelCommandLine(stage: 1).split(separator: " ").count == 5)
     }
 
     @Test func displayQuotesWhatTheShellWouldSplit() {

@@ -58,9 +58,9 @@ public enum QemuCommand {
     }
 
     /// The kernel command line handover boots with: serial console, KHO and LUO on, panics
-    /// end the VM at once (with -no-reboot), and SWIFT_ROOT so a static Swift /init can start.
+    /// end the VM at once (with -no-reboot). (The Embedded Swift agent needs no SWIFT_ROOT.)
     public static func kernelCommandLine(stage: Int, extra: [String] = []) -> String {
-        (["console=ttyS0", "kho=on", "liveupdate=on", "panic=-1", "SWIFT_ROOT=/", "handover.stage=\(stage)"] + extra)
+        (["console=ttyS0", "kho=on", "liveupdate=on", "panic=-1", "handover.stage=\(stage)"] + extra)
             .joined(separator: " ")
     }
 
