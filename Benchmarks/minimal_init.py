@@ -2,7 +2,8 @@
 """The minimal-init baseline: the same kernel pair in the same VM shape, with upstream's
 luo_kexec_simple selftest and its init (tools/testing/selftests/liveupdate, built from the
 image's own tree as upstream's vmtest.sh builds them) as the whole payload, side by side with
-handover's memfd-basic, alternating, median of repeats. Both are timed from their console
+handover running a scenario (default memfd-minimal: the same one small memfd the selftest
+preserves, so only the harness differs), alternating, median of repeats. Both are timed from their console
 logs on the host clock, so the same points are compared:
 
   kexec -> first line   host time of `Starting new kernel` to the new kernel's first console line
@@ -15,7 +16,7 @@ logs on the host clock, so the same points are compared:
 
 and the payload (initramfs) bytes per stage.
 
-Usage: Benchmarks/minimal_init.py [--from linux-7.3] [--to linux-7.3] [--repeats 5] [--accel auto]
+Usage: Benchmarks/minimal_init.py [--scenario memfd-minimal] [--from linux-7.3] [--to linux-7.3] [--repeats 5] [--accel auto]
 """
 import argparse, json, os, re, shlex, socket, statistics, subprocess, sys, tempfile, threading, time
 from pathlib import Path
@@ -181,8 +182,8 @@ def handover_console(out):
     return lines
 
 
-def handover_once(h, frm, to, accel, out):
-    cmd = [h, "run", "memfd-basic", "--from", frm, "--to", to, "--accel", accel, "--out", str(out), "--json", "-q", "--keep"]
+def handover_once(h, scenario, frm, to, accel, out):
+    cmd = [h, "run", scenario, "--from", frm, "--to", to, "--accel", accel, "--out", str(out), "--json", "-q", "--keep"]
     done = subprocess.run(cmd, text=True, capture_output=True)
     if done.returncode not in (0, 1):
         sys.exit(f"minimal_init: {' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -204,7 +205,7 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def measure(h, frm, to, accel, repeats, work):
+def measure(h, scenario, frm, to, accel, repeats, work):
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     a, b = image_info(h, frm), image_info(h, to)
@@ -214,7 +215,7 @@ def measure(h, frm, to, accel, repeats, work):
     handover_payload, accelerator, shape, cmdline = None, None, None, None
     for i in range(repeats):
         out = work / f"handover-{i}"
-        result, figures, handover_payload = handover_once(h, frm, to, accel, out)
+        result, figures, handover_payload = handover_once(h, scenario, frm, to, accel, out)
         accelerator = result["accelerator"]
         if shape is None:
             shape = qemu_shape(out)
@@ -231,7 +232,7 @@ def measure(h, frm, to, accel, repeats, work):
             rounds["minimal"].append(figures)
         else:
             (work / f"minimal-{i}.log").write_text("\n".join(f"[{t:10.6f}] {l}" for t, l in lines) + "\n")
-    report = {"from": frm, "to": to, "accelerator": accelerator, "repeats": repeats, "cmdline": cmdline,
+    report = {"scenario": scenario, "from": frm, "to": to, "accelerator": accelerator, "repeats": repeats, "cmdline": cmdline,
               "shape": " ".join(w for w in shape if not w.startswith("/")) if shape else None,
               "payload": {"handover": handover_payload, "minimal": minimal_payload}}
     for side, runs in rounds.items():
@@ -246,7 +247,7 @@ def show(report):
     def s(v):
         return f"{v:.3f} s" if v is not None else "-"
     print(f"   {report['from']} -> {report['to']} under {report['accelerator']}, {report['repeats']} alternating rounds, medians:")
-    print(f"   {'':34} {'handover memfd-basic':>22} {'upstream minimal init':>22}")
+    print(f"   {'':34} {'handover ' + report['scenario']:>22} {'upstream minimal init':>22}")
     for key, label in (("kexec_to_first_line_s", "Starting new kernel -> first line"), ("run_init_printk_s", "new kernel's printk at Run /init"),
                        ("kexec_to_ready_s", "Starting new kernel -> ready"), ("blackout_s", "last word before kexec -> ready")):
         print(f"   {label:34} {s(report['handover'][key]):>22} {s(report['minimal'][key]):>22}")
@@ -260,6 +261,7 @@ def show(report):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
+    parser.add_argument("--scenario", default="memfd-minimal", help="handover's side (memfd-basic shows what preserving 37 MB adds)")
     parser.add_argument("--from", dest="frm", default="linux-7.3")
     parser.add_argument("--to", default="linux-7.3")
     parser.add_argument("--repeats", type=int, default=5)
@@ -267,7 +269,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args()
     os.chdir(ROOT)
-    report = measure(args.handover, args.frm, args.to, args.accel, args.repeats, tempfile.mkdtemp(prefix="handover-minimal-"))
+    report = measure(args.handover, args.scenario, args.frm, args.to, args.accel, args.repeats, tempfile.mkdtemp(prefix="handover-minimal-"))
     show(report)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

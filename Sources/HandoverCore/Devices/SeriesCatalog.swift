@@ -1,5 +1,5 @@
 /// Patch series whose uAPI handover drives before it is merged. The ioctl numbers and layouts
-/// of each revision live in one C header (Sources/CLiveUpdate/include/series_*.h); here is how
+/// of each revision live in one C header (Agent/CLiveUpdate/include/series_*.h); here is how
 /// the runner tells that a kernel carries one: the KHO ABI "compatible" string the series adds.
 public enum SeriesRevision: String, Sendable, CaseIterable {
     /// The IOMMU preservation series posted 2026-02-03 ([PATCH 00/14], iommufd-lu):

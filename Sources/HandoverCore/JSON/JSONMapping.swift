@@ -79,6 +79,7 @@ extension Double: JSONConvertible {
     public var json: JSON { isFinite ? .number("\(self)") : .null }
     public init(json: JSON) throws(JSONError) {
         guard case .number(let text) = json, let value = Double(text) else { throw JSONError("expected a number, found \(json.kind)") }
+        guard value.isFinite else { throw JSONError("expected a finite number, found \(text)") }
         self = value
     }
 }
