@@ -121,7 +121,7 @@ def qemu_shape(handover_out):
     return kept
 
 
-def run_minimal(shape, kernel_a, outer, cmdline, timeout=300):
+def run_minimal(shape, kernel_a, outer, cmdline, with_channel=False, timeout=300):
     """Boots the minimal payload; returns [(host seconds since start, line)] from the serial console."""
     sock_dir = Path(tempfile.mkdtemp(prefix="handover-minimal-"))
     sock = sock_dir / "console.sock"
@@ -133,6 +133,10 @@ def run_minimal(shape, kernel_a, outer, cmdline, timeout=300):
     for flag, value in (("-kernel", str(kernel_a)), ("-initrd", str(outer)), ("-append", cmdline)):
         argv[argv.index(flag) + 1] = value
     argv += ["-chardev", f"socket,id=console,path={sock}", "-serial", "chardev:console"]
+    if with_channel:
+        # handover's agent channel, unconnected: what the device alone costs the kernels' boot
+        argv += ["-device", "virtio-serial-pci,id=virtio-serial0", "-chardev", "null,id=agent",
+                 "-device", "virtserialport,bus=virtio-serial0.0,chardev=agent,name=org.handover.agent"]
     started = time.monotonic()
     qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lines = []
@@ -205,7 +209,7 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def measure(h, scenario, frm, to, accel, repeats, work):
+def measure(h, scenario, frm, to, accel, repeats, work, with_channel=False):
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     a, b = image_info(h, frm), image_info(h, to)
@@ -223,7 +227,7 @@ def measure(h, scenario, frm, to, accel, repeats, work):
             cmdline = " ".join(w for w in appended if not w.startswith("handover.") and not w.startswith("SWIFT_ROOT="))
         if figures and result["verdict"] == "pass":
             rounds["handover"].append(figures)
-        lines = run_minimal(shape, a["folder"] / "bzImage", outer, cmdline)
+        lines = run_minimal(shape, a["folder"] / "bzImage", outer, cmdline, with_channel)
         ready = next((t for t, l in lines if "Test data verified successfully" in l), None)
         start = next((t for t, l in lines if "INIT: Stage 1 completed successfully" in l), None)
         passed = any("SIMPLE KEXEC TEST PASSED" in l for _, l in lines)
@@ -232,7 +236,7 @@ def measure(h, scenario, frm, to, accel, repeats, work):
             rounds["minimal"].append(figures)
         else:
             (work / f"minimal-{i}.log").write_text("\n".join(f"[{t:10.6f}] {l}" for t, l in lines) + "\n")
-    report = {"scenario": scenario, "from": frm, "to": to, "accelerator": accelerator, "repeats": repeats, "cmdline": cmdline,
+    report = {"scenario": scenario, "minimal_with_channel": with_channel, "from": frm, "to": to, "accelerator": accelerator, "repeats": repeats, "cmdline": cmdline,
               "shape": " ".join(w for w in shape if not w.startswith("/")) if shape else None,
               "payload": {"handover": handover_payload, "minimal": minimal_payload}}
     for side, runs in rounds.items():
@@ -267,9 +271,12 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--accel", default="auto")
     parser.add_argument("--out", help="write the figures as JSON here")
+    parser.add_argument("--with-channel", action="store_true",
+                        help="give the minimal side handover's virtio-serial device too (unconnected), to see what it costs")
     args = parser.parse_args()
     os.chdir(ROOT)
-    report = measure(args.handover, args.scenario, args.frm, args.to, args.accel, args.repeats, tempfile.mkdtemp(prefix="handover-minimal-"))
+    report = measure(args.handover, args.scenario, args.frm, args.to, args.accel, args.repeats, tempfile.mkdtemp(prefix="handover-minimal-"),
+                     args.with_channel)
     show(report)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
