@@ -62,6 +62,12 @@ public struct Blackout: Codable, Sendable, Equatable {
     /// Inside `kernelBoot`: unpacking the initramfs ("Trying to unpack rootfs" to "Freeing
     /// initrd memory"), which grows with the harness's payload.
     public var initramfsUnpack: Double?
+    /// `kernelBoot` along the path the kernel's init thread takes, with initcall_debug: early
+    /// boot, the longest initcalls by name, the other initcalls, the gaps between them, the wait
+    /// for the initramfs and the rest to /init. Their seconds add up to `kernelBoot`.
+    public var kernelBootSteps: [BootStep]?
+    /// The share of `total` the named phases explain: 1 - |unaccounted| / total.
+    public var attributedShare: Double?
 
     public init(total: Double, shutdown: Double? = nil, kernelBoot: Double? = nil, agentStart: Double? = nil,
                 restore: Double? = nil, unaccounted: Double? = nil) {
@@ -71,6 +77,33 @@ public struct Blackout: Codable, Sendable, Equatable {
         self.agentStart = agentStart
         self.restore = restore
         self.unaccounted = unaccounted
+    }
+}
+
+/// One step of the new kernel's boot to /init (see `Blackout.kernelBootSteps`).
+public struct BootStep: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        /// Clock zero to the first initcall (memory, CPUs, early initcalls' set-up).
+        case early
+        case initcall
+        /// The initcalls not named one by one, together.
+        case otherInitcalls
+        /// Between one initcall's return and the next one's start.
+        case between
+        /// The init thread waiting for the asynchronous initramfs unpacking.
+        case initramfsWait
+        /// The last initcall (or the unpacking) to "Run /init": freeing init memory.
+        case toInit
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var seconds: Double
+
+    public init(name: String, kind: Kind, seconds: Double) {
+        self.name = name
+        self.kind = kind
+        self.seconds = seconds
     }
 }
 

@@ -22,6 +22,10 @@ extension RunTracker {
         if let marks = hop.hello?.bootMarks, let start = marks["unpack-start"], let end = marks["unpack-end"], end >= start {
             blackout.initramfsUnpack = Double(end - start) / 1e6
         }
+        if let hello = hop.hello, let runInit = hello.bootMarks["run-init"], let initcalls = hello.initcalls {
+            blackout.kernelBootSteps = BootAttribution.steps(initcalls: initcalls, marks: hello.bootMarks, runInit: runInit)
+        }
+        blackout.attributedShare = total > 0 ? max(0, 1 - abs(total - accounted) / total) : nil
         return blackout
     }
 
