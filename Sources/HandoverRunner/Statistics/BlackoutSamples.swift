@@ -6,7 +6,7 @@ extension Blackout {
     public var phaseSeconds: [String: Double] {
         var phases: [String: Double] = [:]
         for child in Mirror(reflecting: self).children {
-            guard let label = child.label, label != "total", label != "attributedShare" else { continue }
+            guard let label = child.label, label != "total", label != "attributedShare", label != "printkClockLag" else { continue }
             if let value = child.value as? Double { phases[label] = value }
             if let value = child.value as? Double?, let value { phases[label] = value }
         }
