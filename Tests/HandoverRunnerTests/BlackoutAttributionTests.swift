@@ -158,3 +158,25 @@ struct TimelineChartTests {
         #expect(html.contains("x &lt; y") && html.components(separatedBy: "<svg").count == 2)
     }
 }
+
+@Suite("Initcall names from System.map")
+struct InitcallNameTests {
+    let names = InitcallNames(systemMap: """
+        ffffffff81000000 T _stext
+        ffffffff816df9f0 t populate_rootfs
+        ffffffff8170960c t pci_subsys_init
+        ffffffff81709700 D some_data
+        ffffffff81709776 T acpi_init
+        """)
+
+    @Test func addressesBecomeTheFunctionTheyAreIn() {
+        #expect(names.name("0xffffffff8170960c") == "pci_subsys_init")
+        #expect(names.name("0xffffffff816df9f9") == "populate_rootfs+0x9")
+        #expect(names.name("0xffffffff81709776") == "acpi_init")
+        #expect(names.name("0xffffffff81709777") == "acpi_init+0x1")  // data symbols are not functions
+        #expect(names.name("0xffffffff80000000") == "0xffffffff80000000")
+        #expect(names.name("populate_rootfs") == "populate_rootfs")
+        let resolved = names.resolve([InitcallTiming(name: "0xffffffff8170960c", finishMicros: 5, durationMicros: 2)])
+        #expect(resolved == [InitcallTiming(name: "pci_subsys_init", finishMicros: 5, durationMicros: 2)])
+    }
+}

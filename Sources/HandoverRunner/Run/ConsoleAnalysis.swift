@@ -26,8 +26,10 @@ public enum ConsoleAnalysis {
         return Double(field)
     }
 
+    /// The line without its leading "[ time]" (any number there: this is for showing it).
     static func stripTime(_ line: String) -> String {
-        guard printkTime(line) != nil, let close = line.firstIndex(of: "]") else { return line }
+        guard line.hasPrefix("["), let close = line.firstIndex(of: "]"),
+              Double(line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)) != nil else { return line }
         return line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)
     }
 }

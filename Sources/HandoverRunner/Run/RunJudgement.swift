@@ -30,7 +30,8 @@ extension RunTracker {
         if let marks = hop.hello?.bootMarks, let start = marks["unpack-start"], let end = marks["unpack-end"], end >= start {
             blackout.initramfsUnpack = host(end) - host(start)
         }
-        if let hello = hop.hello, let runInitMicros, let initcalls = hello.initcalls {
+        if let hello = hop.hello, let runInitMicros, let recorded = hello.initcalls {
+            let initcalls = InitcallNames.load(hop.to)?.resolve(recorded) ?? recorded
             blackout.kernelBootSteps = BootAttribution.steps(initcalls: initcalls, marks: hello.bootMarks, runInit: runInitMicros,
                                                              zero: kernelZero, host: host)
         }

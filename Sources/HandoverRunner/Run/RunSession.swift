@@ -26,7 +26,8 @@ public struct RunOptions: Sendable {
     public var cpuAffinity: [Int]?
     /// Boot the kernels after the first with initcall_debug: the agent reads each initcall's
     /// time from /dev/kmsg (KERN_DEBUG, not shown on the console) and the blackout's kernel
-    /// boot is split by initcall.
+    /// boot is split by initcall. With nokaslr, so that an initcall printed as an address
+    /// (no kallsyms) has the same one in every run and can be named from System.map.
     public var initcalls = false
     /// Boot every kernel with `quiet` (console loglevel 4): for measuring what the full
     /// console costs. The console then no longer shows "Starting new kernel" nor the new
@@ -95,7 +96,7 @@ public struct RunSession: Sendable {
     func kernelCommandLine(_ image: KernelImage, stage: Int) -> String {
         QemuCommand.kernelCommandLine(stage: stage, extra: image.cmdline + scenario.topology.kernelArguments
                                       + options.injections.flatMap { $0.commandLine(forStage: stage) }
-                                      + (options.initcalls && stage >= 2 ? ["initcall_debug"] : [])
+                                      + (options.initcalls && stage >= 2 ? ["initcall_debug", "nokaslr"] : [])
                                       + (options.quietConsole ? ["quiet"] : []))
     }
 
