@@ -85,8 +85,10 @@ def show(report):
     print("   " + f"{'blackout':22}" + "".join(f"{s(arms[a]['blackout_s']):>14}" for a in arms))
     for p in PHASES:
         print("   " + f"{p:22}" + "".join(f"{s(arms[a]['phases_s'][p]):>14}" for a in arms))
-    print("   " + f"{'attributed (median)':22}" + "".join(f"{(arms[a]['attributed_share'] or 0) * 100:>13.1f}%" for a in arms))
-    print("   " + f"{'attributed (lowest)':22}" + "".join(f"{(arms[a]['attributed_min'] or 0) * 100:>13.1f}%" for a in arms))
+    def pct(v):
+        return f"{v * 100:.1f}%" if v is not None else "- (quiet)"
+    print("   " + f"{'attributed (median)':22}" + "".join(f"{pct(arms[a]['attributed_share']):>14}" for a in arms))
+    print("   " + f"{'attributed (lowest)':22}" + "".join(f"{pct(arms[a]['attributed_min']):>14}" for a in arms))
     print("   " + f"{'disturbed runs':22}" + "".join(f"{arms[a]['disturbed']:>11}/{arms[a]['runs']:<2}" for a in arms))
     if "console_cost_s" in report:
         print(f"   console cost (plain - quiet): {report['console_cost_s'] * 1000:+.0f} ms")

@@ -172,7 +172,7 @@ struct CompareCommand: AsyncParsableCommand {
             print(text)
             if !timelines.isEmpty { print("\n" + CompareTimeline.text(timelines)) }
             if let html {
-                try AtomicFile.write(CompareTimeline.html(timelines, baseLabel: base, newLabel: new, comparisonText: text), to: URL(fileURLWithPath: html))
+                try AtomicFile.write(CompareTimeline.html(timelines, baseLabel: base, newLabel: new, comparisonText: timelines.isEmpty ? text : text + "\n\n" + CompareTimeline.text(timelines)), to: URL(fileURLWithPath: html))
             }
             return comparisons.contains { !$0.regressions.isEmpty }
         }

@@ -19,11 +19,13 @@ public enum CompareTimeline {
         }
     }
 
-    /// Segments matched by name, in the new run's order, then those only the base has.
+    /// Segments matched by name (the other initcalls whatever their count), in the new run's
+    /// order, then those only the base has.
     static func rows(_ pair: Pair) -> [(name: String, base: Double?, new: Double?)] {
+        func key(_ segment: TimelineSegment) -> String { segment.kind == .otherInitcalls ? "other initcalls" : segment.name }
         let old = pair.base.timeline, now = pair.new.timeline
-        var rows = now.map { segment in (name: segment.name, base: old.first { $0.name == segment.name }?.seconds, new: Optional(segment.seconds)) }
-        for segment in old where !now.contains(where: { $0.name == segment.name }) {
+        var rows = now.map { segment in (name: segment.name, base: old.first { key($0) == key(segment) }?.seconds, new: Optional(segment.seconds)) }
+        for segment in old where !now.contains(where: { key($0) == key(segment) }) {
             rows.append((segment.name, segment.seconds, nil))
         }
         return rows
@@ -49,8 +51,8 @@ public enum CompareTimeline {
     public static func html(_ pairs: [Pair], baseLabel: String, newLabel: String, comparisonText: String) -> String {
         var body = ""
         for pair in pairs {
-            let rows = [TimelineChart.Row(label: "base", segments: pair.base.timeline, note: "ms"),
-                        TimelineChart.Row(label: "new", segments: pair.new.timeline, note: "ms")]
+            let rows = [TimelineChart.Row(label: "base", segments: pair.base.timeline, note: "ms", total: pair.base.total),
+                        TimelineChart.Row(label: "new", segments: pair.new.timeline, note: "ms", total: pair.new.total)]
             body += "<section><h2>\(ReportText.xmlEscape(pair.name))</h2>\n\(TimelineChart.svg(rows, title: "blackout timelines of \(pair.name)"))\n</section>\n"
         }
         if pairs.isEmpty { body = "<p>Neither side has a blackout with phases for the same cell.</p>" }

@@ -180,7 +180,7 @@ public enum HTMLReport {
         let rows = cells.compactMap { cell -> TimelineChart.Row? in
             guard let run = cell.medianTimelineRun, let blackout = run.blackoutDetail else { return nil }
             let share = blackout.attributedShare.map { String(format: "ms, %.1f%% attributed", $0 * 100) } ?? "ms"
-            return TimelineChart.Row(label: cell.chain.joined(separator: " → ") + " (run \(run.repeatIndex))", segments: blackout.timeline, note: share)
+            return TimelineChart.Row(label: cell.chain.joined(separator: " → ") + " (run \(run.repeatIndex))", segments: blackout.timeline, note: share, total: blackout.total)
         }
         guard !rows.isEmpty else { return nil }
         return ["scenario": scenario, "svg": TimelineChart.svg(rows, title: "blackout timeline for \(scenario)")]

@@ -9,17 +9,21 @@ public enum TimelineChart {
         public var label: String
         public var segments: [TimelineSegment]
         public var note: String?
+        /// The blackout, written at the bar's end (the segments can exceed it by a negative
+        /// unaccounted remainder, which is not drawn).
+        public var total: Double?
 
-        public init(label: String, segments: [TimelineSegment], note: String? = nil) {
+        public init(label: String, segments: [TimelineSegment], note: String? = nil, total: Double? = nil) {
             self.label = label
             self.segments = segments
             self.note = note
+            self.total = total
         }
     }
 
     static let width = 1000.0
     static let left = 250.0
-    static let right = 960.0
+    static let right = 830.0
     static let rowHeight = 30.0
     static let top = 10.0
 
@@ -46,7 +50,7 @@ public enum TimelineChart {
         let used = Set(rows.flatMap { $0.segments.map(\.kind) })
         let legend = legendNames.filter { used.contains($0.0) }
         let plotBottom = top + Double(rows.count) * rowHeight
-        let legendTop = plotBottom + 36
+        let legendTop = plotBottom + 52
         let height = legendTop + 18 * Double((legend.count + 4) / 5) + 4
         var out = "<svg viewBox=\"0 0 \(f(width)) \(f(height))\" width=\"\(f(width))\" height=\"\(f(height))\" role=\"img\" aria-label=\"\(ReportText.xmlEscape(title, attribute: true))\" xmlns=\"http://www.w3.org/2000/svg\" style=\"font: 12px system-ui, sans-serif\">\n"
         var tick = 0.0
@@ -67,7 +71,8 @@ public enum TimelineChart {
                 at += ms
             }
             let note = row.note.map { " " + $0 } ?? ""
-            out += "  <text x=\"\(f(min(x(at) + 6, right)))\" y=\"\(f(y + 19))\" fill=\"#1f2328\" font-weight=\"700\">\(ReportText.xmlEscape(String(format: "%.0f", totals[index]) + note))</text>\n"
+            let shown = row.total.map { $0 * 1000 } ?? totals[index]
+            out += "  <text x=\"\(f(x(at) + 6))\" y=\"\(f(y + 19))\" fill=\"#1f2328\" font-weight=\"700\">\(ReportText.xmlEscape(String(format: "%.0f", shown) + note))</text>\n"
         }
         for (index, (kind, name)) in legend.enumerated() {
             let lx = 8 + Double(index % 5) * 195, ly = legendTop + 18 * Double(index / 5)

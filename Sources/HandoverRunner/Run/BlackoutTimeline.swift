@@ -22,7 +22,7 @@ extension Blackout {
         }
         if let oldKernel, let jump {
             add("old kernel: quiesce to \"Starting new kernel\"", .oldKernel, oldKernel)
-            add("jump: purgatory, decompression, early boot to clock zero", .jump, jump)
+            add("jump: purgatory, decompression, early set-up to the first console line", .jump, jump)
         } else {
             add("shutdown and jump to the new kernel's clock zero", .shutdown, shutdown)
         }
