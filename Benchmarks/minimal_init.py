@@ -21,6 +21,7 @@ the new kernel's longer boot to /init comes from:
   padded   the inner initramfs carries a file of random bytes as large as handover's agent, so
            the new kernel unpacks as many bytes of content (padding with zeros after the
            archive would be skipped, not unpacked)
+  agent    the inner initramfs carries handover's agent binary itself (its bytes as content)
   device   handover's virtio-serial device and port (the agent's channel), on a null chardev
 
 Usage: Benchmarks/minimal_init.py [--from linux-7.3] [--to linux-7.3] [--repeats 5] [--accel auto]
@@ -44,7 +45,7 @@ def image_info(h, name):
     return info
 
 
-def build_payload(source, other, kernel_b, work, pad_bytes=0, tag=""):
+def build_payload(source, other, kernel_b, work, pad_bytes=0, tag="", pad_file=None):
     """Upstream's init and luo_kexec_simple, static with nolibc, from `source`'s tree; init.c
     from `other`'s tree when `source`'s predates it (7.2 has the test but not the init)."""
     tree = Path(source["sourceTree"] or "")
@@ -83,6 +84,8 @@ def build_payload(source, other, kernel_b, work, pad_bytes=0, tag=""):
     if pad_bytes:
         (work / "pad").write_bytes(os.urandom(pad_bytes))
         inner_entries.append(("file", "/pad", work / "pad", 0o644))
+    if pad_file:
+        inner_entries.append(("file", "/pad", pad_file, 0o755))
     write_cpio(inner, inner_entries)
     outer = work / f"outer{tag}.cpio"
     write_cpio(outer, common + [("file", "/kernel", kernel_b, 0o644), ("file", "/initrd.img", inner, 0o644)])
@@ -245,6 +248,9 @@ def measure(h, frm, to, accel, repeats, work, variants=()):
         if "padded" in variants and "minimal+padded" not in outers:
             pad = max(0, handover_payload["stage2_bytes"] - minimal_payload["stage2_bytes"])
             outers["minimal+padded"], payloads["minimal+padded"] = build_payload(a, b, b["folder"] / "bzImage", work, pad, "-padded")
+        if "agent" in variants and "minimal+agent" not in outers:
+            agent = Path(h).resolve().parent / "handover-agent"
+            outers["minimal+agent"], payloads["minimal+agent"] = build_payload(a, b, b["folder"] / "bzImage", work, 0, "-agent", agent)
         if "device" in variants:
             outers["minimal+device"], payloads["minimal+device"] = outer, minimal_payload
         for side in [s for s in rounds if s != "handover"]:
@@ -261,7 +267,7 @@ def measure(h, frm, to, accel, repeats, work, variants=()):
               "shape": " ".join(w for w in shape if not w.startswith("/")) if shape else None,
               "payload": {"handover": handover_payload, **payloads}}
     for side, runs in rounds.items():
-        report[side] = {"runs": len(runs), **{k: median([r[k] for r in runs]) for k in
+        report[side] = {"runs": len(runs), "each": runs, **{k: median([r[k] for r in runs]) for k in
                         ("kexec_to_first_line_s", "run_init_printk_s", "first_line_to_run_init_host_s", "kexec_to_ready_s", "blackout_s")}}
     h_ready, m_ready = report["handover"]["kexec_to_ready_s"], report["minimal"]["kexec_to_ready_s"]
     report["ready_ratio"] = h_ready / m_ready if h_ready and m_ready else None
@@ -295,12 +301,12 @@ if __name__ == "__main__":
     parser.add_argument("--to", default="linux-7.3")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--accel", default="auto")
-    parser.add_argument("--variants", default="", help="comma-separated: padded, device")
+    parser.add_argument("--variants", default="", help="comma-separated: padded, agent, device")
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    if any(v not in ("padded", "device") for v in variants):
-        sys.exit(f"minimal_init: --variants takes padded and device, not {args.variants!r}")
+    if any(v not in ("padded", "agent", "device") for v in variants):
+        sys.exit(f"minimal_init: --variants takes padded, agent and device, not {args.variants!r}")
     os.chdir(ROOT)
     report = measure(args.handover, args.frm, args.to, args.accel, args.repeats, tempfile.mkdtemp(prefix="handover-minimal-"), variants)
     show(report)
