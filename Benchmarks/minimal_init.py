@@ -2,8 +2,8 @@
 """The minimal-init baseline: the same kernel pair in the same VM shape, with upstream's
 luo_kexec_simple selftest and its init (tools/testing/selftests/liveupdate, built from the
 image's own tree as upstream's vmtest.sh builds them) as the whole payload, side by side with
-handover running a scenario (default memfd-minimal: the same one small memfd the selftest
-preserves, so only the harness differs), alternating, median of repeats. Both are timed from their console
+handover running a scenario (default memfd-minimal: the one small memfd the selftest preserves,
+so only the harness differs), alternating, median of repeats. Both are timed from their console
 logs on the host clock, so the same points are compared:
 
   kexec -> first line   host time of `Starting new kernel` to the new kernel's first console line
@@ -16,7 +16,17 @@ logs on the host clock, so the same points are compared:
 
 and the payload (initramfs) bytes per stage.
 
-Usage: Benchmarks/minimal_init.py [--scenario memfd-minimal] [--from linux-7.3] [--to linux-7.3] [--repeats 5] [--accel auto]
+--variants adds minimal-init arms that each bring back one thing handover has, to find what
+the new kernel's longer boot to /init comes from:
+
+  padded   the inner initramfs carries a file of random bytes as large as handover's agent, so
+           the new kernel unpacks as many bytes of content (padding with zeros after the
+           archive would be skipped, not unpacked)
+  agent    the inner initramfs carries handover's agent binary itself (its bytes as content)
+  device   handover's virtio-serial device and port (the agent's channel), on a null chardev
+
+Usage: Benchmarks/minimal_init.py [--scenario memfd-minimal] [--variants padded,agent,device] [--from linux-7.3] [--to linux-7.3] [--repeats 5] [--accel auto]
+                                  [--variants padded,device]
 """
 import argparse, json, os, re, shlex, socket, statistics, subprocess, sys, tempfile, threading, time
 from pathlib import Path
@@ -36,7 +46,7 @@ def image_info(h, name):
     return info
 
 
-def build_payload(source, other, kernel_b, work):
+def build_payload(source, other, kernel_b, work, pad_bytes=0, tag="", pad_file=None):
     """Upstream's init and luo_kexec_simple, static with nolibc, from `source`'s tree; init.c
     from `other`'s tree when `source`'s predates it (7.2 has the test but not the init)."""
     tree = Path(source["sourceTree"] or "")
@@ -70,9 +80,15 @@ def build_payload(source, other, kernel_b, work):
             sys.exit(f"minimal_init: {' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     common = [("dir", "/dev"), ("dir", "/proc"), ("dir", "/debugfs"), ("console", "/dev/console"),
               ("file", "/init", work / "init", 0o755), ("file", "/test_binary", work / "test_binary", 0o755)]
-    inner = work / "inner.cpio"
-    write_cpio(inner, common)
-    outer = work / "outer.cpio"
+    inner = work / f"inner{tag}.cpio"
+    inner_entries = list(common)
+    if pad_bytes:
+        (work / "pad").write_bytes(os.urandom(pad_bytes))
+        inner_entries.append(("file", "/pad", work / "pad", 0o644))
+    if pad_file:
+        inner_entries.append(("file", "/pad", pad_file, 0o755))
+    write_cpio(inner, inner_entries)
+    outer = work / f"outer{tag}.cpio"
     write_cpio(outer, common + [("file", "/kernel", kernel_b, 0o644), ("file", "/initrd.img", inner, 0o644)])
     return outer, {"stage1_bytes": outer.stat().st_size, "stage2_bytes": inner.stat().st_size,
                    "init_bytes": (work / "init").stat().st_size, "test_bytes": (work / "test_binary").stat().st_size,
@@ -121,7 +137,7 @@ def qemu_shape(handover_out):
     return kept
 
 
-def run_minimal(shape, kernel_a, outer, cmdline, with_channel=False, timeout=300):
+def run_minimal(shape, kernel_a, outer, cmdline, timeout=300, device=False):
     """Boots the minimal payload; returns [(host seconds since start, line)] from the serial console."""
     sock_dir = Path(tempfile.mkdtemp(prefix="handover-minimal-"))
     sock = sock_dir / "console.sock"
@@ -133,8 +149,7 @@ def run_minimal(shape, kernel_a, outer, cmdline, with_channel=False, timeout=300
     for flag, value in (("-kernel", str(kernel_a)), ("-initrd", str(outer)), ("-append", cmdline)):
         argv[argv.index(flag) + 1] = value
     argv += ["-chardev", f"socket,id=console,path={sock}", "-serial", "chardev:console"]
-    if with_channel:
-        # handover's agent channel, unconnected: what the device alone costs the kernels' boot
+    if device:
         argv += ["-device", "virtio-serial-pci,id=virtio-serial0", "-chardev", "null,id=agent",
                  "-device", "virtserialport,bus=virtio-serial0.0,chardev=agent,name=org.handover.agent"]
     started = time.monotonic()
@@ -172,7 +187,9 @@ def kexec_figures(lines, ready_host, start_host):
     after = [(t, l) for t, l in lines if t >= kexec and "Starting new kernel" not in l]
     first = next((t for t, l in after if PRINTK.match(l)), None)
     run_init = next((float(PRINTK.match(l).group(1)) for t, l in after if PRINTK.match(l) and "Run /init" in l), None)
+    run_init_host = next((t for t, l in after if "Run /init" in l), None)
     return {"kexec_to_first_line_s": first - kexec if first else None, "run_init_printk_s": run_init,
+            "first_line_to_run_init_host_s": run_init_host - first if run_init_host and first else None,
             "kexec_to_ready_s": ready_host - kexec if ready_host else None,
             "blackout_s": ready_host - start_host if ready_host and start_host else None}
 
@@ -209,13 +226,15 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def measure(h, scenario, frm, to, accel, repeats, work, with_channel=False):
+def measure(h, scenario, frm, to, accel, repeats, work, variants=()):
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     a, b = image_info(h, frm), image_info(h, to)
     outer, minimal_payload = build_payload(a, b, b["folder"] / "bzImage", work)
     minimal_payload["init_from"] = a["recipe"] if (Path(a["sourceTree"] or "") / TESTS / "init.c").exists() else b["recipe"]
-    rounds = {"handover": [], "minimal": []}
+    rounds = {"handover": [], "minimal": [], **{f"minimal+{v}": [] for v in variants}}
+    payloads = {"minimal": minimal_payload}
+    outers = {"minimal": outer}
     handover_payload, accelerator, shape, cmdline = None, None, None, None
     for i in range(repeats):
         out = work / f"handover-{i}"
@@ -227,21 +246,30 @@ def measure(h, scenario, frm, to, accel, repeats, work, with_channel=False):
             cmdline = " ".join(w for w in appended if not w.startswith("handover.") and not w.startswith("SWIFT_ROOT="))
         if figures and result["verdict"] == "pass":
             rounds["handover"].append(figures)
-        lines = run_minimal(shape, a["folder"] / "bzImage", outer, cmdline, with_channel)
-        ready = next((t for t, l in lines if "Test data verified successfully" in l), None)
-        start = next((t for t, l in lines if "INIT: Stage 1 completed successfully" in l), None)
-        passed = any("SIMPLE KEXEC TEST PASSED" in l for _, l in lines)
-        figures = kexec_figures(lines, ready, start)
-        if figures and passed:
-            rounds["minimal"].append(figures)
-        else:
-            (work / f"minimal-{i}.log").write_text("\n".join(f"[{t:10.6f}] {l}" for t, l in lines) + "\n")
-    report = {"scenario": scenario, "minimal_with_channel": with_channel, "from": frm, "to": to, "accelerator": accelerator, "repeats": repeats, "cmdline": cmdline,
+        if "padded" in variants and "minimal+padded" not in outers:
+            pad = max(0, handover_payload["stage2_bytes"] - minimal_payload["stage2_bytes"])
+            outers["minimal+padded"], payloads["minimal+padded"] = build_payload(a, b, b["folder"] / "bzImage", work, pad, "-padded")
+        if "agent" in variants and "minimal+agent" not in outers:
+            agent = Path(h).resolve().parent.parent / "agent/x86_64/handover-agent"
+            outers["minimal+agent"], payloads["minimal+agent"] = build_payload(a, b, b["folder"] / "bzImage", work, 0, "-agent", agent)
+        if "device" in variants:
+            outers["minimal+device"], payloads["minimal+device"] = outer, minimal_payload
+        for side in [s for s in rounds if s != "handover"]:
+            lines = run_minimal(shape, a["folder"] / "bzImage", outers[side], cmdline, device=side == "minimal+device")
+            ready = next((t for t, l in lines if "Test data verified successfully" in l), None)
+            start = next((t for t, l in lines if "INIT: Stage 1 completed successfully" in l), None)
+            passed = any("SIMPLE KEXEC TEST PASSED" in l for _, l in lines)
+            figures = kexec_figures(lines, ready, start)
+            if figures and passed:
+                rounds[side].append(figures)
+            else:
+                (work / f"{side}-{i}.log").write_text("\n".join(f"[{t:10.6f}] {l}" for t, l in lines) + "\n")
+    report = {"scenario": scenario, "from": frm, "to": to, "accelerator": accelerator, "repeats": repeats, "cmdline": cmdline,
               "shape": " ".join(w for w in shape if not w.startswith("/")) if shape else None,
-              "payload": {"handover": handover_payload, "minimal": minimal_payload}}
+              "payload": {"handover": handover_payload, **payloads}}
     for side, runs in rounds.items():
-        report[side] = {"runs": len(runs), **{k: median([r[k] for r in runs]) for k in
-                        ("kexec_to_first_line_s", "run_init_printk_s", "kexec_to_ready_s", "blackout_s")}}
+        report[side] = {"runs": len(runs), "each": runs, **{k: median([r[k] for r in runs]) for k in
+                        ("kexec_to_first_line_s", "run_init_printk_s", "first_line_to_run_init_host_s", "kexec_to_ready_s", "blackout_s")}}
     h_ready, m_ready = report["handover"]["kexec_to_ready_s"], report["minimal"]["kexec_to_ready_s"]
     report["ready_ratio"] = h_ready / m_ready if h_ready and m_ready else None
     return report
@@ -251,10 +279,15 @@ def show(report):
     def s(v):
         return f"{v:.3f} s" if v is not None else "-"
     print(f"   {report['from']} -> {report['to']} under {report['accelerator']}, {report['repeats']} alternating rounds, medians:")
-    print(f"   {'':34} {'handover ' + report['scenario']:>22} {'upstream minimal init':>22}")
+    sides = [k for k in report if k == "handover" or k.startswith("minimal")]
+    print(f"   {'':34}" + "".join(f"{('handover ' + report['scenario'] if k == 'handover' else k.replace('minimal', 'minimal init')):>24}" for k in sides))
     for key, label in (("kexec_to_first_line_s", "Starting new kernel -> first line"), ("run_init_printk_s", "new kernel's printk at Run /init"),
-                       ("kexec_to_ready_s", "Starting new kernel -> ready"), ("blackout_s", "last word before kexec -> ready")):
-        print(f"   {label:34} {s(report['handover'][key]):>22} {s(report['minimal'][key]):>22}")
+                       ("first_line_to_run_init_host_s", "first line -> Run /init (host)"), ("kexec_to_ready_s", "Starting new kernel -> ready"), ("blackout_s", "last word before kexec -> ready")):
+        print(f"   {label:34}" + "".join(f"{s(report[k][key]):>24}" for k in sides))
+    for k in sides:
+        if k.startswith("minimal+"):
+            p = report["payload"][k]
+            print(f"   {k}: payload stage 1 {p['stage1_bytes']:,}, stage 2 {p['stage2_bytes']:,} bytes")
     p = report["payload"]
     print(f"   payload bytes: handover stage 1 {p['handover']['stage1_bytes']:,}, stage 2 {p['handover']['stage2_bytes']:,}; "
           f"minimal stage 1 {p['minimal']['stage1_bytes']:,}, stage 2 {p['minimal']['stage2_bytes']:,}")
@@ -265,18 +298,19 @@ def show(report):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
-    parser.add_argument("--scenario", default="memfd-minimal", help="handover's side (memfd-basic shows what preserving 37 MB adds)")
+    parser.add_argument("--scenario", default="memfd-minimal", help="handover's side (memfd-basic shows what preserving 37 MiB adds)")
     parser.add_argument("--from", dest="frm", default="linux-7.3")
     parser.add_argument("--to", default="linux-7.3")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--accel", default="auto")
+    parser.add_argument("--variants", default="", help="comma-separated: padded, agent, device")
     parser.add_argument("--out", help="write the figures as JSON here")
-    parser.add_argument("--with-channel", action="store_true",
-                        help="give the minimal side handover's virtio-serial device too (unconnected), to see what it costs")
     args = parser.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    if any(v not in ("padded", "agent", "device") for v in variants):
+        sys.exit(f"minimal_init: --variants takes padded, agent and device, not {args.variants!r}")
     os.chdir(ROOT)
-    report = measure(args.handover, args.scenario, args.frm, args.to, args.accel, args.repeats, tempfile.mkdtemp(prefix="handover-minimal-"),
-                     args.with_channel)
+    report = measure(args.handover, args.scenario, args.frm, args.to, args.accel, args.repeats, tempfile.mkdtemp(prefix="handover-minimal-"), variants)
     show(report)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

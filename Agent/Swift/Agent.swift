@@ -29,7 +29,8 @@ final class Agent {
             bootID: Files.read("/proc/sys/kernel/random/boot_id")?.trimmed ?? "unknown",
             cmdline: cmdline, liveUpdateDevice: Files.exists("/dev/liveupdate"),
             liveUpdateNumber: kernelLog.liveUpdateNumber, previousRelease: previous?.release, kexecCount: previous?.count,
-            uptimeAtStart: uptime, liveUpdateLog: kernelLog.liveUpdateLines, bootMarks: kernelLog.bootMarks)
+            uptimeAtStart: uptime, liveUpdateLog: kernelLog.liveUpdateLines, bootMarks: kernelLog.bootMarks,
+            initcalls: kernelLog.initcalls)
     }
 
     func step(_ name: String, _ detail: String, started: Int) {

@@ -67,9 +67,15 @@ struct KernelLog {
         if let first = records.first { marks["first-record"] = first.microseconds }
         let milestones: [(String, KernelMessage)] = [
             ("kho-exec-from", .execFrom), ("luo-retrieved", .retrieved), ("free-init-memory", .freeInitMemory),
-            ("run-init", .runInit), ("unpack-start", .unpackStart), ("unpack-end", .unpackEnd),
+            ("run-init", .runInit), ("unpack-start", .unpackStart), ("unpack-start", .unpackStartNoRamdisk), ("unpack-end", .unpackEnd),
         ]
         for (key, message) in milestones { if let record = first(message) { marks[key] = record.microseconds } }
         return marks
+    }
+
+    /// Each initcall's return, when the kernel booted with initcall_debug.
+    var initcalls: [InitcallTiming]? {
+        let found = records.compactMap { InitcallTiming.parse($0.text, microseconds: $0.microseconds) }
+        return found.isEmpty ? nil : found
     }
 }

@@ -12,8 +12,11 @@ public enum KernelMessage: String, CaseIterable, Sendable {
     case freeInitMemory = "Freeing unused kernel image"
     /// init/main.c, kernel_init(): "Run /init as init process" — the kernel is done booting.
     case runInit = "Run /init as init process"
-    /// init/initramfs.c, do_populate_rootfs(): unpacking the initramfs begins...
+    /// init/initramfs.c, unpack_initramfs(): unpacking the initramfs begins (with
+    /// CONFIG_BLK_DEV_RAM)...
     case unpackStart = "Trying to unpack rootfs image as initramfs"
+    /// ...or, without CONFIG_BLK_DEV_RAM (the shipped recipes), this line.
+    case unpackStartNoRamdisk = "Unpacking initramfs..."
     /// ...and ends when the initrd is freed (mm/memblock.c, free_reserved_area(): "Freeing
     /// initrd memory: NK").
     case unpackEnd = "Freeing initrd memory"

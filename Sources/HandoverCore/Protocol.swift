@@ -20,10 +20,13 @@ public struct Hello: Sendable, Equatable {
     public var liveUpdateLog: [String]
     /// printk times (µs since boot) of boot milestones, read from /dev/kmsg.
     public var bootMarks: [String: Int]
+    /// Every initcall's return, when the kernel booted with initcall_debug.
+    public var initcalls: [InitcallTiming]?
 
     public init(agentVersion: String, protocolVersion: Int, stage: Int, kernelRelease: String, bootID: String,
                 cmdline: String, liveUpdateDevice: Bool, liveUpdateNumber: Int?, previousRelease: String?,
-                kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [String: Int]) {
+                kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [String: Int],
+                initcalls: [InitcallTiming]? = nil) {
         self.agentVersion = agentVersion
         self.protocolVersion = protocolVersion
         self.stage = stage
@@ -37,6 +40,7 @@ public struct Hello: Sendable, Equatable {
         self.uptimeAtStart = uptimeAtStart
         self.liveUpdateLog = liveUpdateLog
         self.bootMarks = bootMarks
+        self.initcalls = initcalls
     }
 }
 
@@ -208,6 +212,7 @@ extension Hello: JSONConvertible {
             $0.add("uptimeAtStart", uptimeAtStart)
             $0.add("liveUpdateLog", liveUpdateLog)
             $0.add("bootMarks", bootMarks)
+            $0.add("initcalls", initcalls)
         }
     }
 
@@ -226,6 +231,7 @@ extension Hello: JSONConvertible {
         uptimeAtStart = try o.required("uptimeAtStart")
         liveUpdateLog = try o.required("liveUpdateLog")
         bootMarks = try o.required("bootMarks")
+        initcalls = try o.optional("initcalls")
     }
 }
 

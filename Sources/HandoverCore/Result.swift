@@ -44,9 +44,11 @@ public enum FailureClass: String, Sendable, CaseIterable {
 /// agent's monotonic clock; `unaccounted` is what the host saw beyond their sum.
 public struct Blackout: Codable, Sendable, Equatable {
     public var total: Double
-    /// quiesce → the new kernel's clock zero (old kernel shutdown, kexec, decompression).
+    /// quiesce → the new kernel's first console line (old kernel shutdown, kexec,
+    /// decompression, early set-up before the console), or with a quiet console the agent's
+    /// clock zero.
     public var shutdown: Double?
-    /// New kernel's clock zero → "Run /init" (printk time).
+    /// The new kernel's first console line → "Run /init", on the host clock.
     public var kernelBoot: Double?
     /// "Run /init" → the agent running (static binary start, mounts, kernel log, port).
     public var agentStart: Double?
@@ -57,12 +59,23 @@ public struct Blackout: Codable, Sendable, Equatable {
     /// Inside `shutdown`: quiesce → the old kernel's "Starting new kernel" on the console (the
     /// agent's reboot(KEXEC), LUO/KHO freezing and serializing, devices shut down)...
     public var oldKernel: Double?
-    /// ...and from there to the new kernel's clock zero (purgatory's digest check of every
-    /// segment, decompression, early boot before the first printk).
+    /// ...and from there to the new kernel's first console line (purgatory's digest check of
+    /// every segment, decompression, early set-up until the console is registered).
     public var jump: Double?
     /// Inside `kernelBoot`: unpacking the initramfs ("Trying to unpack rootfs" to "Freeing
     /// initrd memory"), which grows with the harness's payload.
     public var initramfsUnpack: Double?
+    /// `kernelBoot` along the path the kernel's init thread takes, with initcall_debug: early
+    /// boot, the longest initcalls by name, the other initcalls, the gaps between them, the wait
+    /// for the initramfs and the rest to /init. Their seconds add up to `kernelBoot`.
+    public var kernelBootSteps: [BootStep]?
+    /// Inside `kernelBoot`: the host time the new kernel's printk clock did not count (its
+    /// early TSC calibration is off under TCG), the kernel boot on the host clock minus the
+    /// printk time of "Run /init". Printk-timed phases are placed on the host clock by the
+    /// console lines near them.
+    public var printkClockLag: Double?
+    /// The share of `total` the named phases explain: 1 - |unaccounted| / total.
+    public var attributedShare: Double?
 
     public init(total: Double, shutdown: Double? = nil, kernelBoot: Double? = nil, agentStart: Double? = nil,
                 restore: Double? = nil, unaccounted: Double? = nil) {
@@ -72,6 +85,33 @@ public struct Blackout: Codable, Sendable, Equatable {
         self.agentStart = agentStart
         self.restore = restore
         self.unaccounted = unaccounted
+    }
+}
+
+/// One step of the new kernel's boot to /init (see `Blackout.kernelBootSteps`).
+public struct BootStep: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        /// Clock zero to the first initcall (memory, CPUs, early initcalls' set-up).
+        case early
+        case initcall
+        /// The initcalls not named one by one, together.
+        case otherInitcalls
+        /// Between one initcall's return and the next one's start.
+        case between
+        /// The init thread waiting for the asynchronous initramfs unpacking.
+        case initramfsWait
+        /// The last initcall (or the unpacking) to "Run /init": freeing init memory.
+        case toInit
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var seconds: Double
+
+    public init(name: String, kind: Kind, seconds: Double) {
+        self.name = name
+        self.kind = kind
+        self.seconds = seconds
     }
 }
 

@@ -27,11 +27,14 @@ struct MatrixCommand: AsyncParsableCommand {
     }
     @Flag(help: "Let VMs be in their blackouts at the same time when the host has fewer cores than they have vCPUs (faster), and judge blackouts taken under host CPU contention like the others (each result records the pressure).")
     var allowContention = false
+    @Flag(help: "Split each blackout's kernel boot by initcall (initcall_debug, read from /dev/kmsg); the matrix file's initcalls: true does the same.")
+    var initcalls = false
 
     func run() async throws {
         ChildProcesses.shared.installSignalHandlers()
         let code: Int32 = try await reportingErrors {
             var matrix = try MatrixFile.load(from: URL(fileURLWithPath: file))
+            if initcalls { matrix.initcalls = true }
             if let accel {
                 guard ["kvm", "tcg", "auto"].contains(accel) else { throw ValidationError("--accel takes kvm, tcg or auto") }
                 matrix.accelerator = accel
@@ -151,6 +154,7 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(help: "Blackout growth flagged as a regression (fraction): the interval of the change must lie above it.") var threshold: Double = 0.10
     @Option(help: "The growth the report says how many repeats would catch (fraction; default twice the threshold).") var sensitivity: Double?
     @Option(help: "The history database.") var history: String?
+    @Option(help: ArgumentHelp("Also write an HTML page with each cell's two blackout timelines side by side.", valueName: "file")) var html: String?
 
     func run() async throws {
         let regressed: Bool = try await reportingErrors {
@@ -163,7 +167,13 @@ struct CompareCommand: AsyncParsableCommand {
                 throw ValidationError("--sensitivity (\(sensitivity)) must be above --threshold (\(threshold))")
             }
             let comparisons = MatrixComparison.compare(base: a, new: b, threshold: threshold, sensitivity: sensitivity)
-            print(MatrixComparison.text(comparisons))
+            let text = MatrixComparison.text(comparisons)
+            let timelines = CompareTimeline.pairs(base: a, new: b)
+            print(text)
+            if !timelines.isEmpty { print("\n" + CompareTimeline.text(timelines)) }
+            if let html {
+                try AtomicFile.write(CompareTimeline.html(timelines, baseLabel: base, newLabel: new, comparisonText: timelines.isEmpty ? text : text + "\n\n" + CompareTimeline.text(timelines)), to: URL(fileURLWithPath: html))
+            }
             return comparisons.contains { !$0.regressions.isEmpty }
         }
         if regressed { throw ExitCode(1) }

@@ -21,6 +21,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Inject a fault (repeatable; not for kind selftest): flip-byte:OBJECT:OFFSET (state-mismatch), crash:STAGE (agent-crash), stall:STAGE (boot-timeout), no-init:STAGE (new-kernel-panic), garbage:STAGE (infrastructure error), corrupt-vcpu:STAGE (kind vm: the vCPU resumes one instruction early, vm-discontinuity). Stage 1 is the first kernel.") var inject: [String] = []
     @Option(help: "Guest memory in MiB (default: enough for the scenario).") var memory: Int?
     @Option(help: "Seconds to wait for the new kernel's agent after the kexec.") var kexecTimeout: Double = 120
+    @Flag(help: "Boot the kernels after the first with initcall_debug and split the blackout's kernel boot by initcall (read from /dev/kmsg, not the console).") var initcalls = false
+    @Flag(help: "Boot every kernel with a quiet console (loglevel 4), to measure what the full console costs; the shutdown is then not split.") var quietConsole = false
     @Flag(help: "Keep the private run directory.") var keep = false
     @Flag(help: "Print the result JSON on stdout instead of the summary.") var json = false
 
@@ -35,6 +37,8 @@ struct RunCommand: AsyncParsableCommand {
             preflight.injections = injections
             preflight.repeats = self.repeat
             preflight.memoryMiB = memory
+            preflight.initcalls = initcalls
+            preflight.quietConsole = quietConsole
             try preflight.check()
             let first = try await global.image(named: from)
             var middle: [KernelImage] = []
@@ -48,6 +52,8 @@ struct RunCommand: AsyncParsableCommand {
             options.keep = keep
             options.kexecTimeout = kexecTimeout
             options.backend = backendOptions.value
+            options.initcalls = initcalls
+            options.quietConsole = quietConsole
 
             let folder = URL(fileURLWithPath: out ?? ResultsFolder.defaultPath(scenario: parsed.name, from: first.recipe, to: second.recipe))
             try ResultsFolder.prepare(folder)

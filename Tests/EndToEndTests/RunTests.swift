@@ -19,6 +19,13 @@ struct RunTests {
             let value = try #require(blackout[phase] as? Double, "phase \(phase) missing")
             #expect(value >= 0 && value <= total, "phase \(phase) = \(value) of \(total)")
         }
+        let share = try #require(blackout["attributedShare"] as? Double)
+        #expect(share >= 0.95, "attributed \(share): \(blackout)")
+        let payload = try #require(result["payload"] as? [[String: Any]])
+        #expect(payload.map { $0["stage"] as? Int } == [1, 2])
+        #expect((payload[0]["initramfsBytes"] as? Int ?? 0) > (payload[1]["initramfsBytes"] as? Int ?? .max))
+        // The Embedded Swift agent is the whole stage-2 payload: about 1.2 MB, not 15 MB.
+        #expect((payload[1]["initramfsBytes"] as? Int ?? .max) < 3 << 20, "stage 2 payload \(payload[1])")
         let contention = try #require(result["contention"] as? [String: Any], "no host contention over the blackout")
         #expect(abs((contention["window"] as? Double ?? 0) - total) < 0.5)
         #expect(contention["disturbed"] is Bool)
@@ -35,6 +42,25 @@ struct RunTests {
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("result.json").path))
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("console.log").path))
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("transcript.jsonl").path))
+    }
+
+    @Test("--initcalls splits the new kernel's boot by initcall, read from /dev/kmsg, not the console")
+    func initcallsSplitTheKernelBoot() throws {
+        let (output, result, out) = try run(["Scenarios/memfd-basic.yaml", "--from", "linux-7.2", "--to", "linux-7.3", "--initcalls"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 0, "\(result["reason"] ?? "") \(output.stderr)")
+        let blackout = try #require(result["blackout"] as? [String: Any])
+        let kernelBoot = try #require(blackout["kernelBoot"] as? Double)
+        let steps = try #require(blackout["kernelBootSteps"] as? [[String: Any]])
+        #expect(abs(steps.compactMap { $0["seconds"] as? Double }.reduce(0, +) - kernelBoot) < 1e-6)
+        #expect(steps.filter { $0["kind"] as? String == "initcall" }.count == 8)
+        let hellos = try #require(result["hellos"] as? [[String: Any]])
+        #expect((hellos.last?["initcalls"] as? [Any])?.count ?? 0 > 100)
+        #expect(hellos.first?["initcalls"] == nil, "the first kernel boots without initcall_debug")
+        #expect((hellos.last?["cmdline"] as? String)?.contains("initcall_debug nokaslr") == true)
+        // KERN_DEBUG: the initcall records stay off the console.
+        let console = try String(contentsOf: out.appendingPathComponent("console.log"), encoding: .utf8)
+        #expect(!console.contains("] initcall "))
     }
 
     @Test("a flipped byte fails with state-mismatch naming the object and the offset")

@@ -22,6 +22,17 @@ private let scenarios = URL(fileURLWithPath: #filePath)
         #expect(throws: Never.self) { try Preflight(scenario: selftests, kernels: 2).check() }
     }
 
+    @Test func initcallsAndAQuietConsoleAreForTheAgentsKinds() throws {
+        for flag in [\Preflight.initcalls, \Preflight.quietConsole] {
+            var selftests = Preflight(scenario: try load("upstream-selftests"), kernels: 2)
+            selftests[keyPath: flag] = true
+            #expect(throws: InputError.self) { try selftests.check() }
+            var memfd = Preflight(scenario: try load("memfd-basic"), kernels: 2)
+            memfd[keyPath: flag] = true
+            #expect(throws: Never.self) { try memfd.check() }
+        }
+    }
+
     @Test func selftestsRefuseChains() throws {
         #expect(throws: InputError.self) { try Preflight(scenario: try load("upstream-selftests"), kernels: 3).check() }
     }

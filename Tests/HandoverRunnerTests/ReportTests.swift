@@ -349,6 +349,32 @@ private func others(in folder: URL, than name: String) throws -> [String] {
         #expect(html.contains("1 disturbed repeat left out"))
     }
 
+    @Test func htmlDrawsTheMedianRunsTimelineWithItsPhasesAndPayload() throws {
+        var summary = sampleSummary()
+        for (index, total) in [0.412, 0.431, 0.455].enumerated() {
+            var blackout = Blackout(total: total, shutdown: 0.1, kernelBoot: total - 0.2, agentStart: 0.05, restore: 0.04, unaccounted: 0.01)
+            blackout.oldKernel = 0.02
+            blackout.jump = 0.08
+            blackout.attributedShare = 1 - 0.01 / total
+            blackout.kernelBootSteps = [BootStep(name: "early boot (to the first initcall)", kind: .early, seconds: 0.1),
+                                        BootStep(name: "initcall run_\(index)", kind: .initcall, seconds: total - 0.3)]
+            summary.cells[0].runs[index].blackoutDetail = blackout
+            summary.cells[0].runs[index].payload = [StagePayload(stage: 1, kernel: "v7.2", initramfsBytes: 34_280_472),
+                                                    StagePayload(stage: 2, kernel: "v7.3", initramfsBytes: 15_996_744)]
+        }
+        let html = try HTMLReport.html(summary)
+        #expect(html.contains("Blackout timeline per pair"))
+        #expect(html.contains("aria-label=\"blackout timeline for memfd-basic\""))
+        #expect(html.contains("v7.2 → v7.3 (run 2)"))  // the median of 412, 431 and 455 ms
+        #expect(html.contains("kernel boot: initcall run_1: 131.0 ms"))
+        #expect(!html.contains("initcall run_0"))
+        #expect(html.contains("<dt>attributed</dt><dd>97.7% of the blackout in named phases"))
+        #expect(html.contains("stage 1 (v7.2): 34280472 bytes · stage 2 (v7.3): 15996744 bytes"))
+        #expect(html.contains("old kernel: quiesce to &quot;Starting new kernel&quot;"))
+        // Cells without phases draw no timeline.
+        #expect(try !HTMLReport.html(sampleSummary()).contains("Blackout timeline per pair"))
+    }
+
     @Test func htmlOfAnEmptyMatrixRenders() throws {
         var summary = sampleSummary(missing: ["memfd-basic/v7.2--v7.3/rep-1"])
         summary.cells = []

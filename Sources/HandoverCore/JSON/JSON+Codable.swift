@@ -115,6 +115,7 @@ extension GuestContinuity: JSONCodable {}
 extension GuestRAMCheck: JSONCodable {}
 extension VMStageReport: JSONCodable {}
 extension GuestVMSetup: JSONCodable {}
+extension InitcallTiming: JSONCodable {}
 extension PropertyOutcome.Status: Codable {}
 extension AgentPlan.Mode: Codable {}
 extension Seal: Codable {}

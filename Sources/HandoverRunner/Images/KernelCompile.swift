@@ -81,9 +81,8 @@ extension ImageBuilder {
 
         try fm.copyItem(at: build.appendingPathComponent("arch/x86/boot/bzImage"), to: staging.appendingPathComponent("bzImage"))
         try fm.copyItem(at: configURL, to: staging.appendingPathComponent("config"))
-        // Tiny kernels have no kallsyms: initcall_debug then names initcalls by address, and
-        // System.map is how a report names them.
-        try fm.copyItem(at: build.appendingPathComponent("System.map"), to: staging.appendingPathComponent(KernelImage.symbolMapFile))
+        // Names initcalls printed as addresses (see InitcallNames); not part of the key.
+        try? fm.copyItem(at: build.appendingPathComponent("System.map"), to: staging.appendingPathComponent("System.map"))
         let header = try BzImageHeader(contentsOf: staging.appendingPathComponent("bzImage"))
         try? fm.removeItem(at: build)
         return KernelImage(

@@ -68,13 +68,6 @@ public struct KernelImage: Codable, Sendable, Equatable {
 
     public var bzImage: URL { folder!.appendingPathComponent("bzImage") }
     public var configFile: URL { folder!.appendingPathComponent("config") }
-    public static let symbolMapFile = "System.map"
-    /// The kernel's System.map, kept since images built after initcall attribution existed; nil
-    /// for older cache entries and prebuilt images.
-    public var symbolMap: URL? {
-        guard let url = folder?.appendingPathComponent(Self.symbolMapFile), FileManager.default.fileExists(atPath: url.path) else { return nil }
-        return url
-    }
     public var headers: URL { folder!.appendingPathComponent("headers") }
 
     public var hasLiveUpdate: Bool { capabilities.liveUpdate && capabilities.kexecHandover }

@@ -40,9 +40,11 @@ public struct MatrixFile: Sendable, Equatable {
     public var backends: [BackendSlot] = [BackendSlot(backend: .qemu, jobs: nil)]
     /// The blackout growth reports say how many repeats would catch (default twice the threshold).
     public var regressionSensitivity: Double? = nil
+    /// Boot the kernels after the first with initcall_debug (see `RunOptions.initcalls`).
+    public var initcalls = false
 
     static let keys = ["name", "images", "scenarios", "pairs", "chains", "repeats", "timeout", "jobs",
-                       "regression-threshold", "regression-sensitivity", "allow-unsupported", "accel", "cpus", "memory", "backends"]
+                       "regression-threshold", "regression-sensitivity", "allow-unsupported", "accel", "cpus", "memory", "backends", "initcalls"]
 
     public static func load(from url: URL) throws(InputError) -> MatrixFile {
         try parse(text: try YAMLValue.readText(url), file: url.path)
@@ -126,6 +128,7 @@ public struct MatrixFile: Sendable, Equatable {
                                 repeats: repeats, timeout: timeout, jobs: jobs, regressionThreshold: threshold,
                                 allowUnsupported: allowUnsupported, accelerator: accelerator, cpus: cpus, memoryMiB: memory)
         matrix.regressionSensitivity = sensitivity
+        matrix.initcalls = try top["initcalls"]?.bool() ?? false
         if let value = top["backends"] {
             var slots: [BackendSlot] = []
             for item in try value.list() {

@@ -116,6 +116,7 @@ public struct MatrixRunner: Sendable {
             options.overallTimeout = matrix.timeout
             options.cpus = matrix.cpus
             options.memoryMiB = matrix.memoryMiB
+            options.initcalls = matrix.initcalls
             options.artifacts = folder.appendingPathComponent(run.folder)
             let scenario = loaded.values.first { $0.name == cell.scenario }!
             return (run, scenario, cell.chain.map { images[$0]! }, options)

@@ -33,6 +33,10 @@ public struct MatrixRunRecord: Codable, Sendable, Equatable {
     public var phases: [String: Double]? = nil
     /// The host's CPU contention over the blackout window.
     public var contention: HostContention? = nil
+    /// The blackout with its phases and the kernel boot's steps, for the timeline.
+    public var blackoutDetail: Blackout? = nil
+    /// The initramfs bytes of each stage.
+    public var payload: [StagePayload]? = nil
 }
 
 /// A flagged change against the baseline (the last good run of the same cell).
@@ -82,6 +86,18 @@ public struct MatrixCell: Codable, Sendable, Equatable {
     public var unsupportedAllowed: Bool
 
     public var name: String { "\(scenario): \(chain.joined(separator: " -> "))" }
+
+    /// The run whose blackout is the median of those with phases: the timeline a report draws.
+    public var medianTimelineRun: MatrixRunRecord? {
+        let timed = runs.filter { $0.blackoutDetail != nil }.sorted { $0.blackoutDetail!.total < $1.blackoutDetail!.total }
+        return timed.isEmpty ? nil : timed[(timed.count - 1) / 2]
+    }
+
+    /// The median share of the blackout its runs attributed to named phases.
+    public var attributedShare: Double? {
+        let shares = runs.compactMap { $0.blackoutDetail?.attributedShare }
+        return shares.isEmpty ? nil : Statistics(shares)?.median
+    }
     /// A cell passes CI when it passed, or ended unsupported where the matrix allows it, and did not regress.
     public var acceptable: Bool {
         (verdict == .pass || (verdict == .unsupported && unsupportedAllowed)) && regressions.isEmpty

@@ -25,7 +25,8 @@ public enum MatrixSummaryBuilder {
                     wallSeconds: result.wallSeconds, resultPath: "\(run.folder)/result.json",
                     consolePath: FileManager.default.fileExists(atPath: console.path) ? "\(run.folder)/console.log" : nil,
                     consoleTail: result.consoleTail, vmBlackout: result.vm?.blackout, vmSeconds: result.vmSeconds,
-                    setupSeconds: result.setup?.seconds, phases: result.blackout?.phaseSeconds, contention: result.contention))
+                    setupSeconds: result.setup?.seconds, phases: result.blackout?.phaseSeconds, contention: result.contention,
+                    blackoutDetail: result.blackout, payload: result.payload))
             }
             guard !records.isEmpty else { continue }
             let worst = records.max { $0.verdict < $1.verdict }!

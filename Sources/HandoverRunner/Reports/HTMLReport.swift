@@ -151,6 +151,7 @@ public enum HTMLReport {
             ["title": "Acceptable", "count": String(rest.count), "cells": rest.map { details($0, anchor: anchor($0)) }, "empty": rest.isEmpty],
         ].filter { !($0["empty"] as! Bool) }
 
+        let timelines = scenarios.compactMap { scenario in timeline(scenario: scenario, cells: summary.cells.filter { $0.scenario == scenario }) }
         return [
             "name": summary.name,
             "overall": overall.uppercased(),
@@ -168,8 +169,21 @@ public enum HTMLReport {
             "hasCells": !summary.cells.isEmpty,
             "detailGroups": detailGroups,
             "charts": scenarios.map { scenario in BlackoutChart.make(scenario: scenario, cells: summary.cells.filter { $0.scenario == scenario }, anchor: anchor) },
+            "timelines": timelines,
+            "hasTimelines": !timelines.isEmpty,
             "generated": ReportText.readableTime(summary.finishedAt),
         ]
+    }
+
+    /// One scenario's timeline chart: a row per chain, the run with the median blackout.
+    static func timeline(scenario: String, cells: [MatrixCell]) -> [String: Any]? {
+        let rows = cells.compactMap { cell -> TimelineChart.Row? in
+            guard let run = cell.medianTimelineRun, let blackout = run.blackoutDetail else { return nil }
+            let share = blackout.attributedShare.map { String(format: "ms, %.1f%% attributed", $0 * 100) } ?? "ms"
+            return TimelineChart.Row(label: cell.chain.joined(separator: " → ") + " (run \(run.repeatIndex))", segments: blackout.timeline, note: share, total: blackout.total)
+        }
+        guard !rows.isEmpty else { return nil }
+        return ["scenario": scenario, "svg": TimelineChart.svg(rows, title: "blackout timeline for \(scenario)")]
     }
 
     static func details(_ cell: MatrixCell, anchor: String) -> [String: Any] {
@@ -226,6 +240,13 @@ public enum HTMLReport {
             "differences": (prediction?.differences ?? []).map { ["family": $0.family, "from": $0.from ?? "none", "to": $0.to ?? "none"] },
             "hasDifferences": !(prediction?.differences.isEmpty ?? true),
             "blackout": blackout,
+            "hasTimeline": cell.medianTimelineRun != nil,
+            "timelineRun": cell.medianTimelineRun.map { "run \($0.repeatIndex), the median blackout" } ?? "",
+            "timeline": cell.medianTimelineRun?.blackoutDetail.map { TimelineChart.text($0.timeline, total: $0.total).joined(separator: "\n") } ?? "",
+            "hasAttributed": cell.attributedShare != nil,
+            "attributed": cell.attributedShare.map { String(format: "%.1f%% of the blackout in named phases (median over the runs)", $0 * 100) } ?? "",
+            "hasPayload": cell.runs.contains { $0.payload != nil },
+            "payload": (cell.runs.lazy.compactMap(\.payload).first ?? []).map { "stage \($0.stage) (\($0.kernel)): \($0.initramfsBytes) bytes" }.joined(separator: " · "),
             "hasJudgement": cell.blackoutChange != nil,
             "judgement": cell.blackoutChange?.text ?? "",
             "hasRegressions": !cell.regressions.isEmpty,

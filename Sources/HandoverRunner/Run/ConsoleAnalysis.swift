@@ -14,14 +14,22 @@ public enum ConsoleAnalysis {
         return (stripTime(lines[index]), lines[max(0, index - 8)...index].map(stripTime))
     }
 
-    /// The printk time at the start of a console line ("[    1.234567] ...").
+    /// The printk time at the start of a console line ("[    1.234567] ..."): seconds, a dot
+    /// and six digits of microseconds. A line the serial console lost characters of ("[ 489450]
+    /// smpboot: ...", seen under host load) has none.
     public static func printkTime(_ line: String) -> Double? {
         guard line.hasPrefix("["), let close = line.firstIndex(of: "]") else { return nil }
-        return Double(line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces))
+        let field = line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)
+        let parts = field.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].count == 6,
+              parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return nil }
+        return Double(field)
     }
 
+    /// The line without its leading "[ time]" (any number there: this is for showing it).
     static func stripTime(_ line: String) -> String {
-        guard printkTime(line) != nil, let close = line.firstIndex(of: "]") else { return line }
+        guard line.hasPrefix("["), let close = line.firstIndex(of: "]"),
+              Double(line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)) != nil else { return line }
         return line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)
     }
 }

@@ -12,6 +12,9 @@ public struct Preflight: Sendable {
     public var repeats = 1
     public var overallTimeout: TimeInterval?
     public var memoryMiB: Int?
+    /// --initcalls and --quiet-console: the agent's kinds only (the selftests boot their own way).
+    public var initcalls = false
+    public var quietConsole = false
 
     public init(scenario: Scenario, kernels: Int) {
         self.scenario = scenario
@@ -32,6 +35,12 @@ public struct Preflight: Sendable {
         }
         if !injections.isEmpty, !Self.injectable(scenario.kind) {
             throw refuse("inject", "fault injection is not supported for the upstream selftests (the kernel's own test programs run there, not handover's agent stages); inject into a memfd, iommufd or guest-memfd scenario")
+        }
+        if initcalls, scenario.kind == .selftest {
+            throw refuse("initcalls", "initcall attribution splits the blackout the agent measures; the upstream selftests have none")
+        }
+        if quietConsole, scenario.kind == .selftest {
+            throw refuse("quiet-console", "the upstream selftests are read from the console; it cannot be quiet")
         }
         for injection in injections {
             switch injection {

@@ -6,22 +6,38 @@ extension RunTracker {
         guard let quiesce = hop.quiesce, let resumed = hop.resumed else { return nil }
         let total = resumed.time.seconds - quiesce.seconds
         let agentZero = resumed.time.seconds - Double(resumed.clockMicros) / 1e6
-        let kernelZero = (hop.kernelZeroEstimates + [agentZero]).min()!
-        let runInit = hop.hello?.bootMarks["run-init"].map { Double($0) / 1e6 }
+        // The new kernel's first console line, or with a quiet console the agent's clock.
+        let kernelZero = hop.consoleClock.firstLine ?? agentZero
+        let runInitMicros = hop.hello?.bootMarks["run-init"]
+        let runInit = runInitMicros.map { Double($0) / 1e6 }
         let restore = Double(resumed.restoreMicros) / 1e6
         let restoreStart = Double(resumed.clockMicros - resumed.restoreMicros) / 1e6
         let shutdown = kernelZero - quiesce.seconds
+        func host(_ micros: Int) -> Double {
+            hop.consoleClock.host(atPrintk: Double(micros) / 1e6) ?? agentZero + Double(micros) / 1e6
+        }
+        // On the host clock: the printk clock may have counted too slowly early on.
+        let kernelBoot = runInitMicros.map { host($0) - kernelZero }
         let agentStart = runInit.map { restoreStart - $0 }
-        let accounted = shutdown + (runInit ?? 0) + (agentStart ?? restoreStart) + restore
-        var blackout = Blackout(total: total, shutdown: shutdown, kernelBoot: runInit, agentStart: agentStart, restore: restore,
+        let accounted = shutdown + (kernelBoot ?? 0) + (agentStart ?? restoreStart) + restore
+        var blackout = Blackout(total: total, shutdown: shutdown, kernelBoot: kernelBoot, agentStart: agentStart, restore: restore,
                                 unaccounted: total - accounted)
+        if let kernelBoot, let runInit { blackout.printkClockLag = kernelBoot - runInit }
         if let started = hop.kexecStarted, started.seconds <= kernelZero {
             blackout.oldKernel = started.seconds - quiesce.seconds
             blackout.jump = kernelZero - started.seconds
         }
         if let marks = hop.hello?.bootMarks, let start = marks["unpack-start"], let end = marks["unpack-end"], end >= start {
-            blackout.initramfsUnpack = Double(end - start) / 1e6
+            blackout.initramfsUnpack = host(end) - host(start)
         }
+        if let hello = hop.hello, let runInitMicros, let recorded = hello.initcalls {
+            let initcalls = InitcallNames.load(hop.to)?.resolve(recorded) ?? recorded
+            blackout.kernelBootSteps = BootAttribution.steps(initcalls: initcalls, marks: hello.bootMarks, runInit: runInitMicros,
+                                                             zero: kernelZero, host: host)
+        }
+        // Without the console the split rests on the guest's clocks alone and nothing checks
+        // it against the host's: no share is claimed then.
+        if total > 0, !hop.consoleClock.points.isEmpty { blackout.attributedShare = max(0, 1 - abs(total - accounted) / total) }
         return blackout
     }
 

@@ -41,6 +41,14 @@ public struct ObjectResult: Codable, Sendable, Equatable {
     public var properties: [PropertyOutcome]
 }
 
+/// What one stage's kernel was given to boot: its initramfs (the agent, the plan and, before a
+/// kexec, the next kernel and its initramfs).
+public struct StagePayload: Codable, Sendable, Equatable {
+    public var stage: Int
+    public var kernel: String
+    public var initramfsBytes: Int
+}
+
 /// One run of a scenario across one kernel pair.
 public struct RunResult: Codable, Sendable {
     public static let schema = 1
@@ -73,6 +81,11 @@ public struct RunResult: Codable, Sendable {
     public var blackout: Blackout?
     /// A vm scenario's guest: its progress, checks and its own blackout per hop.
     public var vm: VMResult?
+    /// The initramfs bytes of each stage.
+    public var payload: [StagePayload]?
+    /// Whether the kernels after the first booted with initcall_debug, and with a quiet console.
+    public var initcalls: Bool?
+    public var quietConsole: Bool?
     /// The host's CPU contention over the first hop's blackout window.
     public var contention: HostContention?
     public var hops: [HopResult] = []
@@ -107,6 +120,8 @@ public struct RunResult: Codable, Sendable {
             reason: "the run did not finish", prediction: HandoverPrediction(from: chain[0], to: chain[1]), startedAt: Date())
         result.via = chain.dropFirst().dropLast().map(ImageRef.init)
         result.backend = options.backend.label
+        if options.initcalls { result.initcalls = true }
+        if options.quietConsole { result.quietConsole = true }
         if scenario.devices != nil {
             result.machine = scenario.topology.description
             result.series = chain[0].carriedSeries.map(\.rawValue)
@@ -155,7 +170,7 @@ public struct RepeatedRunResult: Codable, Sendable {
         let named: [(String, KeyPath<Blackout, Double?>)] = [
             ("shutdown", \.shutdown), ("kernelBoot", \.kernelBoot), ("agentStart", \.agentStart),
             ("restore", \.restore), ("unaccounted", \.unaccounted), ("oldKernel", \.oldKernel), ("jump", \.jump),
-            ("initramfsUnpack", \.initramfsUnpack),
+            ("initramfsUnpack", \.initramfsUnpack), ("attributedShare", \.attributedShare),
         ]
         for (name, path) in named {
             if let stats = Statistics(blackouts.compactMap { $0[keyPath: path] }) { phases[name] = stats }

@@ -24,6 +24,15 @@ public struct RunOptions: Sendable {
     public var blackoutGate: BlackoutGate?
     /// Host cores QEMU's threads are pinned to (the qemu backend only).
     public var cpuAffinity: [Int]?
+    /// Boot the kernels after the first with initcall_debug: the agent reads each initcall's
+    /// time from /dev/kmsg (KERN_DEBUG, not shown on the console) and the blackout's kernel
+    /// boot is split by initcall. With nokaslr, so that an initcall printed as an address
+    /// (no kallsyms) has the same one in every run and can be named from System.map.
+    public var initcalls = false
+    /// Boot every kernel with `quiet` (console loglevel 4): for measuring what the full
+    /// console costs. The console then no longer shows "Starting new kernel" nor the new
+    /// kernel's lines, so the shutdown is not split and the clock zero comes from the agent.
+    public var quietConsole = false
 
     public init(accelerator: Accelerator, acceleratorReason: String) {
         self.accelerator = accelerator
@@ -86,7 +95,9 @@ public struct RunSession: Sendable {
     /// The command line of the kernel of a stage: its recipe's words, the topology's, and the injections'.
     func kernelCommandLine(_ image: KernelImage, stage: Int) -> String {
         QemuCommand.kernelCommandLine(stage: stage, extra: image.cmdline + scenario.topology.kernelArguments
-                                      + options.injections.flatMap { $0.commandLine(forStage: stage) })
+                                      + options.injections.flatMap { $0.commandLine(forStage: stage) }
+                                      + (options.initcalls && stage >= 2 ? ["initcall_debug", "nokaslr"] : [])
+                                      + (options.quietConsole ? ["quiet"] : []))
     }
 
     /// Nested initramfs images: stage k's holds the kernel of hop k and stage k+1's initramfs.
@@ -114,6 +125,15 @@ public struct RunSession: Sendable {
         return inner!
     }
 
+    /// Each stage's initramfs size as its kernel got it (stage 1's carries every later one).
+    func payload(in directory: RunDirectory) -> [StagePayload] {
+        chain.indices.compactMap { index in
+            let file = directory.file("initrd-\(index + 1).cpio")
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int else { return nil }
+            return StagePayload(stage: index + 1, kernel: chain[index].recipe, initramfsBytes: size)
+        }
+    }
+
     private func execute(into result: inout RunResult) async throws {
         let directory = try RunDirectory()
         let keep = options.keep
@@ -125,6 +145,7 @@ public struct RunSession: Sendable {
         if keep { result.runDirectory = directory.url.path }
 
         let initrd = try buildInitramfs(in: directory)
+        result.payload = payload(in: directory)
         var config = VMConfig(kernel: from.bzImage, initrd: initrd,
                               cmdline: kernelCommandLine(from, stage: 1),
                               accelerator: options.accelerator)

@@ -16,7 +16,12 @@ public enum RunSummary {
             if let old = blackout.oldKernel, let jump = blackout.jump {
                 lines.append("    shutdown = old kernel \(ms(old)) (quiesce to \"Starting new kernel\") + jump \(ms(jump)) (purgatory, decompression, early boot)")
             }
-            if let unpack = blackout.initramfsUnpack { lines.append("    kernel boot includes unpacking the initramfs: \(ms(unpack))") }
+            if let unpack = blackout.initramfsUnpack { lines.append("    kernel boot includes unpacking the initramfs: \(ms(unpack)) (beside the initcalls)") }
+            for step in blackout.kernelBootSteps ?? [] { lines.append("    kernel boot: \(step.name) \(ms(step.seconds))") }
+            if let share = blackout.attributedShare { lines.append(String(format: "    attributed to named phases: %.1f%%", share * 100)) }
+        }
+        if let payload = result.payload, !payload.isEmpty {
+            lines.append("  payload: " + payload.map { "stage \($0.stage) (\($0.kernel)) initramfs \(bytes($0.initramfsBytes))" }.joined(separator: ", "))
         }
         if let vm = result.vm { lines += vmLines(vm) }
         if let contention = result.contention { lines.append("  host during the blackout: \(contention.text)") }
@@ -84,7 +89,14 @@ public enum RunSummary {
         for name in ["shutdown", "oldKernel", "jump", "kernelBoot", "initramfsUnpack", "agentStart", "restore", "unaccounted"] {
             if let stats = repeated.phases[name] { lines.append("    \(name): median \(ms(stats.median)) (min \(ms(stats.min)), max \(ms(stats.max)))") }
         }
+        if let share = repeated.phases["attributedShare"] {
+            lines.append(String(format: "    attributed to named phases: median %.1f%% (min %.1f%%)", share.median * 100, share.min * 100))
+        }
         return lines.joined(separator: "\n")
+    }
+
+    static func bytes(_ count: Int) -> String {
+        count >= 1 << 20 ? String(format: "%.1f MiB", Double(count) / 1048576) : String(format: "%.0f KiB", Double(count) / 1024)
     }
 
     static func ms(_ seconds: Double?) -> String {

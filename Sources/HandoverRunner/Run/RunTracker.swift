@@ -31,8 +31,8 @@ struct RunTracker {
         /// Host time of the old kernel's last words before it jumps ("Starting new kernel").
         var kexecStarted: HostTime?
         var newKernelSeen = false
-        /// Host time of the new kernel's clock zero, estimated from each of its console lines.
-        var kernelZeroEstimates: [Double] = []
+        /// The new kernel's console lines' printk times against their arrival on the host.
+        var consoleClock = ConsoleClock()
         var after: [ObjectFingerprint] = []
         var located: [LocatedDifference] = []
         var checks: [CheckResult] = []
@@ -157,7 +157,7 @@ struct RunTracker {
         }
         lastPrintk = printk
         if hops[current].newKernelSeen, hops[current].resumed == nil {
-            hops[current].kernelZeroEstimates.append(time.seconds - printk)
+            hops[current].consoleClock.points.append((printk, time.seconds))
         }
     }
 

@@ -1,3 +1,4 @@
+import HandoverCore
 import Foundation
 
 /// One repeat's blackout as a comparison sees it.
@@ -122,8 +123,19 @@ public struct BlackoutChange: Codable, Sendable, Equatable {
     public var cause: PhaseChange? {
         guard let baseMedian, let newMedian else { return nil }
         let total = newMedian - baseMedian
-        let candidate = total >= 0 ? phases.first : phases.last
+        let whole = phases.filter { !$0.phase.hasPrefix(Blackout.bootStepPrefix) }
+        let candidate = total >= 0 ? whole.first : whole.last
         guard let candidate, candidate.delta * total > 0 else { return nil }
+        return candidate
+    }
+
+    /// Inside a kernel boot that explains the change: the boot step (an initcall, with
+    /// initcall_debug on) that grew most the same way.
+    public var bootCause: PhaseChange? {
+        guard let cause, cause.phase == "kernelBoot" else { return nil }
+        let steps = phases.filter { $0.phase.hasPrefix(Blackout.bootStepPrefix) }
+        let candidate = cause.delta >= 0 ? steps.first : steps.last
+        guard let candidate, candidate.delta * cause.delta > 0 else { return nil }
         return candidate
     }
 
@@ -152,6 +164,9 @@ public struct BlackoutChange: Codable, Sendable, Equatable {
         if let cause, let baseMedian, let newMedian, newMedian != baseMedian {
             let share = cause.delta / (newMedian - baseMedian)
             parts.append("\(cause.phase) \(Self.signedSeconds(cause.delta)) (\(Int((share * 100).rounded()))% of the change)")
+            if let step = bootCause {
+                parts.append("in it \(step.phase.dropFirst(Blackout.bootStepPrefix.count)) \(Self.signedSeconds(step.delta))")
+            }
         }
         var used = "\(baseCount) vs \(newCount) repeats"
         if baseExcluded + newExcluded > 0 {

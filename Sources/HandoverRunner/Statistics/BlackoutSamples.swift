@@ -6,12 +6,23 @@ extension Blackout {
     public var phaseSeconds: [String: Double] {
         var phases: [String: Double] = [:]
         for child in Mirror(reflecting: self).children {
-            guard let label = child.label, label != "total" else { continue }
+            guard let label = child.label, label != "total", label != "attributedShare", label != "printkClockLag" else { continue }
             if let value = child.value as? Double { phases[label] = value }
             if let value = child.value as? Double?, let value { phases[label] = value }
         }
+        for step in kernelBootSteps ?? [] { phases[Self.bootStepPrefix + step.key] = step.seconds }
         return phases
     }
+}
+
+extension Blackout {
+    /// Boot steps are phases named "kernelBoot: initcall NAME" and so on, inside kernelBoot.
+    public static let bootStepPrefix = "kernelBoot: "
+}
+
+extension BootStep {
+    /// The name without what varies from run to run (the count of the other initcalls).
+    var key: String { kind == .otherInitcalls ? "other initcalls" : name }
 }
 
 extension MatrixCell {
