@@ -104,10 +104,10 @@ enum AgentMain {
             // Fault injection: an init that never reaches the runner.
             while true { pause() }
         }
-        let portName = argument("handover.port") ?? "org.handover.agent"
+        let portName = argument("handover.port") ?? "/dev/ttyS1"
         let port: Port
         do {
-            port = try Port.open(named: portName)
+            port = try Port.open(path: portName)
         } catch {
             console("handover-agent: cannot reach the runner: \(error.description); powering off")
             Machine.powerOff()

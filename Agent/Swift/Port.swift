@@ -2,7 +2,10 @@ import CLiveUpdate
 
 import HandoverCore
 
-/// The agent's end of the virtio-serial channel: JSON lines both ways.
+/// The agent's end of its channel to the runner, the second serial port (ttyS1): JSON lines
+/// both ways. A 16550 UART rather than a virtio-serial port: the 8250 driver probes the legacy
+/// ports at every boot anyway, while a virtio-serial device costs each kernel's boot (and so
+/// the blackout) about 0.4 s under TCG (Benchmarks/minimal_init.py --variants device).
 final class Port {
     let fd: Int32
     let device: String
@@ -13,21 +16,11 @@ final class Port {
         self.device = device
     }
 
-    /// Finds the virtio port with the given name (/sys/class/virtio-ports/*/name) and opens it.
-    static func open(named wanted: String, timeoutSeconds: Int = 10) throws(SystemError) -> Port {
-        let deadline = Machine.microseconds + timeoutSeconds * 1_000_000
-        while true {
-            for port in Files.list("/sys/class/virtio-ports") {
-                let name = Files.read("/sys/class/virtio-ports/\(port)/name")?.trimmed
-                guard name == wanted else { continue }
-                let path = "/dev/\(port)"
-                let fd = hv_open(path, O_RDWR | O_CLOEXEC)
-                if fd >= 0 { return Port(fd: fd, device: path) }
-                throw SystemError(call: "open \(path)", errno: errno)
-            }
-            if Machine.microseconds > deadline { throw SystemError(call: "find virtio port '\(wanted)'", errno: ENODEV) }
-            usleep(20_000)
-        }
+    /// Opens the serial port (a device path such as /dev/ttyS1) in raw mode.
+    static func open(path: String) throws(SystemError) -> Port {
+        let fd = hv_open_serial(path)
+        guard fd >= 0 else { throw SystemError(call: "open \(path)", errno: -fd) }
+        return Port(fd: fd, device: path)
     }
 
     func send(_ message: AgentMessage) {
@@ -44,6 +37,7 @@ final class Port {
             offset += written
         }
         bytes.removeAll()
+        _ = hv_drain(fd)
     }
 
     /// Fault injection: lines no runner may trust, then a truncated one.
@@ -52,6 +46,7 @@ final class Port {
             _ = (line + "\n").withCString { write(fd, $0, strlen($0)) }
         }
         _ = "{\"v\":1,\"type\":\"resu".withCString { write(fd, $0, strlen($0)) }
+        _ = hv_drain(fd)
     }
 
     /// The next line from the runner, or nil when the channel closed.
@@ -65,7 +60,6 @@ final class Port {
             var buffer = [UInt8](repeating: 0, count: 65536)
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && (errno == EINTR || errno == EAGAIN) { usleep(1000); continue }
-            // The host side not being connected reads as 0 on a virtio port: wait for it.
             if count == 0 { usleep(10_000); continue }
             if count < 0 { return nil }
             pending.append(contentsOf: buffer[0..<count])

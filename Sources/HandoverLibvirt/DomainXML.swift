@@ -2,8 +2,8 @@ import Foundation
 import HandoverRunner
 
 /// The libvirt domain of a handover VM, the counterpart of QemuCommand: direct kernel boot,
-/// no disks and no network, the serial console on a pty and the agent's virtio-serial port as
-/// a unix channel (both read through libvirt streams), and every way out of the guest (power
+/// no disks and no network, the serial console and the agent's channel on two serial ports
+/// (ptys, both read through libvirt streams), and every way out of the guest (power
 /// off, reboot, crash) destroying the transient domain. A kexec inside the guest is not a
 /// reboot for the hypervisor, so it carries on. The CPU is QEMU's for the accelerator (`max`
 /// under TCG, the host's under KVM) with QEMU's own topology for `-smp N` on this machine type
@@ -49,16 +49,15 @@ public enum DomainXML {
           <on_crash>destroy</on_crash>
           <devices>
             <controller type='usb' model='none'/>
-            <controller type='virtio-serial' index='0'/>
             <serial type='pty'>
               <target port='0'/>
             </serial>
             <console type='pty'>
               <target type='serial' port='0'/>
             </console>
-            <channel type='unix'>
-              <target type='virtio' name='\(escape(config.agentPortName))'/>
-            </channel>
+            <serial type='pty'>
+              <target port='1'/>
+            </serial>
             <memballoon model='none'/>
         \(iommuDevices(config.topology))  </devices>
         \(passthroughArguments(config.topology))</domain>

@@ -148,7 +148,7 @@ struct TopologyTests {
         #expect(args[args.firstIndex(of: "-machine")! + 1] == "q35")
         let iommu = try! #require(args.firstIndex(of: "intel-iommu,caching-mode=on"))
         let edu = try! #require(args.firstIndex(of: "edu,id=assigned0"))
-        let serial = try! #require(args.firstIndex(of: "virtio-serial-pci,id=virtio-serial0"))
+        let serial = try! #require(args.firstIndex(of: "chardev:agent"))
         #expect(iommu < edu && edu < serial)
         #expect(Topology.iommu(.edu).kernelArguments.contains("intel_iommu=on"))
     }

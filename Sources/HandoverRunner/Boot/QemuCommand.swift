@@ -14,9 +14,8 @@ public struct VMConfig: Sendable, Equatable {
     public var machine: String { topology.machine }
     public var memoryMiB: Int = 1024
     public var cpus: Int = 2
-    public var agentPortName: String = VMConfig.agentPortName
-
-    public static let agentPortName = "org.handover.agent"
+    /// The guest's device for the agent's channel: the second serial port.
+    public static let agentDevice = "/dev/ttyS1"
 
     public init(kernel: URL, initrd: URL, cmdline: String, accelerator: Accelerator) {
         self.kernel = kernel
@@ -27,7 +26,7 @@ public struct VMConfig: Sendable, Equatable {
 }
 
 /// The command line of a handover VM: direct kernel boot, no default devices, the serial
-/// console and the agent's virtio-serial port on unix sockets that the runner listens on
+/// console (COM1, ttyS0) and the agent's channel (COM2, ttyS1) on unix sockets that the runner listens on
 /// (so both are connected before the guest runs), and a QMP socket QEMU listens on.
 public enum QemuCommand {
     public static let binary = "qemu-system-x86_64"
@@ -49,9 +48,8 @@ public enum QemuCommand {
         args += [
             "-chardev", "socket,id=console,path=\(consoleSocket.path)",
             "-serial", "chardev:console",
-            "-device", "virtio-serial-pci,id=virtio-serial0",
             "-chardev", "socket,id=agent,path=\(agentSocket.path)",
-            "-device", "virtserialport,bus=virtio-serial0.0,chardev=agent,name=\(config.agentPortName)",
+            "-serial", "chardev:agent",
             "-qmp", "unix:\(qmpSocket.path),server=on,wait=off",
         ]
         return args

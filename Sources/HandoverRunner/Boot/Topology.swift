@@ -16,7 +16,7 @@ public enum AssignableDevice: String, Sendable, CaseIterable, Codable {
 
 /// The shape of a VM beyond CPU and memory: what a scenario needs from the machine.
 public enum Topology: Sendable, Equatable {
-    /// Machine pc, only the serial console and the agent's virtio-serial port.
+    /// Machine pc, only the serial console and the agent's serial port (ttyS1).
     case plain
     /// Machine q35 with QEMU's Intel IOMMU (caching mode, so assigned devices' mappings reach
     /// QEMU) and a PCI device behind it for the guest to bind to vfio-pci.
