@@ -13,7 +13,10 @@ public enum GitHistory {
             self.author = author
         }
 
-        public var short: String { String(hash.prefix(12)) }
+        /// A commit hash's first 12 digits; a recipe's name as it is.
+        public var short: String {
+            hash.count == 40 && hash.allSatisfy(\.isHexDigit) ? String(hash.prefix(12)) : hash
+        }
     }
 
     /// The top folder of the repository holding `path`, or an error saying it is not one.
