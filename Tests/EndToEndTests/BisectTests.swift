@@ -120,6 +120,20 @@ struct BisectTests {
         Self.expectIncremental(steps)
     }
 
+    /// Recipe mode names the first recipe the fixed kernel cannot hand over to (linux-7.3-luo-v6
+    /// reads another LUO format); shipped images only, nothing is built.
+    @Test func namesTheFirstBadRecipe() throws {
+        try E2E.requirePrerequisites(images: ["linux-7.2", "linux-7.3", "linux-7.3-luo-v6"])
+        let out = E2E.temporaryFolder()
+        let result = try E2E.run(["bisect", "memfd-basic", "--recipes", "linux-7.2,linux-7.3,linux-7.3-luo-v6", "--from", "linux-7.3",
+                                  "--accel", "tcg", "--out", out.path], timeout: 1800)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("first bad recipe: linux-7.3-luo-v6"))
+        let steps = Self.steps(Self.record(out))
+        #expect(steps.map { $0["verdict"] as? String } == ["good", "bad", "good"])
+        #expect(steps.allSatisfy { ($0["build"] as? [String: Any])?["cached"] as? Bool == true })
+    }
+
     /// Bad options are refused before anything builds, naming the option.
     @Test func refusesBadOptions() async throws {
         let tree = try await Self.fixture()

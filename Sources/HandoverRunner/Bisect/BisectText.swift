@@ -22,7 +22,7 @@ public enum BisectText {
         }
         if record.status != .refused, let conclusion = record.conclusion { lines.append(conclusion) }
         lines.append("")
-        lines.append(pad("step", 9) + pad(noun, 14) + pad("verdict", 8) + pad("build", 24) + "reason")
+        lines.append(pad("step", 9) + pad(noun, 18) + pad("verdict", 8) + pad("build", 24) + "reason")
         for step in record.steps {
             let role: String
             switch step.role {
@@ -30,7 +30,7 @@ public enum BisectText {
             case .badEnd: role = "bad end"
             case .step: role = "\(record.steps.filter { $0.role == .step }.firstIndex(of: step).map { $0 + 1 } ?? 0)"
             }
-            lines.append(pad(role, 9) + pad(step.candidate.short, 14) + pad(step.verdict.rawValue, 8)
+            lines.append(pad(role, 9) + pad(step.candidate.short, 18) + pad(step.verdict.rawValue, 8)
                          + pad(step.build.map(buildText) ?? "-", 24) + step.reason)
         }
         lines.append("")

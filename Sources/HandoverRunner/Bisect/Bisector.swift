@@ -152,13 +152,12 @@ public struct Bisector: Sendable {
 
     static func conclusion(_ record: BisectRecord, firstBad index: Int) -> String {
         let culprit = record.candidates[index]
-        var text = "\(culprit.hash) is the first bad \(record.request.mode == "tree" ? "commit" : "recipe"): \(culprit.subject)"
-        if !culprit.author.isEmpty { text += " (\(culprit.author))" }
-        if let step = record.step(at: index) { text += "; it: \(step.reason)" }
+        var lines: [String] = []
+        if let step = record.step(at: index) { lines.append("\(culprit.short): \(step.reason)") }
         if let parent = record.steps.filter({ $0.index < index && $0.verdict == .good }).max(by: { $0.index < $1.index }) {
-            text += "; \(parent.candidate.short) before it: \(parent.reason)"
+            lines.append("\(parent.candidate.short), the last good one before it: \(parent.reason)")
         }
-        return text
+        return lines.joined(separator: "\n")
     }
 
     func stepFolder(_ candidate: BisectCandidate) -> URL {
@@ -176,7 +175,7 @@ public struct Bisector: Sendable {
         case .badEnd: label = "bad end"
         case .step: label = "step \(record.steps.filter { $0.role == .step }.count + 1), ~\(record.search.stepsLeft) left"
         }
-        progress.step("[\(label)] \(candidate.short) \(candidate.subject): building")
+        progress.step("[\(label)] \(candidate.short)\(request.mode == "tree" ? " " + candidate.subject : ""): building")
         let built = try await image(index, where_.appendingPathComponent("build.log"))
         func finish(_ judgement: StepJudgement, build: StepBuildRecord, results: String?, samples: [RecordedSample]) -> BisectStep {
             progress.step("[\(label)] \(candidate.short): \(judgement.verdict.rawValue): \(judgement.reason)")
