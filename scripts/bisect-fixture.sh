@@ -5,17 +5,19 @@
 #   memfd  8 commits: harmless changes, a syntax error (commit 4, fixed by commit 5), and
 #          commit 6, which renames the memfd LUO handler's compatible string so the new kernel
 #          cannot take back a memfd the old one preserved.
-#   slow   4 commits: commit 2 adds a late initcall that busy-waits 3 s (mdelay).
+#   slow   4 commits: commit 2 adds a late initcall that busy-waits 8 s (mdelay): beyond what a
+#          busy shared host does to a 4-7 s blackout under TCG.
 #
 # Author and committer dates are fixed, so every commit hash is the same on every machine.
 # Usage: bisect-fixture.sh SOURCE-TREE DESTINATION
 # Prints the destination. An existing destination made by the same version of this script is
-# kept as it is (its build folders stay warm); anything else there is replaced.
+# kept as it is; an older version's branches are remade on the same base commit in place (so
+# the worktrees and build folders handover keeps for it stay warm).
 set -euo pipefail
 
 source_tree=${1:?usage: bisect-fixture.sh SOURCE-TREE DESTINATION}
 destination=${2:?usage: bisect-fixture.sh SOURCE-TREE DESTINATION}
-version=1
+version=2
 stamp="$destination/.git/handover-fixture"
 
 if [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
@@ -27,17 +29,9 @@ fi
   exit 2
 }
 
-rm -rf "$destination.partial"
-mkdir -p "$destination.partial"
-cp -a "$source_tree/." "$destination.partial/"
-cd "$destination.partial"
-
 export GIT_AUTHOR_NAME="Fixture Author" GIT_AUTHOR_EMAIL="author@handover.invalid"
 export GIT_COMMITTER_NAME="Fixture Committer" GIT_COMMITTER_EMAIL="committer@handover.invalid"
 export GIT_CONFIG_NOSYSTEM=1 HOME; HOME=$(mktemp -d)
-git init -q -b memfd
-git config core.autocrlf false
-git config gc.auto 0
 step=0
 commit() {
   step=$((step + 1))
@@ -47,8 +41,31 @@ commit() {
 }
 append_comment() { printf '\n/* %s */\n' "$2" >> "$1"; }
 
-commit "Import linux-source-7.3 as unpacked by handover"
-git tag fixture-base
+if git -C "$destination" rev-parse -q --verify fixture-base >/dev/null 2>&1; then
+  # An older version of the branches: remake them on the same base commit, in place, so the
+  # repository (and the worktrees handover made of it, with their build folders) stays.
+  cd "$destination"
+  git checkout -q -f --detach fixture-base
+  git clean -fdq
+  git branch -q -D memfd slow 2>/dev/null || true
+  git tag -d fixture-memfd-bad fixture-slow-bad >/dev/null 2>&1 || true
+  git checkout -q -b memfd
+  step=1
+else
+  rm -rf "$destination.partial"
+  mkdir -p "$destination.partial"
+  cp -a "$source_tree/." "$destination.partial/"
+  cd "$destination.partial"
+  git init -q -b memfd
+  git config core.autocrlf false
+  git config gc.auto 0
+  commit "Import linux-source-7.3 as unpacked by handover"
+  git tag fixture-base
+  cd /
+  rm -rf "$destination"
+  mv "$destination.partial" "$destination"
+  cd "$destination"
+fi
 
 # The memfd history.
 mkdir -p Documentation/handover
@@ -84,7 +101,7 @@ cat >> kernel/liveupdate/luo_core.c <<'EOF'
 
 static int __init luo_fixture_settle(void)
 {
-	mdelay(3000);
+	mdelay(8000);
 	return 0;
 }
 late_initcall(luo_fixture_settle);
@@ -99,7 +116,4 @@ git checkout -q memfd
 
 rm -rf "$HOME"
 echo "$version" > .git/handover-fixture
-cd /
-rm -rf "$destination"
-mv "$destination.partial" "$destination"
 echo "$destination"
