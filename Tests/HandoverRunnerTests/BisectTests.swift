@@ -113,6 +113,22 @@ struct StepJudgeTests {
         #expect(straddling.verdict == .skip)
     }
 
+    @Test func aNoisyStepClearlyBelowTheBadEndIsGood() {
+        // Measured on a busy host: one repeat of a harmless step took 60% longer.
+        let base = [4.13, 4.23, 4.77].map { BlackoutSample(total: $0) }
+        let badEnd = [11.24, 13.54, 11.97].map { BlackoutSample(total: $0) }
+        let runs = [4.71, 4.1, 6.76].map { Self.run(.pass, blackout: $0) }
+        let criterion = BisectCriterion.blackout(threshold: 0.5)
+        #expect(StepJudge.judge(runs, criterion: criterion, base: base).verdict == .skip)
+        let judged = StepJudge.judge(runs, criterion: criterion, base: base, badEnd: badEnd)
+        #expect(judged.verdict == .good)
+        #expect(judged.againstBadEnd?.finding == .improved)
+        #expect(judged.reason.contains("against the bad end"))
+        // Halfway between the ends is neither.
+        let halfway = [8.0, 8.2, 8.1].map { Self.run(.pass, blackout: $0) }
+        #expect(StepJudge.judge(halfway, criterion: criterion, base: base, badEnd: badEnd).verdict != .good)
+    }
+
     @Test func theEndsMustBracketTheChange() {
         let request = BisectRequest(scenario: "s", scenarioDigest: "d", mode: "tree", tree: "/t", configuration: nil, side: "to",
                                     fixedImage: nil, criterion: .verdict(failureClass: nil), repeats: 1)

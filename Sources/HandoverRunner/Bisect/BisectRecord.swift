@@ -81,6 +81,8 @@ public struct BisectStep: Codable, Sendable, Equatable {
     /// The step's results folder (its result.json), relative to the bisection's.
     public var results: String?
     public var blackout: BlackoutChange?
+    /// A blackout step the good end's statistics could not clear, against the bad end's.
+    public var againstBadEnd: BlackoutChange? = nil
     public var samples: [RecordedSample]
     public var startedAt: Date
     public var seconds: Double

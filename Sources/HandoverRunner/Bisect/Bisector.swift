@@ -180,8 +180,8 @@ public struct Bisector: Sendable {
         func finish(_ judgement: StepJudgement, build: StepBuildRecord, results: String?, samples: [RecordedSample]) -> BisectStep {
             progress.step("[\(label)] \(candidate.short): \(judgement.verdict.rawValue): \(judgement.reason)")
             return BisectStep(index: index, candidate: candidate, role: role, verdict: judgement.verdict, reason: judgement.reason,
-                              build: build, results: results, blackout: judgement.blackout, samples: samples,
-                              startedAt: started, seconds: Date().timeIntervalSince(started))
+                              build: build, results: results, blackout: judgement.blackout, againstBadEnd: judgement.againstBadEnd,
+                              samples: samples, startedAt: started, seconds: Date().timeIntervalSince(started))
         }
         let kernel: KernelImage
         let build: StepBuildRecord
@@ -234,7 +234,8 @@ public struct Bisector: Sendable {
             return StepJudgement(.good, "the base: blackout median \(String(format: "%.3f s", SampleMath.median(samples))) over \(samples.count) runs")
         }
         let base = record.step(at: 0)?.samples.map(\.sample) ?? []
-        return StepJudge.judge(runs, criterion: criterion, base: base, allowContention: record.request.allowContention)
+        let badEnd = role == .step ? record.step(at: record.candidates.count - 1)?.samples.map(\.sample) ?? [] : []
+        return StepJudge.judge(runs, criterion: criterion, base: base, badEnd: badEnd, allowContention: record.request.allowContention)
     }
 
     static func describe(_ build: StepBuildRecord) -> String {

@@ -22,18 +22,23 @@ public struct StepJudgement: Codable, Sendable, Equatable {
     public var reason: String
     /// For a blackout bisection: the step's blackout against the good end's.
     public var blackout: BlackoutChange?
+    /// And against the bad end's, when the good end's could not say the step is good.
+    public var againstBadEnd: BlackoutChange?
 
-    public init(_ verdict: StepVerdict, _ reason: String, blackout: BlackoutChange? = nil) {
+    public init(_ verdict: StepVerdict, _ reason: String, blackout: BlackoutChange? = nil, againstBadEnd: BlackoutChange? = nil) {
         self.verdict = verdict
         self.reason = reason
         self.blackout = blackout
+        self.againstBadEnd = againstBadEnd
     }
 }
 
 /// Turns a step's runs into good, bad or skip. Unsupported and error say nothing about the
 /// commit's change (the first kernel could not preserve, or the harness broke), so they skip.
 public enum StepJudge {
-    public static func judge(_ runs: [RunResult], criterion: BisectCriterion, base: [BlackoutSample], allowContention: Bool = false) -> StepJudgement {
+    /// `base` holds the good end's blackouts, `badEnd` the bad end's (empty for the ends themselves).
+    public static func judge(_ runs: [RunResult], criterion: BisectCriterion, base: [BlackoutSample], badEnd: [BlackoutSample] = [],
+                             allowContention: Bool = false) -> StepJudgement {
         guard !runs.isEmpty else { return StepJudgement(.skip, "no run finished") }
         func describe(_ run: RunResult, _ index: Int) -> String {
             let which = runs.count > 1 ? "run \(index + 1): " : ""
@@ -61,13 +66,19 @@ public enum StepJudge {
                 run.blackout.map { BlackoutSample(total: $0.total, phases: $0.phaseSeconds, disturbed: !allowContention && run.contention?.disturbed == true) }
             }
             let change = BlackoutChange(base: base, new: samples, threshold: threshold)
-            return StepJudgement(verdict(for: change), change.text, blackout: change)
+            let verdict = verdict(for: change)
+            guard verdict == .skip, !badEnd.isEmpty else { return StepJudgement(verdict, change.text, blackout: change) }
+            // Too noisy to clear it against the good end: it is good all the same when its
+            // blackout is clearly below the bad end's (it does not carry the slowdown).
+            let againstBad = BlackoutChange(base: badEnd, new: samples, threshold: threshold)
+            let text = "against the good end: \(change.text); against the bad end: \(againstBad.text)"
+            return StepJudgement(againstBad.finding == .improved ? .good : .skip, text, blackout: change, againstBadEnd: againstBad)
         }
     }
 
-    /// Bad when the growth beyond the threshold is established (interval above it and the
-    /// Mann–Whitney test agreeing); good when the interval lies wholly below it (not slower by
-    /// the threshold, whatever else); otherwise the repeats cannot tell, and the step is skipped.
+    /// Against the good end: bad when the growth beyond the threshold is established (interval
+    /// above it and the Mann–Whitney test agreeing); good when the interval lies wholly below it
+    /// (not slower by the threshold, whatever else); otherwise the repeats cannot tell.
     static func verdict(for change: BlackoutChange) -> StepVerdict {
         switch change.finding {
         case .regressed: return .bad
