@@ -67,6 +67,10 @@ public enum StepJudge {
             }
             let change = BlackoutChange(base: base, new: samples, threshold: threshold)
             let verdict = verdict(for: change)
+            if verdict == .good, change.finding == .inconclusive {
+                let ceiling = BlackoutChange.percent(threshold)
+                return StepJudgement(.good, "below the \(ceiling) threshold: \(change.text)", blackout: change)
+            }
             guard verdict == .skip, !badEnd.isEmpty else { return StepJudgement(verdict, change.text, blackout: change) }
             // Too noisy to clear it against the good end: it is good all the same when its
             // blackout is clearly below the bad end's (it does not carry the slowdown).
