@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # building kernels from Debian's linux-source packages
   build-essential flex bison bc libelf-dev libssl-dev cpio rsync xz-utils dpkg-dev
+  # bisect: compiler cache for the incremental builds of a tree's commits
+  ccache
   # running them
   qemu-system-x86
   # the libvirt backend (--backend libvirt): daemon, QEMU driver, virsh, and the C API's headers;

@@ -8,7 +8,7 @@ struct Handover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "handover",
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
-        subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
+        subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, BisectCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
 
     /// Registers the backends that live outside HandoverRunner (libvirt), cleans what a killed
     /// runner left, then runs as usual.
@@ -75,6 +75,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         printError(error.description)
         throw ExitCode(2)
     } catch let error as HarnessError {
+        printError(error.description)
+        throw ExitCode(2)
+    } catch let error as BisectInputError {
         printError(error.description)
         throw ExitCode(2)
     } catch let error as CacheDamage {

@@ -17,6 +17,11 @@ public struct ImageBuilder: Sendable {
     /// The cache key of a recipe as it stands now, with the resolved source.
     func key(for recipe: Recipe, refresh: Bool) async throws -> (ImageKeyInputs, ResolvedSource) {
         let source = try await ResolvedSource.resolve(recipe, archive: archive, refresh: refresh)
+        return (try await key(for: recipe, source: source), source)
+    }
+
+    /// The cache key of a recipe built from an already resolved source.
+    func key(for recipe: Recipe, source: ResolvedSource) async throws -> ImageKeyInputs {
         var base = recipe.base.label
         if case .file(let url) = recipe.base { base = "file:\(try Digest.sha256(file: url))" }
         if case .prebuilt = recipe.source { base = "prebuilt" }
@@ -24,8 +29,8 @@ public struct ImageBuilder: Sendable {
         let compiler: String
         if case .prebuilt = recipe.source { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion() }
         let patches = try recipe.patches.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
-        return (ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler,
-                               cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches), source)
+        return ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler,
+                              cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches)
     }
 
     static func compilerVersion() async throws -> String {
@@ -112,17 +117,24 @@ public struct ImageBuilder: Sendable {
             if !records.isEmpty { image.patches = records }
         }
         image.buildSeconds = Date().timeIntervalSince(started)
+        let installed = try install(image, from: staging, into: folder)
+        try recordRecipe(recipe.name, key: inputs.key)
+        return (installed, false)
+    }
+
+    /// Records the image's digests and moves its staging folder into its cache folder.
+    func install(_ built: KernelImage, from staging: URL, into folder: URL) throws -> KernelImage {
+        var image = built
         // Every image handover boots is an x86 bzImage (checked above) for qemu-system-x86_64.
         image.architecture = "x86_64"
         image.configSHA256 = try Digest.sha256(file: staging.appendingPathComponent("config"))
         image.digests = try KernelImage.digests(in: staging)
         try AtomicFile.writeJSON(image, to: staging.appendingPathComponent("image.json"))
-        try? fm.removeItem(at: folder)
+        try? FileManager.default.removeItem(at: folder)
         guard rename(staging.path, folder.path) == 0 else {
             throw HarnessError(.io, "cannot move the built image into \(folder.path): \(String(cString: strerror(errno)))")
         }
-        try recordRecipe(recipe.name, key: inputs.key)
-        return (try KernelImage.load(from: folder), false)
+        return try KernelImage.load(from: folder)
     }
 
     /// Remembers which key a recipe name last built, for `image list` and `image show`.

@@ -4,17 +4,25 @@ import Synchronization
 extension ImageBuilder {
     /// Configures, verifies and builds a tree out of tree into a build folder in the cache,
     /// then collects bzImage, .config, headers and ABI strings into `staging`.
-    func compile(_ recipe: Recipe, tree: URL, inputs: ImageKeyInputs, source: ResolvedSource, staging: URL) async throws -> KernelImage {
+    /// With `reuse`, the build folder is the one given and is kept: what an earlier build there
+    /// compiled is reused when its sources did not change (see `IncrementalBuild`).
+    func compile(_ recipe: Recipe, tree: URL, inputs: ImageKeyInputs, source: ResolvedSource, staging: URL,
+                 reuse: IncrementalBuild? = nil) async throws -> KernelImage {
         let fm = FileManager.default
-        let build = paths.builds.appendingPathComponent(inputs.key)
-        try? fm.removeItem(at: build)
+        let build = reuse?.folder ?? paths.builds.appendingPathComponent(inputs.key)
+        if reuse == nil { try? fm.removeItem(at: build) }
         try fm.createDirectory(at: build, withIntermediateDirectories: true)
         let logURL = staging.appendingPathComponent("build.log")
         fm.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         defer { try? log.close() }
-        let make = ["-C", tree.path, "O=\(build.path)", "ARCH=x86_64"]
-        let environment = ["KBUILD_BUILD_USER": "handover", "KBUILD_BUILD_HOST": "handover"]
+        var make = ["-C", tree.path, "O=\(build.path)", "ARCH=x86_64"]
+        var environment = ["KBUILD_BUILD_USER": "handover", "KBUILD_BUILD_HOST": "handover"]
+        if let reuse {
+            make += reuse.makeArguments
+            environment.merge(reuse.environment) { $1 }
+        }
+        let previousConfig = reuse == nil ? nil : IncrementalBuild.ConfigSnapshot(build.appendingPathComponent(".config"))
 
         func run(_ what: String, _ arguments: [String]) async throws {
             progress.detail("make \(arguments.joined(separator: " "))")
@@ -44,6 +52,8 @@ extension ImageBuilder {
         }
         try AtomicFile.write(config.text, to: configURL)
         try await run("make olddefconfig", ["olddefconfig"])
+        // The same configuration as last time keeps its old timestamp, so make sees no change.
+        previousConfig?.restoreIfUnchanged()
         let resolved = KernelConfig(text: try String(contentsOf: configURL, encoding: .utf8))
         var mismatches = KernelConfig.verify(fragments: fragments, resolved: resolved, knownOptions: nil)
         if !mismatches.isEmpty {
@@ -54,7 +64,7 @@ extension ImageBuilder {
                                 + mismatches.map(\.description).joined(separator: "\n  "))
         }
 
-        let previousUnits = previousCompiledUnits(recipe.name)
+        let previousUnits = reuse == nil ? previousCompiledUnits(recipe.name) : nil
         let units = Mutex(0)
         let makeStarted = Date()
         let name = recipe.name
@@ -84,7 +94,7 @@ extension ImageBuilder {
         // Names initcalls printed as addresses (see InitcallNames); not part of the key.
         try? fm.copyItem(at: build.appendingPathComponent("System.map"), to: staging.appendingPathComponent("System.map"))
         let header = try BzImageHeader(contentsOf: staging.appendingPathComponent("bzImage"))
-        try? fm.removeItem(at: build)
+        if reuse == nil { try? fm.removeItem(at: build) }
         return KernelImage(
             recipe: recipe.name, recipeFile: recipe.file.path, key: inputs.key, kernelRelease: release,
             source: source.info, baseConfig: recipe.base.label, fragments: recipe.fragments.map(\.lastPathComponent),
