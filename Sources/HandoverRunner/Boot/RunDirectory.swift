@@ -8,15 +8,28 @@ public final class RunDirectory: Sendable {
     public init(parent: URL? = nil) throws {
         let base = parent ?? RunDirectory.defaultParent
         try FileManager.default.createPrivateDirectory(base)
-        var template = Array(base.appendingPathComponent("run-XXXXXX").path.utf8CString)
+        // Made under a staging name and renamed once its owner record is in it, so a runner
+        // killed in between never leaves a `run-` folder without an owner (which a later
+        // invocation would have to keep for an hour).
+        var template = Array(base.appendingPathComponent("\(Self.stagingPrefix)XXXXXX").path.utf8CString)
         guard let made = mkdtemp(&template) else {
             throw HarnessError(.io, "cannot create a run directory in \(base.path): \(String(cString: strerror(errno)))")
         }
-        url = URL(fileURLWithPath: String(cString: made))
-        chmod(url.path, 0o700)
+        let staging = URL(fileURLWithPath: String(cString: made))
+        chmod(staging.path, 0o700)
         // Who owns it: a later handover removes it once this process is gone (see reapStale).
-        try? Data((RunOwner.current.tag + "\n").utf8).write(to: url.appendingPathComponent(Self.ownerFile))
+        try? Data((RunOwner.current.tag + "\n").utf8).write(to: staging.appendingPathComponent(Self.ownerFile))
+        url = base.appendingPathComponent("run-" + staging.lastPathComponent.dropFirst(Self.stagingPrefix.count))
+        guard rename(staging.path, url.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: staging)
+            throw HarnessError(.io, "cannot create the run directory \(url.path): \(reason)")
+        }
     }
+
+    static let stagingPrefix = ".new-run-"
+    /// A staging folder older than this was left by a runner killed before it could rename it.
+    static let stagingLifetime: Int = 60
 
     static let ownerFile = "owner"
 
@@ -37,6 +50,15 @@ public final class RunDirectory: Sendable {
         let base = parent ?? defaultParent
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: base.path) else { return [] }
         var reaped: [Reaped] = []
+        for entry in entries where entry.hasPrefix(stagingPrefix) {
+            // Nothing is ever started on a staging folder: only its age matters.
+            var info = stat()
+            let directory = base.appendingPathComponent(entry)
+            guard lstat(directory.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+                  time(nil) - info.st_mtim.tv_sec > stagingLifetime else { continue }
+            try? FileManager.default.removeItem(at: directory)
+            reaped.append(Reaped(directory: directory, owner: "a runner killed while creating it", killed: []))
+        }
         for entry in entries.sorted() where entry.hasPrefix("run-") {
             let directory = base.appendingPathComponent(entry)
             let ownerText = (try? String(contentsOf: directory.appendingPathComponent(ownerFile), encoding: .utf8))?
