@@ -5,19 +5,17 @@ extension StringProtocol {
         range(ofBytes: needle) != nil
     }
 
-    /// The UTF-8 offsets of the first occurrence of `needle`.
+    /// The UTF-8 offsets of the first occurrence of `needle`. Walks the text's own UTF-8 view:
+    /// the runner asks this of every console line, so the text is not copied.
     public func range(ofBytes needle: some StringProtocol) -> Range<Int>? {
-        let haystack = Array(utf8)
         let pattern = Array(needle.utf8)
-        guard !pattern.isEmpty else { return 0..<0 }
-        guard pattern.count <= haystack.count else { return nil }
-        for start in 0...(haystack.count - pattern.count) where haystack[start] == pattern[0] {
-            var matched = true
-            for offset in 1..<pattern.count where haystack[start + offset] != pattern[offset] {
-                matched = false
-                break
-            }
-            if matched { return start..<start + pattern.count }
+        guard let first = pattern.first else { return 0..<0 }
+        var index = utf8.startIndex
+        var offset = 0
+        while index != utf8.endIndex {
+            if utf8[index] == first, utf8[index...].starts(with: pattern) { return offset..<offset + pattern.count }
+            utf8.formIndex(after: &index)
+            offset += 1
         }
         return nil
     }
@@ -27,7 +25,6 @@ extension String {
     /// The text after the first occurrence of `needle`, or nil when it does not occur.
     public func text(after needle: some StringProtocol) -> String? {
         guard let range = range(ofBytes: needle) else { return nil }
-        let bytes = Array(utf8)
-        return String(decoding: bytes[range.upperBound...], as: UTF8.self)
+        return String(decoding: utf8.dropFirst(range.upperBound), as: UTF8.self)
     }
 }

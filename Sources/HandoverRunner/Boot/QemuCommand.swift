@@ -14,8 +14,6 @@ public struct VMConfig: Sendable, Equatable {
     public var machine: String { topology.machine }
     public var memoryMiB: Int = 1024
     public var cpus: Int = 2
-    /// The guest's device for the agent's channel: the second serial port.
-    public static let agentDevice = "/dev/ttyS1"
 
     public init(kernel: URL, initrd: URL, cmdline: String, accelerator: Accelerator) {
         self.kernel = kernel
