@@ -7,7 +7,6 @@ let package = Package(
     products: [
         .executable(name: "handover", targets: ["handover"]),
         .library(name: "HandoverCore", targets: ["HandoverCore"]),
-        .library(name: "HandoverRunner", targets: ["HandoverRunner"]),
         .library(name: "HandoverLibvirt", targets: ["HandoverLibvirt"]),
     ],
     dependencies: [
@@ -24,43 +23,68 @@ let package = Package(
         // dependencies, and it compiles as Embedded Swift too: the guest agent (Agent/, built by
         // scripts/build-agent.sh, not by SwiftPM) is an Embedded Swift program that uses it.
         .target(name: "HandoverCore"),
+        // The host side, one target per step of the data flow; each imports only targets above
+        // it (docs/ARCHITECTURE.md). Processes, atomic files, input reading.
         .target(
-            name: "HandoverRunner",
+            name: "HandoverSupport",
             dependencies: [
                 "HandoverCore",
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Mustache", package: "swift-mustache"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            resources: [.copy("Reports/Templates")],
-            plugins: ["GuestAgent"]
+            ]
         ),
-        // Runs scripts/build-agent.sh before HandoverRunner builds: the agent it boots is current.
+        // Kernel images: recipes, sources, configuration, builds, the cache.
+        .target(
+            name: "HandoverImages",
+            dependencies: ["HandoverSupport", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // Machines: the initramfs, the VirtualMachine protocol, QEMU, the agent's channel.
+        .target(name: "HandoverMachines", dependencies: ["HandoverImages"], plugins: ["GuestAgent"]),
+        // Results: what a run, a VM, a selftest and a matrix produce, and the statistics on them.
+        .target(name: "HandoverResults", dependencies: ["HandoverMachines"]),
+        // Runs: scenarios, the session that drives the agent, the tracker and its judgement.
+        .target(name: "HandoverRuns", dependencies: ["HandoverResults"]),
+        // Reports written from results: JSON summaries, JUnit, KTAP, HTML, KCIDB.
+        .target(
+            name: "HandoverReports",
+            dependencies: ["HandoverResults", .product(name: "Mustache", package: "swift-mustache")],
+            resources: [.copy("Templates")]
+        ),
+        // The run history (SQLite) and the comparisons made from it.
+        .target(
+            name: "HandoverHistory",
+            dependencies: ["HandoverResults", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Matrices: the file, the plan, the runner of cells.
+        .target(name: "HandoverMatrix", dependencies: ["HandoverRuns"]),
+        // Bisecting a bad pair or a slow kernel to its commit.
+        .target(name: "HandoverBisect", dependencies: ["HandoverRuns"]),
+        // Runs scripts/build-agent.sh before HandoverMachines builds: the agent it boots is current.
         .plugin(name: "GuestAgent", capability: .buildTool()),
         // libvirt's C API (host only, linked dynamically: libvirt cannot be linked statically).
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
-        // The libvirt backend (--backend libvirt): registers itself with MachineFactory so
-        // HandoverRunner and the guest agent do not depend on libvirt.
-        .target(name: "HandoverLibvirt", dependencies: ["HandoverRunner", "CLibvirt"]),
+        // The libvirt backend (--backend libvirt): a VirtualMachine the command line hands to the
+        // runs, so nothing else depends on libvirt.
+        .target(name: "HandoverLibvirt", dependencies: ["HandoverMachines", "CLibvirt"]),
         .executableTarget(
             name: "handover",
             dependencies: [
-                "HandoverRunner",
-                "HandoverLibvirt",
+                "HandoverMatrix", "HandoverBisect", "HandoverReports", "HandoverHistory", "HandoverLibvirt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "HandoverCoreTests", dependencies: ["HandoverCore"]),
         .testTarget(
             name: "HandoverRunnerTests",
-            dependencies: ["HandoverRunner"],
+            dependencies: [
+                "HandoverMatrix", "HandoverBisect", "HandoverReports", "HandoverHistory",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["HandoverRunner"]),
-        .testTarget(name: "HandoverLibvirtTests", dependencies: ["HandoverLibvirt", "HandoverRunner", "CLibvirt"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["HandoverMatrix", "HandoverReports", "HandoverHistory"]),
+        .testTarget(name: "HandoverLibvirtTests", dependencies: ["HandoverLibvirt", "HandoverRuns", "CLibvirt"]),
     ],
     swiftLanguageModes: [.v6]
 )

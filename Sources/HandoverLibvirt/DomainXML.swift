@@ -1,5 +1,6 @@
 import Foundation
-import HandoverRunner
+import HandoverSupport
+import HandoverMachines
 
 /// The libvirt domain of a handover VM, the counterpart of QemuCommand: direct kernel boot,
 /// no disks and no network, the serial console and the agent's channel on two serial ports

@@ -1,6 +1,6 @@
 import CLibvirt
 import Foundation
-import HandoverRunner
+import HandoverSupport
 
 /// Process-wide libvirt setup, done once before the first connection: errors are collected
 /// rather than printed by libvirt to stderr, and libvirt's default event loop runs on a thread

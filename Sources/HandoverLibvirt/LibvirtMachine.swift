@@ -2,7 +2,8 @@ import CLibvirt
 import Foundation
 import Synchronization
 import HandoverCore
-import HandoverRunner
+import HandoverSupport
+import HandoverMachines
 
 /// Registers the libvirt backend with the runner: `--backend libvirt` then makes LibvirtMachines.
 public enum LibvirtBackend {

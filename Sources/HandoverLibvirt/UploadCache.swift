@@ -1,6 +1,7 @@
 import CLibvirt
 import Foundation
-import HandoverRunner
+import HandoverSupport
+import HandoverImages
 
 /// Kernels and initramfs images on one libvirt host, uploaded once per content by this
 /// process and shared by its runs: a matrix's repeats (their initramfs images are byte for

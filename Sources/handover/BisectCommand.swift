@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import HandoverCore
-import HandoverRunner
+import HandoverSupport
+import HandoverImages
+import HandoverRuns
+import HandoverBisect
 
 struct BisectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

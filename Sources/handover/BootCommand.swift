@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import HandoverRunner
+import HandoverCore
+import HandoverSupport
+import HandoverImages
+import HandoverMachines
 
 struct AcceleratorOption: ParsableArguments {
     @Option(help: "kvm, tcg or auto (KVM only if a probe boot works here).")

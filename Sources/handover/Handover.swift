@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import HandoverLibvirt
-import HandoverRunner
+import HandoverSupport
+import HandoverImages
+import HandoverMachines
+import HandoverBisect
 
 @main
 struct Handover: AsyncParsableCommand {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import HandoverRunner
+import HandoverCore
+import HandoverSupport
+import HandoverImages
 
 struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,12 @@
 import ArgumentParser
 import Foundation
 import HandoverCore
-import HandoverRunner
+import HandoverSupport
+import HandoverResults
+import HandoverRuns
+import HandoverReports
+import HandoverHistory
+import HandoverMatrix
 
 struct MatrixCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,16 +54,17 @@ struct MatrixCommand: AsyncParsableCommand {
             let folder = URL(fileURLWithPath: out ?? "results/matrix-\(matrix.name)-\(ResultsFolder.timestamp())")
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let jobCount = jobs ?? matrix.jobs ?? max(1, cores / matrix.cpus)
+            let writer = MatrixSummaryWriter(
+                folder: folder, historyPath: noHistory ? nil : history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath(),
+                kcidb: kcidb ? kcidbOptions.options : nil, threshold: matrix.regressionThreshold,
+                sensitivity: matrix.regressionSensitivity, judgeDisturbed: allowContention)
             var runner = MatrixRunner(
                 matrix: matrix, folder: folder, jobs: jobCount, resume: resume, paths: global.paths,
-                recipes: global.catalog, scenarios: ScenarioCatalog.locate(), progress: global.progress,
-                historyPath: noHistory ? nil : history.map { URL(fileURLWithPath: $0) } ?? HistoryStore.defaultPath())
-            var configured = runner
-            configured.kcidb = kcidb ? kcidbOptions.options : nil
-            configured.allowContention = allowContention
-            let summary = try await configured.run()
+                recipes: global.catalog, scenarios: ScenarioCatalog.locate(), progress: global.progress, sink: writer)
+            runner.allowContention = allowContention
+            let summary = try await runner.run()
             print(MatrixText.summary(summary))
-            print("reports: \(folder.path)/{\(MatrixReports.files(kcidb: configured.kcidb).joined(separator: ","))}")
+            print("reports: \(folder.path)/{\(MatrixReports.files(kcidb: writer.kcidb).joined(separator: ","))}")
             return summary.exitCode
         }
         if code != 0 { throw ExitCode(code) }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import HandoverCore
-import HandoverRunner
+import HandoverSupport
+import HandoverImages
+import HandoverResults
+import HandoverRuns
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

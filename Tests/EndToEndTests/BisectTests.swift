@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+@testable import HandoverSupport
+@testable import HandoverImages
 
-@testable import HandoverRunner
 
 extension EndToEnd {
 /// `handover bisect` on a real kernel history made at test time from Debian's linux-source-7.3

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import HandoverCore
 
 /// End-to-end tests run the real `handover` executable against real kernels under QEMU.
 /// They need the images in the cache and qemu-system-x86_64. With HANDOVER_E2E=1 (as in CI)

@@ -1,7 +1,10 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
+@testable import HandoverResults
+@testable import HandoverReports
+@testable import HandoverHistory
 
 extension EndToEnd {
 @Suite("Matrix runs and reports")

@@ -1,5 +1,5 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
 
 @Suite("Device setup policy")

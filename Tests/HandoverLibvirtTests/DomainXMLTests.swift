@@ -2,9 +2,10 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import HandoverRunner
 import Testing
 @testable import HandoverLibvirt
+@testable import HandoverSupport
+@testable import HandoverMachines
 
 @Suite("libvirt domain XML")
 struct DomainXMLTests {

@@ -1,7 +1,9 @@
 import Foundation
-import HandoverRunner
 import Testing
 @testable import HandoverLibvirt
+@testable import HandoverSupport
+@testable import HandoverMachines
+@testable import HandoverRuns
 
 /// Against libvirt's daemon-less test driver (test:///default) and a port nothing listens on:
 /// no libvirtd needed.

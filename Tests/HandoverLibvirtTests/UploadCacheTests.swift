@@ -1,7 +1,9 @@
 import Foundation
-import HandoverRunner
 import Testing
 @testable import HandoverLibvirt
+@testable import HandoverSupport
+@testable import HandoverImages
+@testable import HandoverMachines
 
 /// The system libvirtd on this machine (scripts/libvirt-daemons.sh start). With HANDOVER_E2E=1
 /// these tests run and fail when it does not answer; otherwise they run only when it does.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
+@testable import HandoverImages
 
-@testable import HandoverRunner
 
 /// Fixtures/abi-tree: a fake tree holding include/linux/kho/abi/{luo,memfd,kexec_handover,memblock}.h.
 private func fixtureTree() throws -> URL {

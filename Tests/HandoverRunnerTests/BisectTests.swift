@@ -1,8 +1,10 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverImages
+@testable import HandoverResults
+@testable import HandoverBisect
 
-@testable import HandoverRunner
 
 struct BisectSearchTests {
     @Test func halvesTowardsTheFirstBad() {

@@ -1,8 +1,13 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverSupport
+@testable import HandoverImages
+@testable import HandoverMachines
+@testable import HandoverResults
+@testable import HandoverRuns
+@testable import HandoverReports
 
-@testable import HandoverRunner
 
 /// A recorded run (Fixtures/blackout/NAME: console.log and transcript.jsonl, from real TCG runs
 /// of linux-7.2 -> linux-7.3) replayed through the tracker in host-time order.

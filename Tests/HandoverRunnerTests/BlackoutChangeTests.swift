@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+@testable import HandoverResults
+@testable import HandoverMatrix
 
-@testable import HandoverRunner
 
 /// Synthetic blackouts with known answers: seeded, so every run of the tests sees the same samples.
 private struct Synthetic {

@@ -1,7 +1,9 @@
 import Foundation
 import Testing
+@testable import HandoverResults
+@testable import HandoverRuns
+@testable import HandoverMatrix
 
-@testable import HandoverRunner
 
 struct ContentionTests {
     @Test func pressureAndStatAreParsed() {

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+@testable import HandoverSupport
+@testable import HandoverImages
 
-@testable import HandoverRunner
 
 private let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 

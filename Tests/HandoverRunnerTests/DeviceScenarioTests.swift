@@ -1,8 +1,9 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverMachines
+@testable import HandoverRuns
 
-@testable import HandoverRunner
 
 private let scenarios = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

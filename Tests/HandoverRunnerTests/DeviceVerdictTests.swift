@@ -1,8 +1,12 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverSupport
+@testable import HandoverImages
+@testable import HandoverMachines
+@testable import HandoverResults
+@testable import HandoverRuns
 
-@testable import HandoverRunner
 
 /// A kernel image as the verdict tests need one (no files behind it).
 func verdictTestImage(_ recipe: String, release: String) -> KernelImage {

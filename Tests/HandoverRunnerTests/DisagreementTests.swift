@@ -1,7 +1,8 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
-@testable import HandoverRunner
+@testable import HandoverResults
+@testable import HandoverReports
 
 @Suite struct DisagreementTests {
     func cell(_ scenario: String, kind: String, chain: [String], verdict: Verdict, failureClass: FailureClass? = nil) -> MatrixCell {

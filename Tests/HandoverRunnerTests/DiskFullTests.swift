@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
 
 /// A full file system while writing results: the previous file stays whole, and the error says
 /// what ran out. Needs root to mount a small tmpfs (CI and developers' machines run as root).

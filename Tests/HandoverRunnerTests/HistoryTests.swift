@@ -1,9 +1,11 @@
 import Foundation
 import GRDB
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverSupport
+@testable import HandoverResults
+@testable import HandoverHistory
 
-@testable import HandoverRunner
 
 /// 2026-05-01 02:00:00 UTC; whole seconds, so summaries survive summary.json's ISO 8601 dates.
 private let night = Date(timeIntervalSince1970: 1_777_600_800)

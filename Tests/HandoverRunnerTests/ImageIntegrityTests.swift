@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
+@testable import HandoverImages
 
 /// A tree that is not a git checkout is versioned by its content, not called dirty; a cached
 /// image whose files changed since the build is refused by name.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import HandoverRunner
+@testable import HandoverMachines
 
 @Suite struct InitramfsTests {
     // MARK: - Round trip through the real cpio

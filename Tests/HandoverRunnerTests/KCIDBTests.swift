@@ -1,8 +1,12 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverSupport
+@testable import HandoverImages
+@testable import HandoverResults
+@testable import HandoverReports
+@testable import HandoverMatrix
 
-@testable import HandoverRunner
 
 // MARK: - KernelCI's validator
 

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
+@testable import HandoverImages
 
-@testable import HandoverRunner
 
 @Suite("KernelConfig")
 struct KernelConfigTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
+@testable import HandoverMachines
 
 /// A child bound by a lifeline dies when the write end closes, as it does when handover is
 /// killed; run directories are reaped only once their owner is gone.

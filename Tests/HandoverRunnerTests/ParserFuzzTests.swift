@@ -1,6 +1,9 @@
 import Foundation
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
+@testable import HandoverImages
+@testable import HandoverMachines
+@testable import HandoverMatrix
 
 /// Generated documents for the matrix and recipe parsers: each must either parse or be refused
 /// with an InputError naming the file, never crash. Fixed seeds, so a failure reproduces.

@@ -1,7 +1,9 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
+@testable import HandoverMachines
+@testable import HandoverRuns
 
 private let scenarios = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,8 +1,10 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverSupport
+@testable import HandoverMachines
+@testable import HandoverRuns
 
-@testable import HandoverRunner
 
 private let kernel = URL(fileURLWithPath: "/cache/images/linux-7.3/bzImage")
 private let initrd = URL(fileURLWithPath: "/runs/42/stage-1.cpio")

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+@testable import HandoverSupport
+@testable import HandoverImages
 
-@testable import HandoverRunner
 
 /// A temporary folder holding exactly the files one test needs; removed by `remove()`.
 private struct RecipeScratch {

@@ -1,12 +1,16 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
 
 #if canImport(FoundationXML)
 import FoundationXML
+@testable import HandoverImages
+@testable import HandoverResults
+@testable import HandoverRuns
+@testable import HandoverReports
+@testable import HandoverMatrix
 #endif
 
-@testable import HandoverRunner
 
 // MARK: - A matrix covering every kind of cell
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
+@testable import HandoverRuns
 
 @Suite struct ResultsFolderTests {
     @Test func aFolderHeldByAnotherProcessIsRefused() throws {

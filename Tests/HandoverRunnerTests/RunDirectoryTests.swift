@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import HandoverRunner
+@testable import HandoverSupport
+@testable import HandoverMachines
 
 @Suite struct RunDirectoryTests {
     @Test func runDirectoriesAndSocketsArePrivate() throws {

@@ -1,8 +1,9 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverSupport
+@testable import HandoverRuns
 
-@testable import HandoverRunner
 
 /// The repository's Scenarios/ folder, found from this file.
 private let scenariosFolder = URL(fileURLWithPath: #filePath)

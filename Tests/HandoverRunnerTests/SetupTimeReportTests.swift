@@ -1,8 +1,10 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverMachines
+@testable import HandoverResults
+@testable import HandoverReports
 
-@testable import HandoverRunner
 
 /// A run's set-up (libvirt's uploads and domain start) is shown beside its VM time, as a
 /// figure of its own.

@@ -1,8 +1,11 @@
 import Foundation
-import HandoverCore
+@testable import HandoverCore
 import Testing
+@testable import HandoverSupport
+@testable import HandoverMachines
+@testable import HandoverResults
+@testable import HandoverRuns
 
-@testable import HandoverRunner
 
 /// A vm scenario's run as the tracker sees it: the agent's messages over both stages, with the
 /// host time of each, and what it concludes.

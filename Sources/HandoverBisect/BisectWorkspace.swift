@@ -1,0 +1,70 @@
+import Foundation
+import HandoverSupport
+import HandoverImages
+
+/// The worktree and build folder handover owns for one (tree, configuration), under
+/// `<cache>/bisect/<slug>/`: `src` is a detached git worktree of the user's repository that
+/// moves from commit to commit (git rewrites only the files that differ, so the others keep
+/// their timestamps), `build` is the out-of-tree build folder kept between steps. kbuild
+/// records every command line with its paths, so the paths must stay the same from step to
+/// step and from one bisection to the next: one workspace per tree and configuration.
+/// The user's checkout is never touched (only git's list of worktrees gains this one).
+public struct BisectWorkspace: Sendable {
+    /// The top of the user's repository.
+    public var tree: URL
+    public var root: URL
+    public var source: URL { root.appendingPathComponent("src") }
+    public var build: IncrementalBuild
+
+    public init(tree: URL, recipe: Recipe, paths: CachePaths) throws {
+        self.tree = tree
+        root = paths.root.appendingPathComponent("bisect").appendingPathComponent(try Self.slug(tree: tree, recipe: recipe))
+        build = IncrementalBuild.make(folder: root.appendingPathComponent("build"), paths: paths)
+    }
+
+    /// The tree's path and what configures the build (base, fragments and patches by content).
+    static func slug(tree: URL, recipe: Recipe) throws -> String {
+        var lines = [tree.path, recipe.base.label]
+        if case .file(let url) = recipe.base { lines[1] = "file:\(try Digest.sha256(file: url))" }
+        lines += try recipe.fragments.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
+        lines += try recipe.patches.map { "patch \($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
+        return String(Digest.sha256(Data(lines.joined(separator: "\n").utf8)).prefix(16))
+    }
+
+    /// Takes the workspace for this process (a second bisection of the same tree and
+    /// configuration waits), and makes the worktree when it is missing.
+    public func open(progress: ProgressReporter) async throws -> CacheLock {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let lock = try await CacheLock.acquire(
+            root.appendingPathComponent(".lock"),
+            waiting: "another handover is building in \(root.path); waiting for it", progress: progress)
+        if try await !isWorktreeOfTree() {
+            try? FileManager.default.removeItem(at: source)
+            progress.step("making a worktree of \(tree.path) in \(source.path) (once per tree and configuration)")
+            // --force: git may still list a worktree at this path whose folder was removed.
+            try await Shell.check("git", ["-C", tree.path, "worktree", "add", "--force", "--detach", "--quiet", source.path, "HEAD"])
+        }
+        return lock
+    }
+
+    func isWorktreeOfTree() async throws -> Bool {
+        guard FileManager.default.fileExists(atPath: source.appendingPathComponent(".git").path) else { return false }
+        let ours = try? await GitHistory.commonDirectory(of: source)
+        let theirs = try await GitHistory.commonDirectory(of: tree)
+        return ours == theirs
+    }
+
+    /// Moves the worktree to `commit` (only changed files are rewritten) and applies the
+    /// recipe's patches on top.
+    public func checkout(_ commit: String, patches: [URL], recipeFile: URL) async throws {
+        try await Shell.check("git", ["-C", source.path, "checkout", "--quiet", "--force", "--detach", commit])
+        try await Shell.check("git", ["-C", source.path, "clean", "-fdq"])
+        for (index, patch) in patches.enumerated() {
+            let output = try await Shell.capture("patch", ["-p1", "--forward", "--batch", "-d", source.path, "-i", patch.path])
+            guard output.succeeded else {
+                throw InputError(file: recipeFile.path, keyPath: "patches[\(index)]",
+                                 message: "\(patch.lastPathComponent) does not apply at \(commit.prefix(12)): \((output.stdout + output.stderr).trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import HandoverSupport
+
+/// The static guest agent that becomes /init: $HANDOVER_AGENT, else the Embedded Swift agent
+/// scripts/build-agent.sh builds (SwiftPM runs it before HandoverRunner builds) into
+/// `.build/agent/ARCH/`, found from the running executable (`.build/debug/handover`).
+public enum AgentBinary {
+    public static let architecture = "x86_64"
+
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
+        if let explicit = environment["HANDOVER_AGENT"], !explicit.isEmpty {
+            let url = URL(fileURLWithPath: explicit)
+            guard FileManager.default.isExecutableFile(atPath: url.path) else {
+                throw HarnessError(.notFound, "HANDOVER_AGENT=\(explicit) is not an executable file")
+            }
+            return url
+        }
+        let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var folder = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
+        // Test bundles live one level deeper (…/debug/handoverPackageTests.xctest/…).
+        for _ in 0..<4 {
+            let candidate = folder.appendingPathComponent("agent/\(architecture)/handover-agent")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            folder.deleteLastPathComponent()
+        }
+        throw HarnessError(.notFound, "the guest agent was not found in an agent/\(architecture) folder above \(selfPath); `swift build` builds it (scripts/build-agent.sh), or set HANDOVER_AGENT")
+    }
+}
+
+extension Initramfs {
+    /// Where things live inside every handover initramfs.
+    public enum Layout {
+        public static let plan = "handover/plan.json"
+        public static func nextKernel(_ hop: Int) -> String { "handover/hop\(hop)/bzImage" }
+        public static func nextInitrd(_ hop: Int) -> String { "handover/hop\(hop)/initrd.cpio" }
+    }
+
+    /// The agent as /init with the device nodes a bare kernel needs.
+    public static func agentBase(agent: URL) -> Initramfs {
+        var archive = Initramfs()
+        archive.addStandardNodes()
+        archive.addFile("init", from: agent, mode: 0o755)
+        archive.addDirectory("handover")
+        return archive
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import HandoverCore
+import HandoverImages
+import HandoverResults
+
+extension RunTracker {
+    static func blackout(of hop: Hop) -> Blackout? {
+        guard let quiesce = hop.quiesce, let resumed = hop.resumed else { return nil }
+        let total = resumed.time.seconds - quiesce.seconds
+        let agentZero = resumed.time.seconds - Double(resumed.clockMicros) / 1e6
+        // The new kernel's first console line, or with a quiet console the agent's clock.
+        let kernelZero = hop.consoleClock.firstLine ?? agentZero
+        let runInitMicros = hop.hello?.bootMarks["run-init"]
+        let runInit = runInitMicros.map { Double($0) / 1e6 }
+        let restore = Double(resumed.restoreMicros) / 1e6
+        let restoreStart = Double(resumed.clockMicros - resumed.restoreMicros) / 1e6
+        let shutdown = kernelZero - quiesce.seconds
+        func host(_ micros: Int) -> Double {
+            hop.consoleClock.host(atPrintk: Double(micros) / 1e6) ?? agentZero + Double(micros) / 1e6
+        }
+        // On the host clock: the printk clock may have counted too slowly early on.
+        let kernelBoot = runInitMicros.map { host($0) - kernelZero }
+        let agentStart = runInit.map { restoreStart - $0 }
+        let accounted = shutdown + (kernelBoot ?? 0) + (agentStart ?? restoreStart) + restore
+        var blackout = Blackout(total: total, shutdown: shutdown, kernelBoot: kernelBoot, agentStart: agentStart, restore: restore,
+                                unaccounted: total - accounted)
+        if let kernelBoot, let runInit { blackout.printkClockLag = kernelBoot - runInit }
+        if let started = hop.kexecStarted, started.seconds <= kernelZero {
+            blackout.oldKernel = started.seconds - quiesce.seconds
+            blackout.jump = kernelZero - started.seconds
+        }
+        if let marks = hop.hello?.bootMarks, let start = marks["unpack-start"], let end = marks["unpack-end"], end >= start {
+            blackout.initramfsUnpack = host(end) - host(start)
+        }
+        if let hello = hop.hello, let runInitMicros, let recorded = hello.initcalls {
+            let initcalls = InitcallNames.load(hop.to)?.resolve(recorded) ?? recorded
+            blackout.kernelBootSteps = BootAttribution.steps(initcalls: initcalls, marks: hello.bootMarks, runInit: runInitMicros,
+                                                             zero: kernelZero, host: host)
+        }
+        // Without the console the split rests on the guest's clocks alone and nothing checks
+        // it against the host's: no share is claimed then.
+        if total > 0, !hop.consoleClock.points.isEmpty { blackout.attributedShare = max(0, 1 - abs(total - accounted) / total) }
+        return blackout
+    }
+
+    /// Compares what came back with what went in, hop by hop, and fills the result.
+    package func conclude(into result: inout RunResult) {
+        result.hellos = hellos
+        result.steps = steps
+        result.blackout = Self.blackout(of: hops[0])
+        let vm = vmResult()
+        result.vm = vm
+        result.contention = hops[0].contention
+        var outcome = self.outcome
+        var hopResults: [HopResult] = []
+        var firstMismatch: (hop: Int, objects: [ObjectResult])?
+        var lastObjects: [ObjectResult] = []
+        for (index, hop) in hops.enumerated() where hop.resumed != nil {
+            let objects = compareObjects(hop)
+            let checks = checks(for: hop, index: index)
+            if firstMismatch == nil, objects.contains(where: { !$0.ok }) { firstMismatch = (index, objects) }
+            lastObjects = objects
+            hopResults.append(HopResult(from: hop.from.recipe, to: hop.to.recipe, toRelease: hop.to.kernelRelease,
+                                        blackout: Self.blackout(of: hop), objectsIntact: objects.filter(\.ok).count,
+                                        objectsTotal: objects.count, checks: checks, vmBlackout: vm?.hops[index].blackout,
+                                        contention: hop.contention))
+        }
+        result.hops = hopResults
+        result.objects = firstMismatch?.objects ?? lastObjects
+        result.checks = hopResults.first(where: { $0.checks.contains { !$0.passed } })?.checks ?? hopResults.last?.checks ?? []
+        if outcome == nil, phase == .finished {
+            outcome = judge(hopResults: hopResults, mismatch: firstMismatch, vm: vm)
+        }
+        guard let outcome else { return }
+        result.verdict = outcome.verdict
+        result.failureClass = outcome.failureClass
+        result.reason = outcome.reason
+        result.evidence = outcome.evidence
+        result.errno = outcome.errno
+    }
+
+    func compareObjects(_ hop: Hop) -> [ObjectResult] {
+        before.map { old in
+            guard let new = hop.after.first(where: { $0.object == old.object }) else {
+                return ObjectResult(object: old.object, session: old.session, token: old.token, ok: false,
+                                    properties: [PropertyOutcome(property: "retrieved", status: .changed, before: "preserved", after: "missing")])
+            }
+            var properties = FingerprintComparison.compare(before: old, after: new, reset: scenario.reset)
+            for index in properties.indices where properties[index].property == "content" && properties[index].status == .changed {
+                if let spot = hop.located.first(where: { $0.object == old.object && $0.chunk == properties[index].chunk }) {
+                    properties[index].offset = spot.offset
+                    properties[index].detail = String(format: "chunk %d: first differing byte at offset %d (expected 0x%02x, found 0x%02x); %d bytes differ in the chunk",
+                                                      spot.chunk, spot.offset, spot.expected, spot.found, spot.differingBytes)
+                }
+            }
+            return ObjectResult(object: old.object, session: old.session, token: old.token,
+                                ok: !properties.contains { $0.status == .changed }, properties: properties)
+        }
+    }
+
+    /// The agent's uAPI checks plus what the hello proves: the expected kernel runs, and its
+    /// live update number went up by one.
+    func checks(for hop: Hop, index: Int) -> [CheckResult] {
+        var checks = hop.checks
+        guard let hello = hop.hello else { return checks }
+        let previous = index == 0 ? (hellos.first { $0.stage == 1 }?.liveUpdateNumber ?? 0) : (hops[index - 1].hello?.liveUpdateNumber ?? 0)
+        checks.insert(CheckResult(name: "new-kernel-release", passed: hello.kernelRelease == hop.to.kernelRelease,
+                                  expected: hop.to.kernelRelease, observed: hello.kernelRelease), at: 0)
+        checks.insert(CheckResult(name: "liveupdate-number-incremented", passed: hello.liveUpdateNumber == previous + 1,
+                                  expected: String(previous + 1), observed: hello.liveUpdateNumber.map(String.init) ?? "none"), at: 1)
+        return checks
+    }
+
+    private func judge(hopResults: [HopResult], mismatch: (hop: Int, objects: [ObjectResult])?, vm: VMResult?) -> Outcome {
+        if before.isEmpty && scenario.devices?.vm == nil {
+            return Outcome(verdict: .error, failureClass: .infrastructure, reason: "the agent reported no stage-1 fingerprints")
+        }
+        for (index, hop) in hopResults.enumerated() {
+            if let release = hop.checks.first(where: { $0.name == "new-kernel-release" && !$0.passed }) {
+                return Outcome(verdict: .fail, failureClass: .kexecLoadFailed,
+                               reason: "hop \(index + 1): the kernel that came up is \(release.observed), expected \(release.expected)")
+            }
+        }
+        if let guest = judgeGuest(vm) { return guest }
+        if let mismatch {
+            let bad = mismatch.objects.first { !$0.ok }!
+            let first = bad.properties.first { $0.status == .changed }!
+            let what = first.property == "content" ? (first.detail ?? "content differs") : "\(first.property) was \(first.before), is \(first.after)"
+            let others = mismatch.objects.filter { !$0.ok }.count - 1
+            let where_ = hops.count > 1 ? " after hop \(mismatch.hop + 1) (\(hops[mismatch.hop].to.recipe))" : ""
+            return Outcome(verdict: .fail, failureClass: .stateMismatch,
+                           reason: "\(bad.object) (session \(bad.session), token \(bad.token)) came back changed\(where_): \(what)" + (others > 0 ? "; \(others) more objects differ" : ""))
+        }
+        for hop in hopResults {
+            if let failed = hop.checks.first(where: { !$0.passed }) {
+                let failureClass: FailureClass = failed.name.hasPrefix("finish") || failed.name == "retrieve-after-finish" ? .finishFailed : .retrieveFailed
+                return Outcome(verdict: .fail, failureClass: failureClass,
+                               reason: "uAPI check \(failed.name) in \(hop.to): expected \(failed.expected), observed \(failed.observed)")
+            }
+        }
+        let last = hopResults.last!
+        let checkCount = hopResults.reduce(0) { $0 + $1.checks.count }
+        if let vm, let resumed = vm.hops.last?.firstCounterAfter, let end = vm.stages.last?.counterEnd {
+            return Outcome(verdict: .pass, failureClass: nil,
+                           reason: "the guest continued where it stopped across \(hopResults.count) hop\(hopResults.count > 1 ? "s" : "") (counter \(vm.hops[0].counterAtPause ?? 0) at the pause, \(resumed) at its first exit after, \(end) at the end) and its \(vm.ramBytes >> 20) MiB of RAM are intact; \(checkCount) uAPI checks passed")
+        }
+        return Outcome(verdict: .pass, failureClass: nil,
+                       reason: "\(last.objectsTotal) objects came back intact across \(hopResults.count) hop\(hopResults.count > 1 ? "s" : ""), \(checkCount) uAPI checks passed")
+    }
+}
