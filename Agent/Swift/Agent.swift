@@ -33,8 +33,8 @@ final class Agent {
             initcalls: kernelLog.initcalls)
     }
 
-    func step(_ name: String, _ detail: String, started: Int) {
-        port.send(.step(StepReport(stage: stage, step: name, ok: true, detail: detail, microseconds: Machine.microseconds - started)))
+    func step(_ step: AgentStep, _ detail: String, started: Int) {
+        port.send(.step(StepReport(stage: stage, step: step, ok: true, detail: detail, microseconds: Machine.microseconds - started)))
     }
 
     func fail(_ step: FailurePoint, _ error: SystemError) {

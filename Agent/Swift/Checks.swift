@@ -18,13 +18,13 @@ struct Checks {
         var unknownToken: UInt64 = 0xdead_0000_0000_0001
         while tokens.contains(unknownToken) { unknownToken += 1 }
 
-        func expectErrno(_ name: String, _ expected: Int32, _ rc: Int32) {
-            results.append(CheckResult(name: name, passed: rc == -expected, expected: errnoName(expected),
+        func expectErrno(_ check: Check, _ expected: Int32, _ rc: Int32) {
+            results.append(CheckResult(check, passed: rc == -expected, expected: errnoName(expected),
                                        observed: rc < 0 ? errnoName(-rc) : "success (\(rc))"))
         }
 
         var fd: Int32 = -1
-        expectErrno("retrieve-unknown-token", ENOENT, hv_luo_retrieve_fd(sessionFD, unknownToken, &fd))
+        expectErrno(.retrieveUnknownToken, ENOENT, hv_luo_retrieve_fd(sessionFD, unknownToken, &fd))
 
         var again: Int32 = -1
         let rc = hv_luo_retrieve_fd(sessionFD, member.token, &again)
@@ -33,29 +33,29 @@ struct Checks {
             fstat(first, &a)
             fstat(again, &b)
             let same = a.st_ino == b.st_ino && a.st_dev == b.st_dev
-            results.append(CheckResult(name: "retrieve-token-twice-same-file", passed: same, expected: "the same file (inode \(a.st_ino))",
+            results.append(CheckResult(.retrieveTokenTwiceSameFile, passed: same, expected: "the same file (inode \(a.st_ino))",
                                        observed: "inode \(b.st_ino)"))
             close(again)
         } else {
-            results.append(CheckResult(name: "retrieve-token-twice-same-file", passed: false, expected: "the same file",
+            results.append(CheckResult(.retrieveTokenTwiceSameFile, passed: false, expected: "the same file",
                                        observed: rc < 0 ? errnoName(-rc) : "no first fd"))
         }
 
         var unknownSession: Int32 = -1
-        expectErrno("retrieve-unknown-session", ENOENT, hv_luo_retrieve_session(restored.device, "handover-no-such-session", &unknownSession))
-        expectErrno("finish-nonzero-reserved", EINVAL, hv_luo_finish(sessionFD, 1))
+        expectErrno(.retrieveUnknownSession, ENOENT, hv_luo_retrieve_session(restored.device, "handover-no-such-session", &unknownSession))
+        expectErrno(.finishNonzeroReserved, EINVAL, hv_luo_finish(sessionFD, 1))
 
         var finished = true
         for spec in plan.sessions where !finishedByDevices.contains(spec.name) {
             guard let fd = restored.sessions[spec.name] else { continue }
             let rc = hv_luo_finish(fd, 0)
             if rc != 0 { finished = false }
-            results.append(CheckResult(name: "finish-\(spec.name)", passed: rc == 0, expected: "success",
+            results.append(CheckResult(.finishSession(spec.name), passed: rc == 0, expected: "success",
                                        observed: rc == 0 ? "success" : errnoName(-rc)))
         }
         if finished {
             var after: Int32 = -1
-            expectErrno("retrieve-after-finish", ENOENT, hv_luo_retrieve_fd(sessionFD, member.token, &after))
+            expectErrno(.retrieveAfterFinish, ENOENT, hv_luo_retrieve_fd(sessionFD, member.token, &after))
         }
         return results
     }

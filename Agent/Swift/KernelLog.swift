@@ -62,14 +62,12 @@ struct KernelLog {
     }
 
     /// printk times of the boot milestones the runner uses to split the blackout.
-    var bootMarks: [String: Int] {
-        var marks: [String: Int] = [:]
-        if let first = records.first { marks["first-record"] = first.microseconds }
-        let milestones: [(String, KernelMessage)] = [
-            ("kho-exec-from", .execFrom), ("luo-retrieved", .retrieved), ("free-init-memory", .freeInitMemory),
-            ("run-init", .runInit), ("unpack-start", .unpackStart), ("unpack-start", .unpackStartNoRamdisk), ("unpack-end", .unpackEnd),
-        ]
-        for (key, message) in milestones { if let record = first(message) { marks[key] = record.microseconds } }
+    var bootMarks: [BootMark: Int] {
+        var marks: [BootMark: Int] = [:]
+        if let first = records.first { marks[.firstRecord] = first.microseconds }
+        for mark in BootMark.allCases {
+            for message in mark.messages { if let record = first(message) { marks[mark] = record.microseconds } }
+        }
         return marks
     }
 

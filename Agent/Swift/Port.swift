@@ -42,7 +42,7 @@ final class Port {
 
     /// Fault injection: lines no runner may trust, then a truncated one.
     func sendGarbage() {
-        for line in ["not json at all", "{\"v\":1,\"type\":\"quiesce\"", "{\"v\":99,\"type\":\"done\",\"body\":{}}", "{\"v\":2,\"type\":\"hello\",\"body\":{\"stage\":\"two\"}}"] {
+        for line in ["not json at all", "{\"v\":1,\"type\":\"quiesce\"", "{\"v\":99,\"type\":\"done\",\"body\":{}}", "{\"v\":3,\"type\":\"hello\",\"body\":{\"stage\":\"two\"}}"] {
             _ = (line + "\n").withCString { write(fd, $0, strlen($0)) }
         }
         _ = "{\"v\":1,\"type\":\"resu".withCString { write(fd, $0, strlen($0)) }

@@ -30,7 +30,7 @@ extension Agent {
                 return
             }
             if !memfds.isEmpty {
-                step("create", "\(memfds.count) memfds, \(memfds.reduce(0) { $0 + $1.size }) bytes", started: started)
+                step(.create, "\(memfds.count) memfds, \(memfds.reduce(0) { $0 + $1.size }) bytes", started: started)
             }
             if let devices = plan.devices {
                 guard let created = setUpDevices(devices, plan: plan, objects: &fds) else { return }
@@ -57,7 +57,7 @@ extension Agent {
                 fail(.fingerprint, error)
                 return
             }
-            step("fingerprint", "\(fingerprints.count) objects, \(totalBytes) bytes", started: started)
+            step(.fingerprint, "\(fingerprints.count) objects, \(totalBytes) bytes", started: started)
             port.send(.fingerprints(stage: stage, fingerprints))
         }
 
@@ -88,7 +88,7 @@ extension Agent {
                 return
             }
         }
-        step("preserve", "\(plan.sessions.count) sessions, \(plan.sessions.reduce(0) { $0 + $1.members.count }) fds", started: started)
+        step(.preserve, "\(plan.sessions.count) sessions, \(plan.sessions.reduce(0) { $0 + $1.members.count }) fds", started: started)
         crashIfInjected()
         if let devices = plan.devices, existing == nil, !checkFrozen(devices, plan: plan, objects: fds) { return }
 
@@ -131,7 +131,7 @@ extension Agent {
     /// a failure when the kernel carries the series that should take it.
     func preserveRefused(fileType: String, series: SeriesRevision, member: SessionSpec.Member, session: String, errno: Int32, plan: AgentPlan) {
         let carried = plan.devices?.carries(series) ?? false
-        port.send(.step(StepReport(stage: stage, step: "preserve-fd", ok: false,
+        port.send(.step(StepReport(stage: stage, step: .preserveHandle, ok: false,
                                    detail: "SESSION_PRESERVE_FD of the \(fileType) '\(member.object)' (session \(session), token \(member.token))",
                                    errno: errno, errnoName: errnoName(errno))))
         switch SetupPolicy.preserveRefused(fileType: fileType, errno: errno, errnoName: errnoName(errno), release: Machine.release,
@@ -160,7 +160,7 @@ extension Agent {
         }
         close(kernel)
         close(initrd)
-        step("kexec-load", "\(next.kernel) with '\(next.cmdline)'", started: started)
+        step(.kexecLoad, "\(next.kernel) with '\(next.cmdline)'", started: started)
 
         port.send(.quiesce)
         let rc = hv_reboot(hv_reboot_cmd_kexec())

@@ -102,7 +102,7 @@ extension Agent {
             return
         }
         let bytes = plan.objects.reduce(0) { $0 + $1.size }
-        step("verify", "\(after.count) objects, \(bytes) bytes; agent peak RSS \(Machine.peakRSSKiB) KiB", started: started)
+        step(.verify, "\(after.count) objects, \(bytes) bytes; agent peak RSS \(Machine.peakRSSKiB) KiB", started: started)
         port.send(.fingerprints(stage: stage, after))
         if !located.isEmpty { port.send(.located(located)) }
     }
@@ -137,7 +137,7 @@ extension Agent {
             close(fd)
         }
         close(restored.device)
-        step("finish", "\(restored.sessions.count) sessions ended before handing on", started: started)
+        step(.finish, "\(restored.sessions.count) sessions ended before handing on", started: started)
         preserveAndKexec(plan, objects: restored.objects, handles: restored.handles)
     }
 }

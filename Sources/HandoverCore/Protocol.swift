@@ -19,13 +19,13 @@ public struct Hello: Sendable, Equatable {
     /// Kernel log lines that tell how the handover went (ABI refusals, missing handlers).
     public var liveUpdateLog: [String]
     /// printk times (µs since boot) of boot milestones, read from /dev/kmsg.
-    public var bootMarks: [String: Int]
+    public var bootMarks: [BootMark: Int]
     /// Every initcall's return, when the kernel booted with initcall_debug.
     public var initcalls: [InitcallTiming]?
 
     public init(agentVersion: String, protocolVersion: Int, stage: Int, kernelRelease: String, bootID: String,
                 cmdline: String, liveUpdateDevice: Bool, liveUpdateNumber: Int?, previousRelease: String?,
-                kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [String: Int],
+                kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [BootMark: Int],
                 initcalls: [InitcallTiming]? = nil) {
         self.agentVersion = agentVersion
         self.protocolVersion = protocolVersion
@@ -47,7 +47,7 @@ public struct Hello: Sendable, Equatable {
 /// One step the agent took and how it ended. `errno` is set when a system call refused.
 public struct StepReport: Sendable, Equatable {
     public var stage: Int
-    public var step: String
+    public var step: AgentStep
     public var ok: Bool
     public var detail: String
     public var errno: Int32?
@@ -56,7 +56,7 @@ public struct StepReport: Sendable, Equatable {
     /// The step was not attempted (for example a series ioctl on a kernel without the series).
     public var skipped: Bool?
 
-    public init(stage: Int, step: String, ok: Bool, detail: String, errno: Int32? = nil,
+    public init(stage: Int, step: AgentStep, ok: Bool, detail: String, errno: Int32? = nil,
                 errnoName: String? = nil, microseconds: Int? = nil, skipped: Bool? = nil) {
         self.skipped = skipped
         self.stage = stage
@@ -71,13 +71,13 @@ public struct StepReport: Sendable, Equatable {
 
 /// A promise of the uAPI checked in the new kernel, with what was expected and seen.
 public struct CheckResult: Sendable, Equatable {
-    public var name: String
+    public var check: Check
     public var passed: Bool
     public var expected: String
     public var observed: String
 
-    public init(name: String, passed: Bool, expected: String, observed: String) {
-        self.name = name
+    public init(_ check: Check, passed: Bool, expected: String, observed: String) {
+        self.check = check
         self.passed = passed
         self.expected = expected
         self.observed = observed
@@ -211,7 +211,7 @@ extension Hello: JSONConvertible {
             $0.add("kexecCount", kexecCount)
             $0.add("uptimeAtStart", uptimeAtStart)
             $0.add("liveUpdateLog", liveUpdateLog)
-            $0.add("bootMarks", bootMarks)
+            $0.add("bootMarks", [String: Int](uniqueKeysWithValues: bootMarks.map { ($0.key.rawValue, $0.value) }))
             $0.add("initcalls", initcalls)
         }
     }
@@ -230,7 +230,10 @@ extension Hello: JSONConvertible {
         kexecCount = try o.optional("kexecCount")
         uptimeAtStart = try o.required("uptimeAtStart")
         liveUpdateLog = try o.required("liveUpdateLog")
-        bootMarks = try o.required("bootMarks")
+        // A mark this runner does not know is one it does not use.
+        let marks: [String: Int] = try o.required("bootMarks")
+        bootMarks = [:]
+        for (name, micros) in marks { if let mark = BootMark(rawValue: name) { bootMarks[mark] = micros } }
         initcalls = try o.optional("initcalls")
     }
 }
@@ -265,7 +268,7 @@ extension StepReport: JSONConvertible {
 extension CheckResult: JSONConvertible {
     public var json: JSON {
         .build {
-            $0.add("name", name)
+            $0.add("name", check)
             $0.add("passed", passed)
             $0.add("expected", expected)
             $0.add("observed", observed)
@@ -274,7 +277,7 @@ extension CheckResult: JSONConvertible {
 
     public init(json: JSON) throws(JSONError) {
         let o = try JSONObject(json)
-        name = try o.required("name")
+        check = try o.required("name")
         passed = try o.required("passed")
         expected = try o.required("expected")
         observed = try o.required("observed")

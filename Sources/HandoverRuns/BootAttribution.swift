@@ -11,7 +11,7 @@ package enum BootAttribution {
     static let namedGapMicros = 50_000
 
     /// `zero` is the host time the boot starts; `host` maps a printk time (µs) to host seconds.
-    static func steps(initcalls: [InitcallTiming], marks: [String: Int], runInit: Int, zero: Double,
+    static func steps(initcalls: [InitcallTiming], marks: [BootMark: Int], runInit: Int, zero: Double,
                       host: (Int) -> Double) -> [BootStep]? {
         let calls = initcalls.filter { $0.finishMicros <= runInit }.sorted { $0.finishMicros < $1.finishMicros }
         guard let first = calls.first else { return nil }
@@ -41,7 +41,7 @@ package enum BootAttribution {
         if !shortGaps.isEmpty {
             steps.append(BootStep(name: "between the other initcalls", kind: .between, seconds: shortGaps.reduce(0) { $0 + $1.seconds }))
         }
-        if let unpacked = marks["unpack-end"], unpacked > cursor {
+        if let unpacked = marks[.unpackEnd], unpacked > cursor {
             let end = min(unpacked, runInit)
             steps.append(BootStep(name: "waiting for the initramfs unpacking", kind: .initramfsWait, seconds: span(cursor, end)))
             cursor = end

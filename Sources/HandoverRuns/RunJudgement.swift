@@ -10,7 +10,7 @@ extension RunTracker {
         let agentZero = resumed.time.seconds - Double(resumed.clockMicros) / 1e6
         // The new kernel's first console line, or with a quiet console the agent's clock.
         let kernelZero = hop.consoleClock.firstLine ?? agentZero
-        let runInitMicros = hop.hello?.bootMarks["run-init"]
+        let runInitMicros = hop.hello?.bootMarks[.runInit]
         let runInit = runInitMicros.map { Double($0) / 1e6 }
         let restore = Double(resumed.restoreMicros) / 1e6
         let restoreStart = Double(resumed.clockMicros - resumed.restoreMicros) / 1e6
@@ -29,7 +29,7 @@ extension RunTracker {
             blackout.oldKernel = started.seconds - quiesce.seconds
             blackout.jump = kernelZero - started.seconds
         }
-        if let marks = hop.hello?.bootMarks, let start = marks["unpack-start"], let end = marks["unpack-end"], end >= start {
+        if let marks = hop.hello?.bootMarks, let start = marks[.unpackStart], let end = marks[.unpackEnd], end >= start {
             blackout.initramfsUnpack = host(end) - host(start)
         }
         if let hello = hop.hello, let runInitMicros, let recorded = hello.initcalls {
@@ -104,11 +104,25 @@ extension RunTracker {
         var checks = hop.checks
         guard let hello = hop.hello else { return checks }
         let previous = index == 0 ? (hellos.first { $0.stage == 1 }?.liveUpdateNumber ?? 0) : (hops[index - 1].hello?.liveUpdateNumber ?? 0)
-        checks.insert(CheckResult(name: "new-kernel-release", passed: hello.kernelRelease == hop.to.kernelRelease,
+        checks.insert(CheckResult(.newKernelRelease, passed: hello.kernelRelease == hop.to.kernelRelease,
                                   expected: hop.to.kernelRelease, observed: hello.kernelRelease), at: 0)
-        checks.insert(CheckResult(name: "liveupdate-number-incremented", passed: hello.liveUpdateNumber == previous + 1,
+        checks.insert(CheckResult(.liveUpdateNumberIncremented, passed: hello.liveUpdateNumber == previous + 1,
                                   expected: String(previous + 1), observed: hello.liveUpdateNumber.map(String.init) ?? "none"), at: 1)
         return checks
+    }
+
+    /// What a failed check says about the new kernel.
+    static func failureClass(of check: Check) -> FailureClass {
+        switch check {
+        case .newKernelRelease: .kexecLoadFailed
+        case .finishNonzeroReserved, .finishSession, .retrieveAfterFinish, .finishRefusedBeforeHWPTReclaim, .finishAfterReclaim,
+             .finishRefusedWhileVMUnretrieved, .finishAfterVMRetrieved:
+            .finishFailed
+        case .liveUpdateNumberIncremented, .retrieveUnknownToken, .retrieveTokenTwiceSameFile, .retrieveUnknownSession,
+             .retrieveIommufdAndCdev, .vfioCdevBindsRestoredIommufd, .hwptRestore, .mappedMemfdSizeFrozen, .retrieveKVMVM,
+             .restoredVMOffersGuestMemfd:
+            .retrieveFailed
+        }
     }
 
     private func judge(hopResults: [HopResult], mismatch: (hop: Int, objects: [ObjectResult])?, vm: VMResult?) -> Outcome {
@@ -116,7 +130,7 @@ extension RunTracker {
             return Outcome(verdict: .error, failureClass: .infrastructure, reason: "the agent reported no stage-1 fingerprints")
         }
         for (index, hop) in hopResults.enumerated() {
-            if let release = hop.checks.first(where: { $0.name == "new-kernel-release" && !$0.passed }) {
+            if let release = hop.checks.first(where: { $0.check == .newKernelRelease && !$0.passed }) {
                 return Outcome(verdict: .fail, failureClass: .kexecLoadFailed,
                                reason: "hop \(index + 1): the kernel that came up is \(release.observed), expected \(release.expected)")
             }
@@ -133,9 +147,8 @@ extension RunTracker {
         }
         for hop in hopResults {
             if let failed = hop.checks.first(where: { !$0.passed }) {
-                let failureClass: FailureClass = failed.name.hasPrefix("finish") || failed.name == "retrieve-after-finish" ? .finishFailed : .retrieveFailed
-                return Outcome(verdict: .fail, failureClass: failureClass,
-                               reason: "uAPI check \(failed.name) in \(hop.to): expected \(failed.expected), observed \(failed.observed)")
+                return Outcome(verdict: .fail, failureClass: Self.failureClass(of: failed.check),
+                               reason: "uAPI check \(failed.check.wireName) in \(hop.to): expected \(failed.expected), observed \(failed.observed)")
             }
         }
         let last = hopResults.last!

@@ -49,7 +49,7 @@ public enum RunSummary {
         if !result.checks.isEmpty {
             let failed = result.checks.filter { !$0.passed }
             lines.append("  uAPI checks: \(result.checks.count - failed.count)/\(result.checks.count) passed")
-            for check in failed { lines.append("    \(check.name): expected \(check.expected), observed \(check.observed)") }
+            for check in failed { lines.append("    \(check.check.wireName): expected \(check.expected), observed \(check.observed)") }
         }
         if result.verdict != .pass, !result.consoleTail.isEmpty {
             lines.append("  console tail:")

@@ -119,7 +119,7 @@ struct DevicePlanCodingTests {
     }
 
     @Test func aSkippedStepSurvivesTheProtocol() throws {
-        let message = AgentMessage.step(StepReport(stage: 1, step: "hwpt-set-preserve", ok: false, detail: "not issued", skipped: true))
+        let message = AgentMessage.step(StepReport(stage: 1, step: .setup(.setPreserve), ok: false, detail: "not issued", skipped: true))
         let line = ProtocolLine.encode(message)
         #expect(try ProtocolLine.decode(AgentMessage.self, from: line) == message)
     }

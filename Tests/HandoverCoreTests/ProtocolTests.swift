@@ -11,7 +11,7 @@ private let sampleHello = Hello(
     cmdline: "console=ttyS0 kho=on liveupdate=on panic=-1 SWIFT_ROOT=/ handover.stage=2",
     liveUpdateDevice: true, liveUpdateNumber: 1, previousRelease: "7.2.0-handover", kexecCount: 1,
     uptimeAtStart: 1.234567, liveUpdateLog: ["luo: Retrieved live update data, liveupdate number: 1", "KHO: exec from: 7.2.0 (count 1)"],
-    bootMarks: ["run-init": 812_345, "agent": 901_002])
+    bootMarks: [.runInit: 812_345, .firstRecord: 0])
 
 private let sampleHelloSparse = Hello(
     agentVersion: "0.1.0", protocolVersion: 1, stage: 1, kernelRelease: "7.2.0", bootID: "b",
@@ -32,8 +32,8 @@ private let sampleFingerprints = [
 private let allAgentMessages: [AgentMessage] = [
     .hello(sampleHello),
     .hello(sampleHelloSparse),
-    .step(StepReport(stage: 1, step: "create", ok: true, detail: "4 memfds", microseconds: 1234)),
-    .step(StepReport(stage: 2, step: "retrieve", ok: false, detail: "LIVEUPDATE_SESSION_RETRIEVE_FD failed", errno: 2,
+    .step(StepReport(stage: 1, step: .create, ok: true, detail: "4 memfds", microseconds: 1234)),
+    .step(StepReport(stage: 2, step: .setup(.mapMemfd), ok: false, detail: "LIVEUPDATE_SESSION_RETRIEVE_FD failed", errno: 2,
                      errnoName: "ENOENT", microseconds: nil)),
     .fingerprints(stage: 1, sampleFingerprints),
     .fingerprints(stage: 1, []),
@@ -41,8 +41,8 @@ private let allAgentMessages: [AgentMessage] = [
     .resumed(retrieved: 400, microseconds: 15_321, clock: 2_000_001),
     .located([LocatedDifference(object: "guest-ram-large", chunk: 3, offset: 3_145_828, expected: 0x00, found: 0xff, differingBytes: 1)]),
     .located([]),
-    .checks([CheckResult(name: "seals-kept", passed: true, expected: "shrink|grow|write", observed: "shrink|grow|write"),
-             CheckResult(name: "cloexec", passed: false, expected: "false", observed: "true")]),
+    .checks([CheckResult(.finishSession("vm-basic"), passed: true, expected: "shrink|grow|write", observed: "shrink|grow|write"),
+             CheckResult(.mappedMemfdSizeFrozen("guest-ram"), passed: false, expected: "false", observed: "true")]),
     .unsupported(reason: "no /dev/liveupdate", errno: nil),
     .unsupported(reason: "ioctl refused", errno: 25),
     .failed(step: .preserve, message: "LIVEUPDATE_SESSION_PRESERVE_FD: Operation not permitted", errno: 1),
@@ -289,7 +289,7 @@ private struct ProtocolTestRNG {
     }
 
     @Test func unknownType() throws {
-        let line = #"{"v":2,"type":"reboot-now","body":{}}"#
+        let line = #"{"v":3,"type":"reboot-now","body":{}}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("unknown agent message type 'reboot-now'"))
@@ -297,49 +297,49 @@ private struct ProtocolTestRNG {
         #expect(command.reason.contains("unknown runner command 'reboot-now'"))
 
         for type in ["", "HELLO", "powerOff", "power_off"] {
-            #expect(decodeError(AgentMessage.self, #"{"v":2,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
-            #expect(decodeError(RunnerCommand.self, #"{"v":2,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+            #expect(decodeError(AgentMessage.self, #"{"v":3,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+            #expect(decodeError(RunnerCommand.self, #"{"v":3,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
         }
-        let missingType = #"{"v":2,"body":{}}"#
+        let missingType = #"{"v":3,"body":{}}"#
         #expect(try #require(decodeError(AgentMessage.self, missingType)).reason.contains("missing key 'type'"))
-        let numericType = #"{"v":2,"type":7,"body":{}}"#
+        let numericType = #"{"v":3,"type":7,"body":{}}"#
         #expect(try #require(decodeError(AgentMessage.self, numericType)).reason.contains("expected"))
     }
 
     @Test(arguments: ["hello", "step", "fingerprints", "resumed", "located", "checks", "unsupported", "failed", "log"])
     func missingBody(_ type: String) throws {
-        let line = #"{"v":2,"type":"\#(type)"}"#
+        let line = #"{"v":3,"type":"\#(type)"}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("missing key 'body'"), "\(error.reason)")
     }
 
     @Test func missingBodyOfVerify() throws {
-        let line = #"{"v":2,"type":"verify"}"#
+        let line = #"{"v":3,"type":"verify"}"#
         let error = try #require(decodeError(RunnerCommand.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("missing key 'body'"))
     }
 
     @Test(arguments: [
-        #"{"v":2,"type":"hello","body":[]}"#,
-        #"{"v":2,"type":"hello","body":"hello"}"#,
-        #"{"v":2,"type":"hello","body":{"agentVersion":"x"}}"#,
-        #"{"v":2,"type":"step","body":{"stage":"one","step":"s","ok":true,"detail":""}}"#,
-        #"{"v":2,"type":"step","body":{"stage":1,"step":"s","ok":true,"detail":"","errno":4294967296}}"#,
-        #"{"v":2,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#,
-        #"{"v":2,"type":"resumed","body":{"retrieved":1.5,"microseconds":1,"clock":2}}"#,
-        #"{"v":2,"type":"resumed","body":{"retrieved":1,"microseconds":1}}"#,
-        #"{"v":2,"type":"fingerprints","body":[]}"#,
-        #"{"v":2,"type":"fingerprints","body":{"stage":1,"objects":{}}}"#,
-        #"{"v":2,"type":"located","body":{}}"#,
-        #"{"v":2,"type":"located","body":[{"object":"a","chunk":0,"offset":0,"expected":256,"found":0,"differingBytes":1}]}"#,
-        #"{"v":2,"type":"checks","body":[1,2]}"#,
-        #"{"v":2,"type":"unsupported","body":{"errno":1}}"#,
-        #"{"v":2,"type":"failed","body":{"step":"s","message":null}}"#,
-        #"{"v":2,"type":"log","body":"text"}"#,
-        #"{"v":2,"type":"log","body":{"text":["a"]}}"#,
-        #"{"v":2,"type":"hello","body":null}"#,
+        #"{"v":3,"type":"hello","body":[]}"#,
+        #"{"v":3,"type":"hello","body":"hello"}"#,
+        #"{"v":3,"type":"hello","body":{"agentVersion":"x"}}"#,
+        #"{"v":3,"type":"step","body":{"stage":"one","step":"s","ok":true,"detail":""}}"#,
+        #"{"v":3,"type":"step","body":{"stage":1,"step":"s","ok":true,"detail":"","errno":4294967296}}"#,
+        #"{"v":3,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#,
+        #"{"v":3,"type":"resumed","body":{"retrieved":1.5,"microseconds":1,"clock":2}}"#,
+        #"{"v":3,"type":"resumed","body":{"retrieved":1,"microseconds":1}}"#,
+        #"{"v":3,"type":"fingerprints","body":[]}"#,
+        #"{"v":3,"type":"fingerprints","body":{"stage":1,"objects":{}}}"#,
+        #"{"v":3,"type":"located","body":{}}"#,
+        #"{"v":3,"type":"located","body":[{"object":"a","chunk":0,"offset":0,"expected":256,"found":0,"differingBytes":1}]}"#,
+        #"{"v":3,"type":"checks","body":[1,2]}"#,
+        #"{"v":3,"type":"unsupported","body":{"errno":1}}"#,
+        #"{"v":3,"type":"failed","body":{"step":"s","message":null}}"#,
+        #"{"v":3,"type":"log","body":"text"}"#,
+        #"{"v":3,"type":"log","body":{"text":["a"]}}"#,
+        #"{"v":3,"type":"hello","body":null}"#,
     ])
     func bodyOfTheWrongShape(_ line: String) throws {
         let error = try #require(decodeError(AgentMessage.self, line))
@@ -348,15 +348,15 @@ private struct ProtocolTestRNG {
     }
 
     @Test func verifyBodyOfTheWrongShape() throws {
-        for line in [#"{"v":2,"type":"verify","body":{}}"#, #"{"v":2,"type":"verify","body":[{"object":"a"}]}"#,
-                     #"{"v":2,"type":"verify","body":[null]}"#] {
+        for line in [#"{"v":3,"type":"verify","body":{}}"#, #"{"v":3,"type":"verify","body":[{"object":"a"}]}"#,
+                     #"{"v":3,"type":"verify","body":[null]}"#] {
             let error = try #require(decodeError(RunnerCommand.self, line))
             #expect(error.line == line)
         }
     }
 
     @Test func wrongShapeReasonNamesWhere() throws {
-        let line = #"{"v":2,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#
+        let line = #"{"v":3,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.reason.contains("body"), "\(error.reason)")
         #expect(error.reason.contains("retrieved"), "\(error.reason)")
@@ -381,8 +381,8 @@ private struct ProtocolTestRNG {
         #expect(refused == characters.count)
     }
 
-    @Test(arguments: ["[]", "[1,2,3]", #"[{"v":2,"type":"done","body":{}}]"#, "42", "-1.5e300", "1e999", "null",
-                      "true", "false", #""done""#, #"{"v":2,"type":"done","body":{}}{"v":2,"type":"done","body":{}}"#])
+    @Test(arguments: ["[]", "[1,2,3]", #"[{"v":3,"type":"done","body":{}}]"#, "42", "-1.5e300", "1e999", "null",
+                      "true", "false", #""done""#, #"{"v":3,"type":"done","body":{}}{"v":3,"type":"done","body":{}}"#])
     func notAnObject(_ line: String) throws {
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
@@ -395,7 +395,7 @@ private struct ProtocolTestRNG {
             String(repeating: "[", count: depth) + String(repeating: "]", count: depth),
             String(repeating: "[", count: depth),
             String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth),
-            #"{"v":2,"type":"hello","body":"# + String(repeating: #"{"x":["#, count: 5000) + String(repeating: "]}", count: 5000) + "}",
+            #"{"v":3,"type":"hello","body":"# + String(repeating: #"{"x":["#, count: 5000) + String(repeating: "]}", count: 5000) + "}",
         ]
         for (index, line) in lines.enumerated() {
             let error = try #require(decodeError(AgentMessage.self, line), "nested line \(index)")
@@ -406,7 +406,7 @@ private struct ProtocolTestRNG {
 
     @Test func unknownKeysInsideABodyAreIgnoredAtASaneDepth() throws {
         let junk = String(repeating: "[", count: 50) + String(repeating: "]", count: 50)
-        let line = #"{"v":2,"type":"log","body":{"text":"ok","junk":"# + junk + "}}"
+        let line = #"{"v":3,"type":"log","body":{"text":"ok","junk":"# + junk + "}}"
         #expect(try ProtocolLine.decode(AgentMessage.self, from: line) == .log("ok"))
     }
 
@@ -506,5 +506,36 @@ struct FailurePointTests {
     @Test func anUnknownFailurePointIsAProtocolError() throws {
         let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"failed","body":{"step":"reticulate","message":"m"}}"#
         #expect(throws: ProtocolError.self) { try ProtocolLine.decode(AgentMessage.self, from: line) }
+    }
+}
+
+@Suite("Agent-runner contract")
+struct ContractTests {
+    @Test("every agent step, check and failure point reads back from its wire name")
+    func wireNamesRoundTrip() {
+        for step in AgentStep.allCases { #expect(AgentStep(wireName: step.wireName) == step) }
+        let checks: [Check] = Check.plain + [.finishSession("memfds"), .mappedMemfdSizeFrozen("guest-ram-0")]
+        for check in checks { #expect(Check(wireName: check.wireName) == check) }
+        for point in FailurePoint.allCases { #expect(FailurePoint(wireName: point.wireName) == point) }
+        #expect(Set(AgentStep.allCases.map(\.wireName)).count == AgentStep.allCases.count)
+        #expect(Set(checks.map(\.wireName)).count == checks.count)
+    }
+
+    @Test("names the agent never sends are refused, not guessed")
+    func unknownNamesAreRefused() throws {
+        #expect(AgentStep(wireName: "retrieve") == nil)
+        #expect(Check(wireName: "seals-kept") == nil)
+        #expect(Check(wireName: "finish-") == nil)
+        let line = #"{"v":3,"type":"step","body":{"stage":1,"step":"teleport","ok":true,"detail":""}}"#
+        #expect(throws: ProtocolError.self) { try ProtocolLine.decode(AgentMessage.self, from: line) }
+    }
+
+    @Test("boot marks the runner does not know are dropped from a hello, the known ones kept")
+    func unknownBootMarksAreDropped() throws {
+        guard case .object(var fields) = sampleHello.json, let index = fields.firstIndex(where: { $0.0 == "bootMarks" }),
+              case .object(let marks) = fields[index].1 else { Issue.record("a hello's JSON has bootMarks"); return }
+        fields[index].1 = .object(marks + [("agent", .number("5"))])
+        let hello = try Hello(json: .object(fields))
+        #expect(hello.bootMarks == sampleHello.bootMarks)
     }
 }

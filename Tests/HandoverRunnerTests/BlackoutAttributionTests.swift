@@ -101,7 +101,7 @@ struct InitcallAttributionTests {
         var calls = [InitcallTiming(name: "early_a", finishMicros: 110_000, durationMicros: 10_000)]
         calls += (0..<12).map { InitcallTiming(name: "small_\($0)", finishMicros: 200_000 + $0 * 1_000, durationMicros: 500) }
         calls.append(InitcallTiming(name: "big", finishMicros: 900_000, durationMicros: 500_000))
-        let marks = ["unpack-start": 300_000, "unpack-end": 1_200_000]
+        let marks = [BootMark.unpackStart: 300_000, .unpackEnd: 1_200_000]
         let steps = try #require(BootAttribution.steps(initcalls: calls, marks: marks, runInit: 1_300_000, zero: 0) { Double($0) / 1e6 })
         #expect(abs(steps.reduce(0) { $0 + $1.seconds } - 1.3) < 1e-9)
         #expect(steps[0] == BootStep(name: "early boot (to the first initcall)", kind: .early, seconds: 0.1))

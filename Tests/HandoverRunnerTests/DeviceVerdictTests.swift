@@ -55,35 +55,35 @@ private func conclude(_ messages: [AgentMessage]) throws -> RunResult {
     return result
 }
 
-private func step(_ name: String, ok: Bool, errno: Int32? = nil) -> AgentMessage {
-    .step(StepReport(stage: 1, step: name, ok: ok, detail: name, errno: errno))
+private func step(_ step: AgentStep, ok: Bool, errno: Int32? = nil) -> AgentMessage {
+    .step(StepReport(stage: 1, step: step, ok: ok, detail: step.wireName, errno: errno))
 }
 
 @Suite("Device scenario verdicts")
 struct DeviceVerdictTests {
     @Test func preserveRefusedAfterSetupIsUnsupportedWithTheErrnoAndTheSteps() throws {
         let result = try conclude([
-            step("find-pci-device", ok: true), step("ioas-alloc", ok: true), step("ioas-map-file", ok: true),
-            step("preserve-fd", ok: false, errno: 2),
+            step(.setup(.findDevice), ok: true), step(.setup(.allocIOAS), ok: true), step(.setup(.mapMemfd), ok: true),
+            step(.preserveHandle, ok: false, errno: 2),
             .unsupported(reason: "kernel 7.3.4: SESSION_PRESERVE_FD refused the iommufd with ENOENT (no live update handler for this file type)", errno: 2),
         ])
         #expect(result.verdict == .unsupported)
         #expect(result.failureClass == nil)
         #expect(result.errno == 2)
         #expect(result.reason.contains("linux-7.3 (7.3.4) cannot preserve") && result.reason.contains("ENOENT"))
-        #expect(result.steps.map(\.step) == ["find-pci-device", "ioas-alloc", "ioas-map-file", "preserve-fd"])
+        #expect(result.steps.map(\.step.wireName) == ["find-pci-device", "ioas-alloc", "ioas-map-file", "preserve-fd"])
         #expect(result.machine?.contains("intel-iommu") == true)
     }
 
     @Test func aSetupStepThatCannotRunHereIsUnsupported() throws {
-        let result = try conclude([step("iommu-group", ok: false, errno: 2),
+        let result = try conclude([step(.setup(.iommuGroup), ok: false, errno: 2),
                                    .unsupported(reason: "kernel 7.3.4: the PCI device has no IOMMU group", errno: 2)])
         #expect(result.verdict == .unsupported)
         #expect(result.reason.contains("no IOMMU group"))
     }
 
     @Test func aSetupStepThatShouldWorkIsAPreserveFailure() throws {
-        let result = try conclude([step("ioas-alloc", ok: false, errno: 22),
+        let result = try conclude([step(.setup(.allocIOAS), ok: false, errno: 22),
                                    .failed(step: .setup(.allocIOAS), message: "IOMMU_IOAS_ALLOC: EINVAL", errno: 22)])
         #expect(result.verdict == .fail)
         #expect(result.failureClass == .preserveFailed)
@@ -103,7 +103,7 @@ struct DeviceVerdictTests {
     }
 
     @Test func nothingReportedIsNeverAPass() throws {
-        let result = try conclude([step("find-pci-device", ok: true)])
+        let result = try conclude([step(.setup(.findDevice), ok: true)])
         #expect(result.verdict == .error)
     }
 }

@@ -40,7 +40,7 @@ private struct GuestRun {
             (7.6, .hello(hello(stage: 2, release: "7.3.4", number: 1))),
             (8.0, .vm(stage2(continued, ram: intact, end: end))),
             (8.1, .fingerprints(stage: 2, [])),
-            (8.2, .checks([CheckResult(name: "finish-vm", passed: true, expected: "success", observed: "success")])),
+            (8.2, .checks([CheckResult(.finishSession("vm"), passed: true, expected: "success", observed: "success")])),
             (8.3, .done),
         ]
     }
@@ -147,7 +147,7 @@ struct BlackoutPhaseTests {
         messages[resumedAt + 2].1 = .hello(Hello(
             agentVersion: "0", protocolVersion: HandoverVersion.protocolVersion, stage: 2, kernelRelease: "7.3.4", bootID: "b2", cmdline: "",
             liveUpdateDevice: true, liveUpdateNumber: 1, previousRelease: nil, kexecCount: nil, uptimeAtStart: 1,
-            liveUpdateLog: [], bootMarks: ["run-init": 2_000_000, "unpack-start": 1_200_000, "unpack-end": 1_450_000]))
+            liveUpdateLog: [], bootMarks: [.runInit: 2_000_000, .unpackStart: 1_200_000, .unpackEnd: 1_450_000]))
         let chain = [verdictTestImage("linux-7.3", release: "7.3.4"), verdictTestImage("linux-7.3", release: "7.3.4")]
         var tracker = RunTracker(scenario: GuestRun.scenario, chain: chain)
         let progress = ProgressReporter(mode: .quiet, isTerminal: false)

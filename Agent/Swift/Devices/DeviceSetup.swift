@@ -15,17 +15,17 @@ extension Agent {
         let started = Machine.microseconds
         do {
             let (value, detail) = try body()
-            port.send(.step(StepReport(stage: stage, step: step.rawValue, ok: true, detail: detail, microseconds: Machine.microseconds - started)))
+            port.send(.step(StepReport(stage: stage, step: .setup(step), ok: true, detail: detail, microseconds: Machine.microseconds - started)))
             return value
         } catch {
-            port.send(.step(StepReport(stage: stage, step: step.rawValue, ok: false, detail: error.detail, errno: error.errno,
+            port.send(.step(StepReport(stage: stage, step: .setup(step), ok: false, detail: error.detail, errno: error.errno,
                                        errnoName: error.errno.map(errnoName), microseconds: Machine.microseconds - started)))
             throw error
         }
     }
 
     func skippedStep(_ step: SetupStep, _ detail: String) {
-        port.send(.step(StepReport(stage: stage, step: step.rawValue, ok: false, detail: detail, skipped: true)))
+        port.send(.step(StepReport(stage: stage, step: .setup(step), ok: false, detail: detail, skipped: true)))
     }
 
     /// Creates what the plan's devices need in the first kernel and returns the files it opened

@@ -17,7 +17,7 @@ extension Agent {
             guard let fd = objects[mapping.object], let spec = plan.object(named: mapping.object) else { continue }
             let started = Machine.microseconds
             let refusal = sizeFreezeRefusal(fd: fd, spec: spec)
-            port.send(.step(StepReport(stage: stage, step: "memfd-size-frozen", ok: refusal != nil,
+            port.send(.step(StepReport(stage: stage, step: .memfdSizeFrozen, ok: refusal != nil,
                                        detail: refusal.map { "ftruncate \(mapping.object) refused (\($0))" } ?? "ftruncate \(mapping.object) succeeded after preserve",
                                        microseconds: Machine.microseconds - started)))
             if refusal == nil {

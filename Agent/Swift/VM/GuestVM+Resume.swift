@@ -108,7 +108,7 @@ extension GuestVM {
         }
         let started = Machine.microseconds
         let check = checkRAM()
-        agent.port.send(.step(StepReport(stage: stage, step: "vm-verify-ram", ok: check.ok,
+        agent.port.send(.step(StepReport(stage: stage, step: .vmVerifyRAM, ok: check.ok,
                                          detail: "\(check.bytes) bytes of guest RAM against the program's model at counter \(check.counter)",
                                          microseconds: Machine.microseconds - started)))
         agent.port.send(.vm(report(ram: check)))

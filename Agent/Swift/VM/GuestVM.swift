@@ -135,7 +135,7 @@ final class GuestVM {
         guard written == bytes.count else {
             throw Fault(message: "writing the vCPU state into \(setup.state): \(written < 0 ? errnoName(errno) : "short write")", errno: written < 0 ? errno : nil)
         }
-        agent.port.send(.step(StepReport(stage: stage, step: SetupStep.vmPause.rawValue, ok: true,
+        agent.port.send(.step(StepReport(stage: stage, step: .setup(.vmPause), ok: true,
                                          detail: "vCPU stopped at counter \(counter) (RIP \(hexString(snapshot[.rip]))); \(bytes.count) bytes of state in \(setup.state)",
                                          microseconds: Machine.microseconds - started)))
         agent.port.send(.vm(report()))
