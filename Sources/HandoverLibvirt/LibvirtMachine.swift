@@ -5,13 +5,11 @@ import HandoverCore
 import HandoverSupport
 import HandoverMachines
 
-/// Registers the libvirt backend with the runner: `--backend libvirt` then makes LibvirtMachines.
+/// The libvirt backend: a machine maker with it makes LibvirtMachines for `--backend libvirt`.
 public enum LibvirtBackend {
-    public static func register() {
-        MachineFactory.libvirtMaker = { config, directory, uri in
-            LibvirtMachine(config: config, directory: directory, uri: uri)
-        }
-    }
+    public static let machines = MachineMaker(libvirt: { config, directory, uri in
+        LibvirtMachine(config: config, directory: directory, uri: uri)
+    })
 
     /// Removes what the runs of this process uploaded to libvirt hosts (also done at exit).
     public static func shutdown() {
@@ -110,11 +108,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
-    /// HostTime has no public initialiser; it is Codable as {"nanoseconds": N}.
-    static func hostTime(nanoseconds: UInt64) -> HostTime {
-        // swiftlint:disable:next force_try
-        try! JSONDecoder().decode(HostTime.self, from: Data("{\"nanoseconds\":\(nanoseconds)}".utf8))
-    }
+    static func hostTime(nanoseconds: UInt64) -> HostTime { HostTime(nanoseconds: nanoseconds) }
 
     func now() -> HostTime {
         let zero = locked { startedAt }

@@ -24,6 +24,7 @@ public struct BootSession: Sendable {
     public let keep: Bool
     public var memoryMiB = 512
     public var backend: Backend = .qemu
+    public var machines: MachineMaker = .qemu
 
     public init(image: KernelImage, accelerator: Accelerator, progress: ProgressReporter, keep: Bool) {
         self.image = image
@@ -44,7 +45,7 @@ public struct BootSession: Sendable {
         var config = VMConfig(kernel: image.bzImage, initrd: initrd,
                               cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: image.cmdline), accelerator: accelerator)
         config.memoryMiB = memoryMiB
-        let machine = try MachineFactory.make(backend, config: config, directory: directory)
+        let machine = try machines.make(backend, config: config, directory: directory)
         defer { machine.stop() }
         progress.detail(machine.launchDescription)
         try await machine.start()

@@ -10,7 +10,7 @@ public final class ChannelRecorder: Sendable {
     public let events: Mailbox<VMEvent>
     private let consoleFile: FileHandle
     private let transcriptFile: FileHandle
-    private let tail = Mutex<[String]>([])
+    private let tail = Mutex(ConsoleBuffer(capacity: 400))
 
     public init(consoleLog: URL, transcript: URL, events: Mailbox<VMEvent>) throws {
         self.events = events
@@ -28,7 +28,6 @@ public final class ChannelRecorder: Sendable {
         consoleFile.write(Data(String(format: "[%10.6f] %@\n", time.seconds, line).utf8))
         tail.withLock {
             $0.append(line)
-            if $0.count > 400 { $0.removeFirst($0.count - 400) }
         }
         events.postAndWait(.console(line, time))
     }
@@ -55,7 +54,7 @@ public final class ChannelRecorder: Sendable {
     }
 
     public func consoleLines(last count: Int) -> [String] {
-        tail.withLock { Array($0.suffix(count)) }
+        tail.withLock { $0.tail(count) }
     }
 
     public func flush() {

@@ -8,6 +8,10 @@ public struct HostTime: Codable, Sendable, Comparable {
 
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public init(seconds: Double) { nanoseconds = UInt64((max(0, seconds) * 1e9).rounded()) }
+
     public static func < (a: HostTime, b: HostTime) -> Bool { a.nanoseconds < b.nanoseconds }
 
     static func monotonicNow() -> UInt64 {

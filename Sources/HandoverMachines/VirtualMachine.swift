@@ -54,17 +54,25 @@ public enum Backend: Sendable, Equatable {
     }
 }
 
-/// Makes the VM for a backend. Backends other than QEMU register themselves here so the
-/// runner does not depend on their libraries.
-public enum MachineFactory {
-    nonisolated(unsafe) public static var libvirtMaker: (@Sendable (VMConfig, RunDirectory, String) throws -> any VirtualMachine)?
+/// Makes the VM for a backend. The command line hands runs a maker that knows the backends
+/// this build has (HandoverLibvirt adds libvirt), so nothing below it depends on libvirt.
+public struct MachineMaker: Sendable {
+    /// Makes a libvirt domain on the given URI; nil in a build without the libvirt backend.
+    public var libvirt: (@Sendable (VMConfig, RunDirectory, String) throws -> any VirtualMachine)?
 
-    public static func make(_ backend: Backend, config: VMConfig, directory: RunDirectory) throws -> any VirtualMachine {
+    public init(libvirt: (@Sendable (VMConfig, RunDirectory, String) throws -> any VirtualMachine)? = nil) {
+        self.libvirt = libvirt
+    }
+
+    /// QEMU only.
+    public static let qemu = MachineMaker()
+
+    public func make(_ backend: Backend, config: VMConfig, directory: RunDirectory) throws -> any VirtualMachine {
         switch backend {
         case .qemu:
             return QemuMachine(config: config, directory: directory)
         case .libvirt(let uri):
-            guard let maker = libvirtMaker else {
+            guard let maker = libvirt else {
                 throw HarnessError(.notFound, "this build of handover has no libvirt backend")
             }
             return try maker(config, directory, uri)

@@ -27,6 +27,8 @@ public struct MatrixRunner: Sendable {
     /// Let blackouts overlap on a host without a core per vCPU (see `Isolation`), and judge
     /// blackouts taken under host contention like the others.
     public var allowContention = false
+    /// Makes the VMs for the matrix's backends.
+    public var machines: MachineMaker = .qemu
 
     public init(matrix: MatrixFile, folder: URL, jobs: Int, resume: Bool, paths: CachePaths, recipes: RecipeCatalog,
                 scenarios: ScenarioCatalog, progress: ProgressReporter, sink: any MatrixSummarySink) {
@@ -116,6 +118,7 @@ public struct MatrixRunner: Sendable {
         let work: [(MatrixPlan.Run, Scenario, [KernelImage], RunOptions)] = pending.map { run in
             let cell = plan.cells[run.cell]
             var options = RunOptions(accelerator: accel, acceleratorReason: reason)
+            options.machines = machines
             options.overallTimeout = matrix.timeout
             options.cpus = matrix.cpus
             options.memoryMiB = matrix.memoryMiB

@@ -24,6 +24,8 @@ public struct RunOptions: Sendable {
     /// Where console.log, transcript.jsonl and qemu-command are copied.
     public var artifacts: URL?
     public var backend: Backend = .qemu
+    /// Makes the VM for the backend (the command line's knows libvirt).
+    public var machines: MachineMaker = .qemu
     /// Shared by a matrix's runs so that no two are in their blackout at once (see `BlackoutGate`).
     public var blackoutGate: BlackoutGate?
     /// Host cores QEMU's threads are pinned to (the qemu backend only).
@@ -156,7 +158,7 @@ public struct RunSession: Sendable {
         config.topology = scenario.topology
         config.memoryMiB = memoryMiB
         config.cpus = options.cpus
-        let machine = try MachineFactory.make(options.backend, config: config, directory: directory)
+        let machine = try options.machines.make(options.backend, config: config, directory: directory)
         progress.detail(machine.launchDescription)
         defer {
             machine.stop()

@@ -58,7 +58,7 @@ package struct RunTracker {
     var steps: [StepReport] = []
     var before: [ObjectFingerprint] = []
     var lastPrintk: Double = 0
-    var consoleLines: [String] = []
+    var console = ConsoleBuffer()
     var outcome: Outcome?
     var vmExit: HostTime?
     var agentLogs: [String] = []
@@ -125,7 +125,7 @@ package struct RunTracker {
             let deadline = ContinuousClock.now + .seconds(15)
             while vmExit == nil, let event = await machine.next(until: deadline) {
                 if case .exited(_, let time) = event { vmExit = time }
-                if case .console(let line, _) = event { consoleLines.append(line) }
+                if case .console(let line, _) = event { console.append(line) }
             }
         }
     }
@@ -133,8 +133,7 @@ package struct RunTracker {
     mutating func handle(_ event: VMEvent, machine: any VirtualMachine, progress: ProgressReporter) {
         switch event {
         case .console(let line, let time):
-            consoleLines.append(line)
-            if consoleLines.count > 4000 { consoleLines.removeFirst(1000) }
+            console.append(line)
             progress.detail("console: \(line)")
             noteConsoleTime(line, at: time)
         case .agent(let message, let time):
@@ -240,7 +239,7 @@ package struct RunTracker {
             end(.fail, .kexecLoadFailed, "\(from.recipe) could not load or start \(to.recipe): \(message)")
         case .openLiveUpdate, .retrieve:
             let hello = hops[current].hello
-            if let refusal = ConsoleAnalysis.refusal(in: consoleLines) {
+            if let refusal = ConsoleAnalysis.refusal(in: Array(console.lines)) {
                 end(.fail, .abiIncompatible, "\(to.recipe) (\(to.kernelRelease)) refused the handed-over state; the preserved memfds are lost", evidence: refusal)
             } else if hello?.liveUpdateDevice == false {
                 end(.fail, .abiIncompatible, "\(to.recipe) (\(to.kernelRelease)) has no /dev/liveupdate; what \(from.recipe) preserved is lost",
@@ -263,48 +262,24 @@ package struct RunTracker {
         }
     }
 
+    /// Where the run is, for the classifier of how it ended.
+    var moment: VMEnding.Moment {
+        switch phase {
+        case .bootingFirst: .bootingFirst(kernel: first.recipe)
+        case .preserving: .beforeKexec(kernel: hop.from.recipe, stage: current + 1)
+        case .kexec: .kexec(into: hop.to.recipe, release: hop.to.kernelRelease, stage: current + 2, agentBack: hop.hello != nil)
+        case .verifying, .finished: .afterRestore(kernel: hop.to.recipe, stage: current + 2)
+        }
+    }
+
+    mutating func ended(_ cause: VMEnding.Cause) {
+        let ending = VMEnding.classify(cause, at: moment, console: console)
+        end(ending.verdict, ending.failureClass, ending.reason, evidence: ending.evidence)
+    }
+
     mutating func vmEnded(status: String) {
         guard outcome == nil, phase != .finished else { return }
-        // QEMU killed from outside (OOM killer, a person, a crash of QEMU itself) says nothing
-        // about the kernels. QEMU ends by a signal only then: guests make it exit normally.
-        if status.hasPrefix("signaled") {
-            return end(.error, .infrastructure, "QEMU was killed (\(status)) during \(phaseDescription)")
-        }
-        let killedInit = consoleLines.last(where: KernelMessage.killedInit.isIn).map(ConsoleAnalysis.stripTime)
-        let refusal = ConsoleAnalysis.refusal(in: consoleLines)
-        let panic = ConsoleAnalysis.panic(in: consoleLines)
-        let from = hop.from
-        let to = hop.to
-        let stage = current + (phase == .kexec || phase == .verifying ? 2 : 1)
-        switch phase {
-        case .bootingFirst, .preserving:
-            if let killedInit {
-                end(.fail, .agentCrash, "the agent crashed in stage \(stage) (\(from.recipe))", evidence: killedInit)
-            } else if let panic {
-                end(current == 0 ? .error : .fail, current == 0 ? .infrastructure : .newKernelPanic,
-                    "\(from.recipe) panicked before the kexec", evidence: panic.line)
-            } else {
-                end(.error, .infrastructure, "QEMU ended (\(status)) before the kexec from \(from.recipe)")
-            }
-        case .kexec:
-            if let refusal {
-                end(.fail, .abiIncompatible, "\(to.recipe) (\(to.kernelRelease)) refused the handed-over state; the preserved memfds are lost", evidence: refusal)
-            } else if let killedInit, hops[current].hello != nil {
-                end(.fail, .agentCrash, "the agent crashed in stage \(stage) (\(to.recipe))", evidence: killedInit)
-            } else if let panic {
-                end(.fail, .newKernelPanic, "\(to.recipe) (\(to.kernelRelease)) panicked after the kexec", evidence: panic.line)
-            } else {
-                end(.fail, .newKernelPanic, "the VM reset during the kexec into \(to.recipe) (QEMU \(status)) before its agent ran")
-            }
-        case .verifying, .finished:
-            if let killedInit {
-                end(.fail, .agentCrash, "the agent crashed in stage \(stage) (\(to.recipe))", evidence: killedInit)
-            } else if let panic {
-                end(.fail, .newKernelPanic, "\(to.recipe) panicked after the restore", evidence: panic.line)
-            } else {
-                end(.error, .infrastructure, "QEMU ended (\(status)) during verification in \(to.recipe)")
-            }
-        }
+        ended(.exited(status))
     }
 
     /// The run's whole budget ran out: a stuck new kernel is still a boot timeout; anything else
@@ -318,20 +293,6 @@ package struct RunTracker {
     }
 
     mutating func timedOut(after seconds: TimeInterval) {
-        let wait = String(format: "%.0f s", seconds)
-        switch phase {
-        case .bootingFirst:
-            end(.fail, .bootTimeout, "\(first.recipe) did not reach the agent within \(wait)")
-        case .kexec:
-            if let refusal = ConsoleAnalysis.refusal(in: consoleLines) {
-                end(.fail, .abiIncompatible, "\(hop.to.recipe) refused the handed-over state and never resumed", evidence: refusal)
-            } else if let panic = ConsoleAnalysis.panic(in: consoleLines) {
-                end(.fail, .newKernelPanic, "\(hop.to.recipe) panicked after the kexec", evidence: panic.line)
-            } else {
-                end(.fail, .bootTimeout, "\(hop.to.recipe) did not bring the agent back within \(wait) of the kexec")
-            }
-        default:
-            end(.error, .infrastructure, "the agent was silent for \(wait) in \(phase == .preserving ? "stage \(current + 1)" : "verification")")
-        }
+        ended(.silent(seconds))
     }
 }

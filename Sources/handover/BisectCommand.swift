@@ -130,6 +130,7 @@ struct BisectCommand: AsyncParsableCommand {
             runOptions.memoryMiB = memory
             runOptions.kexecTimeout = kexecTimeout
             runOptions.backend = backendOptions.value
+            runOptions.machines = Handover.machines
             let accelerator = acceleratorOption
             let global = self.global
             let bisector = Bisector(

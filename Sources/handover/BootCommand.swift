@@ -58,6 +58,7 @@ struct BootCommand: AsyncParsableCommand {
             global.progress.step("booting \(kernel.recipe) (\(kernel.kernelRelease)) under \(accelerator.rawValue): \(reason)")
             var session = BootSession(image: kernel, accelerator: accelerator, progress: global.progress, keep: keep)
             session.backend = backendOptions.value
+            session.machines = Handover.machines
             let result = try await session.bootToHello(timeout: timeout)
             if json {
                 print(String(decoding: try JSONCoding.encode(result), as: UTF8.self))

@@ -13,10 +13,11 @@ struct Handover: AsyncParsableCommand {
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
         subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, BisectCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
 
-    /// Registers the backends that live outside HandoverRunner (libvirt), cleans what a killed
-    /// runner left, then runs as usual.
+    /// The backends this build has: QEMU and libvirt.
+    static let machines = LibvirtBackend.machines
+
+    /// Cleans what a killed runner left, then runs as usual.
     static func main() async {
-        LibvirtBackend.register()
         // Run directories (and the QEMUs naming them) left by a handover that was killed.
         for reaped in RunDirectory.reapStale() {
             let killed = reaped.killed.isEmpty ? "" : ", stopped its processes \(reaped.killed.map(String.init).joined(separator: " "))"

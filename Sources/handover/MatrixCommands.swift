@@ -62,6 +62,7 @@ struct MatrixCommand: AsyncParsableCommand {
                 matrix: matrix, folder: folder, jobs: jobCount, resume: resume, paths: global.paths,
                 recipes: global.catalog, scenarios: ScenarioCatalog.locate(), progress: global.progress, sink: writer)
             runner.allowContention = allowContention
+            runner.machines = Handover.machines
             let summary = try await runner.run()
             print(MatrixText.summary(summary))
             print("reports: \(folder.path)/{\(MatrixReports.files(kcidb: writer.kcidb).joined(separator: ","))}")

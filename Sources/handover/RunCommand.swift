@@ -55,6 +55,7 @@ struct RunCommand: AsyncParsableCommand {
             options.keep = keep
             options.kexecTimeout = kexecTimeout
             options.backend = backendOptions.value
+            options.machines = Handover.machines
             options.initcalls = initcalls
             options.quietConsole = quietConsole
 

@@ -43,13 +43,13 @@ struct LibvirtConnectionTests {
         }
     }
 
-    @Test("registering the backend makes MachineFactory build LibvirtMachines")
-    func registers() throws {
-        LibvirtBackend.register()
+    @Test("the libvirt backend's machine maker builds LibvirtMachines; the QEMU-only one refuses libvirt")
+    func makesLibvirtMachines() throws {
         let directory = try RunDirectory()
         defer { directory.remove() }
         let config = VMConfig(kernel: URL(fileURLWithPath: "/k"), initrd: URL(fileURLWithPath: "/i"), cmdline: "console=ttyS0", accelerator: .tcg)
-        let machine = try MachineFactory.make(.libvirt(uri: "test:///default"), config: config, directory: directory)
+        #expect(throws: HarnessError.self) { try MachineMaker.qemu.make(.libvirt(uri: "test:///default"), config: config, directory: directory) }
+        let machine = try LibvirtBackend.machines.make(.libvirt(uri: "test:///default"), config: config, directory: directory)
         let libvirt = try #require(machine as? LibvirtMachine)
         #expect(libvirt.uri == "test:///default")
         #expect(machine.launchDescription.contains("<name>\(libvirt.name)</name>"))

@@ -21,7 +21,7 @@ package final class CommandDriver {
     }
 
     let machine: any VirtualMachine
-    var console: [String] = []
+    var console = ConsoleBuffer(capacity: 3000)
     var lastHello: Hello?
 
     /// The run's whole budget (a matrix's `timeout:`): no wait goes past it.
@@ -51,7 +51,6 @@ package final class CommandDriver {
         switch event {
         case .console(let line, _):
             console.append(line)
-            if console.count > 3000 { console.removeFirst(1000) }
         case .exited(let status, _):
             throw classify(exited: status, waitingFor: what, afterKexecInto: target, timedOut: nil)
         case .malformed(let error, _):
@@ -67,20 +66,11 @@ package final class CommandDriver {
     }
 
     func classify(exited status: String?, waitingFor what: String, afterKexecInto target: String?, timedOut: TimeInterval?) -> Ended {
-        if let target, let refusal = ConsoleAnalysis.refusal(in: console) {
-            return Ended(status: .fail, failureClass: .abiIncompatible, reason: "\(target) refused the handed-over state", evidence: refusal)
-        }
-        if let panic = ConsoleAnalysis.panic(in: console) {
-            let killedInit = console.contains(where: KernelMessage.killedInit.isIn)
-            return Ended(status: .fail, failureClass: killedInit ? .agentCrash : .newKernelPanic,
-                         reason: killedInit ? "the agent died while \(what)" : "the kernel panicked while \(what)", evidence: panic.line)
-        }
-        if let timedOut {
-            return Ended(status: target != nil ? .fail : .error, failureClass: target != nil ? .bootTimeout : .infrastructure,
-                         reason: String(format: "no answer within %.0f s while %@", timedOut, what))
-        }
-        return Ended(status: target != nil ? .fail : .error, failureClass: target != nil ? .newKernelPanic : .infrastructure,
-                     reason: "QEMU ended (\(status ?? "?")) while \(what)")
+        let cause: VMEnding.Cause = timedOut.map { .silent($0) } ?? .exited(status ?? "?")
+        let moment: VMEnding.Moment = target.map { .kexec(into: $0, release: nil, stage: 2, agentBack: false) } ?? .running(what: what)
+        let ending = VMEnding.classify(cause, at: moment, console: console)
+        return Ended(status: ending.verdict == .fail ? .fail : .error, failureClass: ending.failureClass, reason: ending.reason,
+                     evidence: ending.evidence)
     }
 
     func hello(timeout: TimeInterval, afterKexecInto target: String? = nil) async throws -> (Hello, HostTime) {

@@ -144,7 +144,7 @@ public struct SelftestSession: Sendable {
                               cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline), accelerator: options.accelerator)
         config.memoryMiB = options.memoryMiB ?? 1024
         config.cpus = options.cpus
-        let machine = try MachineFactory.make(options.backend, config: config, directory: directory)
+        let machine = try options.machines.make(options.backend, config: config, directory: directory)
         defer {
             machine.stop()
             if let artifacts = options.artifacts {
@@ -193,12 +193,12 @@ public struct SelftestSession: Sendable {
                     outcome.status = .fail
                     outcome.failureClass = .abiIncompatible
                     outcome.message = "stage 2 in \(to.recipe) skipped after stage 1 preserved: " + describe(second)
-                    outcome.evidence = ConsoleAnalysis.refusal(in: driver.console) ?? (hello.liveUpdateDevice ? nil : "no /dev/liveupdate in \(hello.kernelRelease)")
+                    outcome.evidence = ConsoleAnalysis.refusal(in: Array(driver.console.lines)) ?? (hello.liveUpdateDevice ? nil : "no /dev/liveupdate in \(hello.kernelRelease)")
                 } else {
                     outcome.status = .fail
-                    outcome.failureClass = ConsoleAnalysis.refusal(in: driver.console) != nil ? .abiIncompatible : .selftestFailed
+                    outcome.failureClass = ConsoleAnalysis.refusal(in: Array(driver.console.lines)) != nil ? .abiIncompatible : .selftestFailed
                     outcome.message = "stage 2 in \(to.recipe): " + describe(second)
-                    outcome.evidence = ConsoleAnalysis.refusal(in: driver.console)
+                    outcome.evidence = ConsoleAnalysis.refusal(in: Array(driver.console.lines))
                 }
                 await driver.powerOff()
             }
