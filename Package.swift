@@ -74,11 +74,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // What tests share: sample kernel images, recorded runs and a VM that replays them.
+        .target(name: "HandoverTestSupport", dependencies: ["HandoverMachines"], path: "Tests/HandoverTestSupport"),
         .testTarget(name: "HandoverCoreTests", dependencies: ["HandoverCore"]),
         .testTarget(
             name: "HandoverRunnerTests",
             dependencies: [
-                "HandoverMatrix", "HandoverBisect", "HandoverReports", "HandoverHistory",
+                "HandoverMatrix", "HandoverBisect", "HandoverReports", "HandoverHistory", "HandoverTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             resources: [.copy("Fixtures")]

@@ -141,6 +141,54 @@ public struct KernelImage: Codable, Sendable, Equatable {
             }
         }
     }
+
+    package init(
+        recipe: String,
+        recipeFile: String,
+        key: String,
+        kernelRelease: String,
+        source: SourceInfo,
+        baseConfig: String,
+        fragments: [String],
+        compiler: String,
+        capabilities: Capabilities,
+        abi: ABIStrings? = nil,
+        kexecLoadable: Bool,
+        cmdline: [String],
+        builtAt: Date,
+        buildSeconds: Double? = nil,
+        makeSeconds: Double? = nil,
+        compiledUnits: Int? = nil,
+        sourceTree: String? = nil,
+        patches: [PatchRecord]? = nil,
+        architecture: String? = nil,
+        configSHA256: String? = nil,
+        digests: [String: String]? = nil,
+        folder: URL? = nil
+    ) {
+        self.recipe = recipe
+        self.recipeFile = recipeFile
+        self.key = key
+        self.kernelRelease = kernelRelease
+        self.source = source
+        self.baseConfig = baseConfig
+        self.fragments = fragments
+        self.compiler = compiler
+        self.capabilities = capabilities
+        self.abi = abi
+        self.kexecLoadable = kexecLoadable
+        self.cmdline = cmdline
+        self.builtAt = builtAt
+        self.buildSeconds = buildSeconds
+        self.makeSeconds = makeSeconds
+        self.compiledUnits = compiledUnits
+        self.sourceTree = sourceTree
+        self.patches = patches
+        self.architecture = architecture
+        self.configSHA256 = configSHA256
+        self.digests = digests
+        self.folder = folder
+    }
 }
 
 /// A cached image whose files are not what was built.

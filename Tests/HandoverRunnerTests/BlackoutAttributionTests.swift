@@ -1,6 +1,7 @@
 import Foundation
 @testable import HandoverCore
 import Testing
+import HandoverTestSupport
 @testable import HandoverSupport
 @testable import HandoverImages
 @testable import HandoverMachines
@@ -27,7 +28,7 @@ private func replay(_ name: String, scenario file: String) throws -> RunResult {
         guard record["from"] as? String == "agent" else { continue }
         events.append((record["t"] as! Double, .agent(try ProtocolLine.decode(AgentMessage.self, from: record["line"] as! String))))
     }
-    let chain = [verdictTestImage("linux-7.2", release: "7.2.13"), verdictTestImage("linux-7.3", release: "7.3.4")]
+    let chain = [SampleImages.image("linux-7.2", release: "7.2.13"), SampleImages.image("linux-7.3", release: "7.3.4")]
     var tracker = RunTracker(scenario: scenario, chain: chain)
     let progress = ProgressReporter(mode: .quiet, isTerminal: false)
     for (time, event) in events.enumerated().sorted(by: { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }).map(\.element) {

@@ -1,6 +1,7 @@
 import Foundation
 @testable import HandoverCore
 import Testing
+import HandoverTestSupport
 @testable import HandoverSupport
 @testable import HandoverImages
 @testable import HandoverMachines
@@ -9,21 +10,6 @@ import Testing
 
 
 /// A kernel image as the verdict tests need one (no files behind it).
-func verdictTestImage(_ recipe: String, release: String) -> KernelImage {
-    KernelImage(
-        recipe: recipe, recipeFile: "Images/\(recipe).yaml", key: String(repeating: "0", count: 24), kernelRelease: release,
-        source: KernelImage.SourceInfo(kind: "debian", package: "linux-source", packageVersion: "\(release)-1", suite: "sid"),
-        baseConfig: "tinyconfig", fragments: ["tiny-guest", "luo", "iommu-kvm"], compiler: "gcc 14",
-        capabilities: Capabilities(config: KernelConfig(text: """
-            CONFIG_KEXEC_FILE=y
-            CONFIG_KEXEC_HANDOVER=y
-            CONFIG_LIVEUPDATE=y
-            CONFIG_LIVEUPDATE_MEMFD=y
-            CONFIG_RELOCATABLE=y
-            """)),
-        abi: ABIStrings(byMacro: ["LUO_ABI_COMPATIBLE": "luo-v5"]), kexecLoadable: true, cmdline: [],
-        builtAt: Date(timeIntervalSince1970: 1_800_000_000))
-}
 
 /// Feeds a stage-1 agent's messages to the tracker and returns what it concluded.
 private func conclude(_ messages: [AgentMessage]) throws -> RunResult {
@@ -37,7 +23,7 @@ private func conclude(_ messages: [AgentMessage]) throws -> RunResult {
           - name: s
             members: [{handle: iommufd, token: 1}, {handle: vfio-device, token: 2}, {object: dma, token: 3}]
         """, file: "s.yaml")
-    let chain = [verdictTestImage("linux-7.3", release: "7.3.4"), verdictTestImage("linux-7.3", release: "7.3.4")]
+    let chain = [SampleImages.image("linux-7.3", release: "7.3.4"), SampleImages.image("linux-7.3", release: "7.3.4")]
     var tracker = RunTracker(scenario: scenario, chain: chain)
     var sent: [RunnerCommand] = []
     let progress = ProgressReporter(mode: .quiet, isTerminal: false)

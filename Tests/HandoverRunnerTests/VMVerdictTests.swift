@@ -1,6 +1,7 @@
 import Foundation
 @testable import HandoverCore
 import Testing
+import HandoverTestSupport
 @testable import HandoverSupport
 @testable import HandoverMachines
 @testable import HandoverResults
@@ -46,7 +47,7 @@ private struct GuestRun {
     }
 
     static func conclude(_ messages: [(Double, AgentMessage)]) -> RunResult {
-        let chain = [verdictTestImage("linux-7.3", release: "7.3.4"), verdictTestImage("linux-7.3", release: "7.3.4")]
+        let chain = [SampleImages.image("linux-7.3", release: "7.3.4"), SampleImages.image("linux-7.3", release: "7.3.4")]
         var tracker = RunTracker(scenario: scenario, chain: chain)
         let progress = ProgressReporter(mode: .quiet, isTerminal: false)
         for (seconds, message) in messages {
@@ -148,7 +149,7 @@ struct BlackoutPhaseTests {
             agentVersion: "0", protocolVersion: HandoverVersion.protocolVersion, stage: 2, kernelRelease: "7.3.4", bootID: "b2", cmdline: "",
             liveUpdateDevice: true, liveUpdateNumber: 1, previousRelease: nil, kexecCount: nil, uptimeAtStart: 1,
             liveUpdateLog: [], bootMarks: [.runInit: 2_000_000, .unpackStart: 1_200_000, .unpackEnd: 1_450_000]))
-        let chain = [verdictTestImage("linux-7.3", release: "7.3.4"), verdictTestImage("linux-7.3", release: "7.3.4")]
+        let chain = [SampleImages.image("linux-7.3", release: "7.3.4"), SampleImages.image("linux-7.3", release: "7.3.4")]
         var tracker = RunTracker(scenario: GuestRun.scenario, chain: chain)
         let progress = ProgressReporter(mode: .quiet, isTerminal: false)
         let console: [(Double, String)] = [
