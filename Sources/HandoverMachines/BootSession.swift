@@ -34,22 +34,21 @@ public struct BootSession: Sendable {
     }
 
     public func bootToHello(timeout: TimeInterval = 60) async throws -> BootResult {
-        let directory = try RunDirectory()
-        let cleanup = ChildProcesses.shared.onInterrupt { [keep] in if !keep { directory.remove() } }
-        defer {
-            ChildProcesses.shared.removeInterruptAction(cleanup)
-            if !keep { directory.remove() }
+        let session = VMSession(backend: backend, machines: machines, keep: keep, artifacts: nil, progress: progress)
+        return try await session.run(configure: { directory in
+            let initrd = directory.file("initrd.cpio")
+            try Initramfs.agentBase(agent: try AgentBinary.locate()).write(to: initrd)
+            var config = VMConfig(kernel: image.bzImage, initrd: initrd,
+                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: image.cmdline), accelerator: accelerator)
+            config.memoryMiB = memoryMiB
+            return config
+        }) { machine, directory in
+            try await machine.start()
+            return try await waitForHello(machine, directory: directory, timeout: timeout)
         }
-        let initrd = directory.file("initrd.cpio")
-        try Initramfs.agentBase(agent: try AgentBinary.locate()).write(to: initrd)
-        var config = VMConfig(kernel: image.bzImage, initrd: initrd,
-                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: image.cmdline), accelerator: accelerator)
-        config.memoryMiB = memoryMiB
-        let machine = try machines.make(backend, config: config, directory: directory)
-        defer { machine.stop() }
-        progress.detail(machine.launchDescription)
-        try await machine.start()
+    }
 
+    private func waitForHello(_ machine: any VirtualMachine, directory: RunDirectory, timeout: TimeInterval) async throws -> BootResult {
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
         while true {
             guard let event = await machine.next(until: deadline) else {

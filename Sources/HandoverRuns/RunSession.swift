@@ -141,29 +141,24 @@ public struct RunSession: Sendable {
     }
 
     private func execute(into result: inout RunResult) async throws {
-        let directory = try RunDirectory()
-        let keep = options.keep
-        let cleanup = ChildProcesses.shared.onInterrupt { if !keep { directory.remove() } }
-        defer {
-            ChildProcesses.shared.removeInterruptAction(cleanup)
-            if !keep { directory.remove() }
+        let session = VMSession(backend: options.backend, machines: options.machines, keep: options.keep, artifacts: options.artifacts,
+                                progress: progress)
+        try await session.run(configure: { directory in
+            if options.keep { result.runDirectory = directory.url.path }
+            let initrd = try buildInitramfs(in: directory)
+            result.payload = payload(in: directory)
+            var config = VMConfig(kernel: from.bzImage, initrd: initrd, cmdline: kernelCommandLine(from, stage: 1),
+                                  accelerator: options.accelerator)
+            config.topology = scenario.topology
+            config.memoryMiB = memoryMiB
+            config.cpus = options.cpus
+            return config
+        }) { machine, _ in
+            try await follow(machine, into: &result)
         }
-        if keep { result.runDirectory = directory.url.path }
+    }
 
-        let initrd = try buildInitramfs(in: directory)
-        result.payload = payload(in: directory)
-        var config = VMConfig(kernel: from.bzImage, initrd: initrd,
-                              cmdline: kernelCommandLine(from, stage: 1),
-                              accelerator: options.accelerator)
-        config.topology = scenario.topology
-        config.memoryMiB = memoryMiB
-        config.cpus = options.cpus
-        let machine = try options.machines.make(options.backend, config: config, directory: directory)
-        progress.detail(machine.launchDescription)
-        defer {
-            machine.stop()
-            if let artifacts = options.artifacts { Self.copyArtifacts(from: machine, to: artifacts) }
-        }
+    private func follow(_ machine: any VirtualMachine, into result: inout RunResult) async throws {
         defer { result.setup = machine.setup }
         var tracker = RunTracker(scenario: scenario, chain: chain)
         if let gate = options.blackoutGate {
@@ -191,14 +186,5 @@ public struct RunSession: Sendable {
             result.reason += "; QEMU said: " + said.suffix(3).joined(separator: " | ")
         }
         result.vmSeconds = tracker.vmExit?.seconds
-    }
-
-    static func copyArtifacts(from machine: any VirtualMachine, to folder: URL) {
-        let fm = FileManager.default
-        try? fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        for (source, name) in machine.artifacts {
-            guard let data = fm.contents(atPath: source.path) else { continue }
-            try? AtomicFile.write(data, to: folder.appendingPathComponent(name))
-        }
     }
 }

@@ -132,27 +132,19 @@ public struct SelftestSession: Sendable {
 
     func withMachine<T>(_ kernel: KernelImage, next: KernelImage?, binaries: SelftestBuilder.Binaries, label: String,
                         deadline: SelftestDeadline?, _ body: (CommandDriver) async throws -> T) async throws -> T {
-        let directory = try RunDirectory()
-        let keep = options.keep
-        let cleanup = ChildProcesses.shared.onInterrupt { if !keep { directory.remove() } }
-        defer {
-            ChildProcesses.shared.removeInterruptAction(cleanup)
-            if !keep { directory.remove() }
+        let session = VMSession(backend: options.backend, machines: options.machines, keep: options.keep,
+                                artifacts: options.artifacts?.appendingPathComponent(label), progress: progress)
+        return try await session.run(configure: { directory in
+            let initrd = try initramfs(in: directory, binaries: binaries, next: next)
+            var config = VMConfig(kernel: kernel.bzImage, initrd: initrd,
+                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline), accelerator: options.accelerator)
+            config.memoryMiB = options.memoryMiB ?? 1024
+            config.cpus = options.cpus
+            return config
+        }) { machine, _ in
+            try await machine.start()
+            return try await body(CommandDriver(machine: machine, overall: deadline))
         }
-        let initrd = try initramfs(in: directory, binaries: binaries, next: next)
-        var config = VMConfig(kernel: kernel.bzImage, initrd: initrd,
-                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline), accelerator: options.accelerator)
-        config.memoryMiB = options.memoryMiB ?? 1024
-        config.cpus = options.cpus
-        let machine = try options.machines.make(options.backend, config: config, directory: directory)
-        defer {
-            machine.stop()
-            if let artifacts = options.artifacts {
-                RunSession.copyArtifacts(from: machine, to: artifacts.appendingPathComponent(label))
-            }
-        }
-        try await machine.start()
-        return try await body(CommandDriver(machine: machine, overall: deadline))
     }
 
     func stage(_ result: ExecResult, kernel: KernelImage) -> SelftestOutcome.Stage {
