@@ -7,6 +7,12 @@ let package = Package(
     products: [
         .executable(name: "handover", targets: ["handover"]),
         .library(name: "HandoverCore", targets: ["HandoverCore"]),
+        // The host side up to matrices (images, machines, results, runs); reports, history and
+        // bisect are their own.
+        .library(name: "HandoverMatrix", targets: ["HandoverMatrix"]),
+        .library(name: "HandoverReports", targets: ["HandoverReports"]),
+        .library(name: "HandoverHistory", targets: ["HandoverHistory"]),
+        .library(name: "HandoverBisect", targets: ["HandoverBisect"]),
         .library(name: "HandoverLibvirt", targets: ["HandoverLibvirt"]),
     ],
     dependencies: [

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer through swiftc -sanitize=fuzzer) of the protocol decoder,
 # the KTAP parser and the scenario, matrix and recipe parsers, for a fixed time each. Not part
-# of CI: run by hand, like the benchmarks. The YAML target builds HandoverRunner and its
+# of CI: run by hand, like the benchmarks. The YAML target builds HandoverMatrix and its
 # dependencies with coverage instrumentation the first time (several minutes).
 #
 #   Benchmarks/fuzz/fuzz.sh [SECONDS_PER_TARGET]     (default 60)
@@ -29,7 +29,7 @@ seed() {  # name, seed lines...
 mkdir -p "$out/protocol" "$out/ktap" "$out/yaml"
 echo "fuzz: building the targets"
 build protocol $(find Sources/HandoverCore -name '*.swift') Benchmarks/fuzz/protocol.swift
-build ktap Sources/HandoverRunner/Selftests/KTAPParser.swift Benchmarks/fuzz/ktap.swift
+build ktap Sources/HandoverResults/Models/KTAPParser.swift Benchmarks/fuzz/ktap.swift
 swift build --package-path Benchmarks/fuzz/yaml --scratch-path "$out/yaml-build" -Xswiftc -sanitize=fuzzer >/dev/null
 cp "$out/yaml-build/debug/FuzzYAML" "$out/yaml/fuzz-yaml"
 

@@ -2,7 +2,7 @@ import Foundation
 import HandoverSupport
 
 /// The static guest agent that becomes /init: $HANDOVER_AGENT, else the Embedded Swift agent
-/// scripts/build-agent.sh builds (SwiftPM runs it before HandoverRunner builds) into
+/// scripts/build-agent.sh builds (SwiftPM runs it before HandoverMachines builds) into
 /// `.build/agent/ARCH/`, found from the running executable (`.build/debug/handover`).
 public enum AgentBinary {
     public static let architecture = "x86_64"

@@ -1,5 +1,5 @@
 // swift-tools-version:6.2
-// The libFuzzer target for the scenario, matrix and recipe parsers, which need HandoverRunner
+// The libFuzzer target for the scenario, matrix and recipe parsers, which need HandoverMatrix
 // (and Yams): a package of its own so that the project's build and CI never see it.
 // Built by Benchmarks/fuzz/fuzz.sh with -sanitize=fuzzer (libFuzzer supplies main).
 import PackageDescription
@@ -11,7 +11,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "FuzzYAML",
-            dependencies: [.product(name: "HandoverRunner", package: "handover")],
+            dependencies: [.product(name: "HandoverMatrix", package: "handover")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
     ]

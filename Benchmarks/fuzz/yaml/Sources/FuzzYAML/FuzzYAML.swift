@@ -1,5 +1,8 @@
 import Foundation
-import HandoverRunner
+import HandoverSupport
+import HandoverImages
+import HandoverRuns
+import HandoverMatrix
 
 /// libFuzzer's driver, called from this executable's own entry point: SwiftPM links
 /// executables with main renamed to <Target>_main, so libFuzzer's main cannot be the entry.
