@@ -25,90 +25,32 @@ public struct MatrixRunInfo: Codable, Sendable, Equatable {
     public var verdictCounts: [String: Int]
 }
 
-/// One repeat of a cell, as stored.
-public struct StoredRun: Codable, Sendable, Equatable {
-    /// The run's id in its matrix ("memfd-basic/a--b/rep-1").
-    public var id: String
-    public var repeatIndex: Int
-    public var verdict: Verdict
-    public var failureClass: FailureClass?
-    public var reason: String
-    public var evidence: String?
-    public var blackout: Double?
-    public var hopBlackouts: [Double?]
-    public var wallSeconds: Double
-    public var resultPath: String
-    public var consolePath: String?
-    public var consoleTail: [String]
-    public var phases: [String: Double]? = nil
-    public var contention: HostContention? = nil
-
-    public func record(scenario: String, chain: [String]) -> MatrixRunRecord {
-        MatrixRunRecord(
-            id: id, scenario: scenario, chain: chain, repeatIndex: repeatIndex, verdict: verdict,
-            failureClass: failureClass, reason: reason, evidence: evidence, blackout: blackout,
-            hopBlackouts: hopBlackouts, wallSeconds: wallSeconds, resultPath: resultPath,
-            consolePath: consolePath, consoleTail: consoleTail, phases: phases, contention: contention)
-    }
-}
-
-/// One cell of a recorded matrix run, with what the run it belongs to says about it.
+/// One cell of a recorded matrix run: the summary's own cell (`MatrixCell`), with the matrix run
+/// it belongs to. Its fields read through to the cell (`stored.verdict` is `stored.cell.verdict`).
+@dynamicMemberLookup
 public struct StoredCell: Codable, Sendable, Equatable {
     public var matrixRunId: String
     public var matrixName: String
     public var matrixStartedAt: Date
     public var accelerator: String
-    public var scenario: String
-    public var chain: [String]
-    public var releases: [String]
-    public var direction: Direction
-    public var verdict: Verdict
-    public var failureClass: FailureClass?
-    public var reason: String
-    public var evidence: String?
+    /// The cell as the summary had it: recorded as-is since schema v2, rebuilt from the columns
+    /// for cells recorded before.
+    public var cell: MatrixCell
+
+    public init(cell: MatrixCell, matrixRunId: String, matrixName: String, startedAt: Date, accelerator: String) {
+        self.cell = cell
+        self.matrixRunId = matrixRunId
+        self.matrixName = matrixName
+        self.matrixStartedAt = startedAt
+        self.accelerator = accelerator
+    }
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<MatrixCell, T>) -> T { cell[keyPath: keyPath] }
+
+    public var name: String { "\(cell.scenario): \(cell.chain.joined(separator: " -> "))" }
     /// Seconds, as in the summary.
-    public var blackoutMedian: Double?
-    public var blackoutCount: Int
-    public var blackout: Statistics?
-    public var prediction: HandoverPrediction?
-    public var regressions: [Regression]
-    public var unsupportedAllowed: Bool
-    public var runs: [StoredRun]
-    /// memfd, iommufd, guest-memfd or selftest.
-    public var kind: String = "memfd"
-    /// The summary's own cell, as recorded (schema v2); nil for cells recorded before.
-    public var model: MatrixCell? = nil
-
-    public var name: String { "\(scenario): \(chain.joined(separator: " -> "))" }
-
-    /// The cell as the summary had it: the recorded model itself when there is one.
-    public var cell: MatrixCell {
-        if let model { return model }
-        return MatrixCell(
-            scenario: scenario, kind: kind, chain: chain, releases: releases, direction: direction, verdict: verdict,
-            failureClass: failureClass, reason: reason, evidence: evidence,
-            runs: runs.map { $0.record(scenario: scenario, chain: chain) }, blackout: blackout,
-            prediction: prediction, regressions: regressions, unsupportedAllowed: unsupportedAllowed)
-    }
-}
-
-extension StoredCell {
-    /// A summary's cell seen as a stored one (for comparing two summaries that are not in the history).
-    init(cell: MatrixCell, matrixRunId: String, matrixName: String, startedAt: Date, accelerator: String) {
-        self.init(
-            matrixRunId: matrixRunId, matrixName: matrixName, matrixStartedAt: startedAt, accelerator: accelerator,
-            scenario: cell.scenario, chain: cell.chain, releases: cell.releases, direction: cell.direction,
-            verdict: cell.verdict, failureClass: cell.failureClass, reason: cell.reason, evidence: cell.evidence,
-            blackoutMedian: cell.blackout?.median, blackoutCount: cell.blackout?.count ?? 0, blackout: cell.blackout,
-            prediction: cell.prediction, regressions: cell.regressions, unsupportedAllowed: cell.unsupportedAllowed,
-            runs: cell.runs.map {
-                StoredRun(
-                    id: $0.id, repeatIndex: $0.repeatIndex, verdict: $0.verdict, failureClass: $0.failureClass,
-                    reason: $0.reason, evidence: $0.evidence, blackout: $0.blackout, hopBlackouts: $0.hopBlackouts,
-                    wallSeconds: $0.wallSeconds, resultPath: $0.resultPath, consolePath: $0.consolePath,
-                    consoleTail: $0.consoleTail, phases: $0.phases, contention: $0.contention)
-            }, kind: cell.kind, model: cell)
-    }
+    public var blackoutMedian: Double? { cell.blackout?.median }
+    public var blackoutCount: Int { cell.blackout?.count ?? 0 }
 }
 
 /// A recorded matrix run with all its cells.
@@ -444,8 +386,19 @@ public final class HistoryStore: Sendable {
 
     private static func storedCell(_ row: CellRow, of matrix: MatrixRunRow, runs: [RunRow]) throws -> StoredCell {
         let place = "\(matrix.id) \(row.cellKey)"
+        let cell = try row.model.map { try decodeModel(MatrixCell.self, $0, in: place) } ?? legacyCell(row, runs: runs, in: place)
+        return StoredCell(cell: cell, matrixRunId: matrix.id, matrixName: matrix.name, startedAt: matrix.startedAt,
+                          accelerator: matrix.accelerator)
+    }
+
+    /// A cell recorded before schema v2 (no model column): rebuilt from its columns, as near to
+    /// the summary of the time as they allow.
+    private static func legacyCell(_ row: CellRow, runs: [RunRow], in place: String) throws -> MatrixCell {
         guard let direction = Direction(rawValue: row.direction) else {
             throw HarnessError(.io, "the run history has an unknown direction \"\(row.direction)\" in \(place)")
+        }
+        guard let kind = ScenarioKind(rawValue: row.kind) else {
+            throw HarnessError(.io, "the run history has an unknown scenario kind \"\(row.kind)\" in \(place)")
         }
         var statistics: Statistics?
         if row.blackoutCount > 0, let median = row.blackoutMedian, var rebuilt = Statistics([median]) {
@@ -457,21 +410,20 @@ public final class HistoryStore: Sendable {
             rebuilt.coefficientOfVariation = row.blackoutCV ?? 0
             statistics = rebuilt
         }
-        return StoredCell(
-            matrixRunId: matrix.id, matrixName: matrix.name, matrixStartedAt: matrix.startedAt, accelerator: matrix.accelerator,
-            scenario: row.scenario, chain: chain(from: row.chain), releases: row.releases, direction: direction,
+        let chain = chain(from: row.chain)
+        return MatrixCell(
+            scenario: row.scenario, kind: kind.rawValue, chain: chain, releases: row.releases, direction: direction,
             verdict: try verdict(row.verdict, in: place), failureClass: try failureClass(row.failureClass, in: place),
-            reason: row.reason, evidence: row.evidence, blackoutMedian: row.blackoutMedian, blackoutCount: row.blackoutCount,
-            blackout: statistics, prediction: row.prediction, regressions: row.regressions,
-            unsupportedAllowed: row.unsupportedAllowed,
+            reason: row.reason, evidence: row.evidence,
             runs: try runs.map {
-                StoredRun(
-                    id: $0.runId, repeatIndex: $0.repeatIndex, verdict: try verdict($0.verdict, in: $0.runId),
-                    failureClass: try failureClass($0.failureClass, in: $0.runId), reason: $0.reason, evidence: $0.evidence,
-                    blackout: $0.blackout, hopBlackouts: $0.hopBlackouts, wallSeconds: $0.wallSeconds,
-                    resultPath: $0.resultPath, consolePath: $0.consolePath, consoleTail: $0.consoleTail,
-                    phases: $0.phases, contention: $0.contention)
-            }, kind: row.kind, model: try row.model.map { try decodeModel(MatrixCell.self, $0, in: place) })
+                MatrixRunRecord(
+                    id: $0.runId, scenario: row.scenario, chain: chain, repeatIndex: $0.repeatIndex,
+                    verdict: try verdict($0.verdict, in: $0.runId), failureClass: try failureClass($0.failureClass, in: $0.runId),
+                    reason: $0.reason, evidence: $0.evidence, blackout: $0.blackout, hopBlackouts: $0.hopBlackouts,
+                    wallSeconds: $0.wallSeconds, resultPath: $0.resultPath, consolePath: $0.consolePath,
+                    consoleTail: $0.consoleTail, phases: $0.phases, contention: $0.contention)
+            },
+            blackout: statistics, prediction: row.prediction, regressions: row.regressions, unsupportedAllowed: row.unsupportedAllowed)
     }
 
     /// Models are stored as the JSON summary.json has (same encoder, same dates).
