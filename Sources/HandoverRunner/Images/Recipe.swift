@@ -40,8 +40,10 @@ public struct Recipe: Sendable, Equatable {
     public var cmdline: [String]
     /// Patches (unified diffs or mbox files) applied in order with `patch -p1` to a copy of the tree.
     public var patches: [URL] = []
+    /// The architecture it is built for (`arch:`, x86_64 when absent).
+    public var arch: Architecture = .default
 
-    public static let keys = ["description", "source", "config", "cmdline", "patches"]
+    public static let keys = ["description", "arch", "source", "config", "cmdline", "patches"]
 }
 
 extension Recipe {
@@ -53,6 +55,14 @@ extension Recipe {
         let folder = file.deletingLastPathComponent()
 
         let description = try top["description"]?.string()
+        var arch = Architecture.default
+        if let value = top["arch"] {
+            let text = try value.nonEmptyString()
+            guard let parsed = Architecture(name: text) else {
+                throw value.error("expected \(Architecture.expectedNames), found '\(text)'")
+            }
+            arch = parsed
+        }
         let source = try parseSource(try top.required("source", "one of debian, tree or prebuilt"), folder: folder)
 
         var base = BaseConfig.tinyconfig
@@ -107,7 +117,7 @@ extension Recipe {
             throw config.error("a prebuilt image has its own .config (source.prebuilt.config); config does not apply")
         }
         return Recipe(name: name, file: file, description: description, source: source, base: base,
-                      fragments: fragments, cmdline: cmdline, patches: patches)
+                      fragments: fragments, cmdline: cmdline, patches: patches, arch: arch)
     }
 
     private static func parseSource(_ value: YAMLValue, folder: URL) throws(InputError) -> Source {
