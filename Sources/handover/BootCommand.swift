@@ -7,6 +7,12 @@ struct AcceleratorOption: ParsableArguments {
     var accel: String = "auto"
 
     func choose(image: KernelImage, global: GlobalOptions) async throws -> (Accelerator, String) {
+        // Another architecture than the host's (an arm64 image here): TCG, never a KVM probe.
+        if let cross = ArchitectureCheck.crossAccelerator(image) {
+            if accel == "kvm" { throw ValidationError("--accel kvm: \(cross.1)") }
+            if accel != "tcg" && accel != "auto" { throw ValidationError("--accel takes kvm, tcg or auto, not '\(accel)'") }
+            return cross
+        }
         switch accel {
         case "kvm": return (.kvm, "asked for with --accel kvm")
         case "tcg": return (.tcg, "asked for with --accel tcg")

@@ -38,9 +38,10 @@ public struct BootSession: Sendable {
             if !keep { directory.remove() }
         }
         let initrd = directory.file("initrd.cpio")
-        try Initramfs.agentBase(agent: try AgentBinary.locate()).write(to: initrd)
+        try Initramfs.agentBase(agent: try AgentBinary.locate(arch: image.arch)).write(to: initrd)
         var config = VMConfig(kernel: image.bzImage, initrd: initrd,
-                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: image.cmdline), accelerator: accelerator)
+                              cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: image.cmdline, arch: image.arch), accelerator: accelerator)
+        config.arch = image.arch
         config.memoryMiB = memoryMiB
         let machine = try MachineFactory.make(backend, config: config, directory: directory)
         defer { machine.stop() }
