@@ -73,8 +73,10 @@ struct Arm64CacheKeyTests {
     }
 
     @Test func imageWithoutRecordedArchitectureIsX86() {
-        #expect(image("old", arch: nil).arch == .x86_64)
-        #expect(image("old", arch: nil).bzImage.lastPathComponent == "bzImage")
+        var old = image("old", arch: nil)
+        old.folder = URL(fileURLWithPath: "/cache/images/j")
+        #expect(old.arch == .x86_64)
+        #expect(old.bzImage.lastPathComponent == "bzImage")
         var arm = image("new", arch: .arm64)
         arm.folder = URL(fileURLWithPath: "/cache/images/k")
         #expect(arm.bzImage.lastPathComponent == "Image")
