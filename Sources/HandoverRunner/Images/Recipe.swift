@@ -43,7 +43,7 @@ public struct Recipe: Sendable, Equatable {
     /// The architecture it is built for (`arch:`, x86_64 when absent).
     public var arch: Architecture = .default
 
-    public static let keys = ["description", "arch", "source", "config", "cmdline", "patches"]
+    public static let keys = ["description", "source", "config", "cmdline", "patches", "arch"]
 }
 
 extension Recipe {
