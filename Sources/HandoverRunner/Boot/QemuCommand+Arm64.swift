@@ -35,9 +35,11 @@ extension QemuCommand {
     }
 
     /// The arm64 kernel command line: the PL011 console and the agent's port (hvc0) named for
-    /// the agent, the rest as on x86_64.
+    /// the agent, the rest as on x86_64. `earlycon` (the PL011 the device tree's stdout-path
+    /// names) prints from the kernel's first line: the PL011 driver registers its console only
+    /// about 0.5 s into a TCG boot, and the blackout's kernel zero is the first console line.
     static func arm64KernelCommandLine(stage: Int, extra: [String]) -> String {
-        (["console=\(Architecture.arm64.consoleDevice)", "kho=on", "liveupdate=on", "panic=-1", "handover.stage=\(stage)",
+        (["console=\(Architecture.arm64.consoleDevice)", "earlycon", "kho=on", "liveupdate=on", "panic=-1", "handover.stage=\(stage)",
           "handover.port=\(Architecture.arm64.agentPort)"] + extra).joined(separator: " ")
     }
 }
