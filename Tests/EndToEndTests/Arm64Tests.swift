@@ -1,5 +1,7 @@
 import Foundation
+import HandoverCore
 import Testing
+@testable import HandoverRunner
 
 /// Issue 20: live updates between arm64 kernels on QEMU's virt machine (TCG on this x86_64
 /// host), with the real cross-built linux-7.2-arm64 and linux-7.3-arm64 images and the
@@ -147,4 +149,37 @@ struct Arm64Tests {
         #expect(output.stdout.contains("Image loadable by kexec_file_load: yes"))
     }
 }
+}
+
+extension EndToEnd.Arm64Tests {
+    @Test("a matrix with both architectures produces one report with both, pairs never mixing them")
+    func matrixWithBothArchitectures() throws {
+        try Self.requireArm64()
+        try E2E.requirePrerequisites(images: ["linux-7.2"])
+        let folder = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let matrix = folder.appendingPathComponent("both.yaml")
+        try """
+            name: both-arches
+            images: [linux-7.2, linux-7.2-arm64]
+            scenarios: [memfd-basic]
+            pairs: all
+            repeats: 1
+            timeout: 300
+            cpus: 1
+            """.write(to: matrix, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("out")
+        let output = try E2E.run(["matrix", matrix.path, "--jobs", "1", "--out", out.path, "--no-history"], timeout: 900)
+        #expect(output.status == 0, "stdout: \(output.stdout)\nstderr: \(output.stderr)")
+        let summary = try JSONCoding.decode(MatrixSummary.self, from: out.appendingPathComponent("summary.json"))
+        #expect(summary.cells.map(\.chain) == [["linux-7.2", "linux-7.2"], ["linux-7.2-arm64", "linux-7.2-arm64"]])
+        #expect(summary.cells.map(\.arch) == [nil, "arm64"])
+        #expect(summary.cells.allSatisfy { $0.verdict == .pass && $0.blackout != nil })
+        let junit = try String(contentsOf: out.appendingPathComponent("junit.xml"), encoding: .utf8)
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        for report in [junit, html] {
+            #expect(report.contains("linux-7.2-arm64"))
+            #expect(report.contains("memfd-basic: linux-7.2 -") || report.contains("linux-7.2--linux-7.2"))
+        }
+    }
 }

@@ -324,3 +324,73 @@ struct Arm64AgentABITests {
         }
     }
 }
+
+@Suite("arm64: the matrix's architecture axis")
+struct Arm64MatrixTests {
+    static let images: [String: KernelImage] = {
+        var result: [String: KernelImage] = [:]
+        for (name, arch, release) in [("linux-7.2", Architecture.x86_64, "7.2.13"), ("linux-7.3", .x86_64, "7.3.4"),
+                                      ("linux-7.2-arm64", .arm64, "7.2.13"), ("linux-7.3-arm64", .arm64, "7.3.4")] {
+            var built = image(name, arch: arch)
+            built.kernelRelease = release
+            result[name] = built
+        }
+        return result
+    }()
+
+    static func matrix(_ pairs: String, chains: String = "") throws -> MatrixFile {
+        try MatrixFile.parse(text: """
+            name: both
+            images: [linux-7.2, linux-7.3, linux-7.2-arm64, linux-7.3-arm64]
+            scenarios: [memfd-basic]
+            pairs: \(pairs)
+            \(chains)
+            """, file: "Matrices/both.yaml")
+    }
+
+    @Test(arguments: ["all", "upgrade", "rollback"])
+    func generatedPairsStayWithinAnArchitecture(_ pairs: String) throws {
+        let memfd = try scenario("memfd-basic")
+        let plan = MatrixPlan.make(matrix: try Self.matrix(pairs), images: Self.images, scenarios: ["memfd-basic": memfd])
+        #expect(!plan.cells.isEmpty)
+        for cell in plan.cells {
+            let arches = Set(cell.chain.map { Self.images[$0]!.arch })
+            #expect(arches.count == 1, "\(cell.chain)")
+            #expect(cell.arch == (arches.first == .arm64 ? "arm64" : nil))
+        }
+        // Both architectures are in the one plan.
+        #expect(plan.cells.contains { $0.arch == "arm64" } && plan.cells.contains { $0.arch == nil })
+        if pairs == "upgrade" {
+            #expect(plan.cells.map(\.chain) == [["linux-7.2", "linux-7.3"], ["linux-7.2-arm64", "linux-7.3-arm64"]])
+        }
+    }
+
+    @Test func mixedExplicitPairOrChainIsRefusedNamingFileAndKey() throws {
+        let arches = Self.images.mapValues(\.arch)
+        let pair = try Self.matrix("\n  - {from: linux-7.2-arm64, to: linux-7.3-arm64}\n  - {from: linux-7.2, to: linux-7.3-arm64}")
+        do {
+            try MatrixArchitectures.check(pair, arches: arches)
+            Issue.record("a mixed pair was accepted")
+        } catch {
+            #expect(error.file == "Matrices/both.yaml")
+            #expect(error.keyPath == "pairs[1]")
+            #expect(error.description.contains("linux-7.2 is x86_64") && error.description.contains("linux-7.3-arm64 is arm64"))
+        }
+        let chain = try Self.matrix("none", chains: "chains:\n  - [linux-7.2-arm64, linux-7.3-arm64, linux-7.2]")
+        do {
+            try MatrixArchitectures.check(chain, arches: arches)
+            Issue.record("a mixed chain was accepted")
+        } catch {
+            #expect(error.keyPath == "chains[0]")
+        }
+        #expect(throws: Never.self) { try MatrixArchitectures.check(try Self.matrix("upgrade"), arches: arches) }
+    }
+
+    @Test func cellNameCarriesTheArchitectureOnlyForArm64() {
+        var cell = MatrixCell(scenario: "memfd-basic", chain: ["a", "b"], releases: [], direction: .upgrade, verdict: .pass,
+                              reason: "", runs: [], regressions: [], unsupportedAllowed: true)
+        #expect(cell.name == "memfd-basic: a -> b")
+        cell.arch = "arm64"
+        #expect(cell.name == "memfd-basic: a -> b [arm64]")
+    }
+}
