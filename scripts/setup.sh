@@ -10,6 +10,9 @@ packages=(
   ccache
   # running them
   qemu-system-x86
+  # arm64 (issue 20): cross-building arm64 kernels and the aarch64 guest agent (glibc's static
+  # aarch64 libraries and headers for the agent's C shims), and booting them on QEMU's virt machine
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
   # the libvirt backend (--backend libvirt): daemon, QEMU driver, virsh, and the C API's headers;
   # scripts/libvirt-daemons.sh starts the daemons
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "vm_shim.h"
 
+#if defined(__x86_64__)
+
 #include <errno.h>
 #include <linux/kvm.h>
 #include <string.h>
@@ -104,3 +106,34 @@ int hv_kvm_enter_flat32(int vcpu) {
     sregs.cr0 &= ~(1ULL << 31);  /* PG */
     return hv_kvm_set_sregs(vcpu, &sregs);
 }
+
+#else
+/* The agent's VMM runs an x86 real/protected-mode guest program: its registers, segments and
+ * port I/O exits exist only in x86's KVM uAPI. On other architectures every call fails with
+ * EOPNOTSUPP (the runner refuses vm scenarios there before anything boots), so nothing can
+ * pretend a VM ran. */
+#include <errno.h>
+#include <string.h>
+
+size_t hv_kvm_regs_size(void) { return 0; }
+size_t hv_kvm_sregs_size(void) { return 0; }
+int hv_kvm_vcpu_mmap_size(int kvm) { (void)kvm; return -EOPNOTSUPP; }
+int hv_kvm_create_vcpu(int vm, unsigned long id) { (void)vm; (void)id; return -EOPNOTSUPP; }
+int hv_kvm_set_memory(int vm, uint32_t slot, uint64_t guest_physical, uint64_t size, void *host) {
+    (void)vm; (void)slot; (void)guest_physical; (void)size; (void)host; return -EOPNOTSUPP;
+}
+int hv_kvm_set_memory_guest_memfd(int vm, uint32_t slot, uint64_t guest_physical, uint64_t size, void *host,
+                                  int guest_memfd, uint64_t guest_memfd_offset) {
+    (void)vm; (void)slot; (void)guest_physical; (void)size; (void)host; (void)guest_memfd; (void)guest_memfd_offset;
+    return -EOPNOTSUPP;
+}
+void *hv_kvm_map_run(int vcpu, int size) { (void)vcpu; (void)size; errno = EOPNOTSUPP; return NULL; }
+int hv_kvm_run(int vcpu) { (void)vcpu; return -EOPNOTSUPP; }
+void hv_kvm_set_immediate_exit(void *run, uint8_t value) { (void)run; (void)value; }
+void hv_kvm_exit_of(void *run, struct hv_kvm_exit *exit) { (void)run; memset(exit, 0, sizeof *exit); }
+int hv_kvm_get_regs(int vcpu, void *regs) { (void)vcpu; (void)regs; return -EOPNOTSUPP; }
+int hv_kvm_set_regs(int vcpu, const void *regs) { (void)vcpu; (void)regs; return -EOPNOTSUPP; }
+int hv_kvm_get_sregs(int vcpu, void *sregs) { (void)vcpu; (void)sregs; return -EOPNOTSUPP; }
+int hv_kvm_set_sregs(int vcpu, const void *sregs) { (void)vcpu; (void)sregs; return -EOPNOTSUPP; }
+int hv_kvm_enter_flat32(int vcpu) { (void)vcpu; return -EOPNOTSUPP; }
+#endif

@@ -18,7 +18,16 @@ final class Port {
 
     /// Opens the serial port (a device path such as /dev/ttyS1) in raw mode.
     static func open(path: String) throws(SystemError) -> Port {
-        let fd = hv_open_serial(path)
+        var fd = hv_open_serial(path)
+        // A virtio console (arm64's hvc0) comes up once the device has announced its port,
+        // which can be after /init starts: ENODEV (or no node yet) until then. Retried for up
+        // to 10 s; a serial port (x86_64's ttyS1) opens at once.
+        var waited = 0
+        while (fd == -ENODEV || fd == -ENOENT || fd == -ENXIO) && waited < 10_000 {
+            usleep(10_000)
+            waited += 10
+            fd = hv_open_serial(path)
+        }
         guard fd >= 0 else { throw SystemError(call: "open \(path)", errno: -fd) }
         return Port(fd: fd, device: path)
     }

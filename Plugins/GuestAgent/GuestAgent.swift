@@ -16,7 +16,7 @@ struct GuestAgent: BuildToolPlugin {
             .prebuildCommand(
                 displayName: "Building the guest agent (Embedded Swift)",
                 executable: URL(fileURLWithPath: "/bin/bash"),
-                arguments: [script.path],
+                arguments: [script.path, "all"],
                 environment: environment,
                 outputFilesDirectory: context.pluginWorkDirectoryURL.appending(path: "unused"))
         ]

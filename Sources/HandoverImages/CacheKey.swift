@@ -18,14 +18,19 @@ public struct ImageKeyInputs: Codable, Sendable, Equatable {
     /// Each patch's name and content digest, in order; absent (not empty) for unpatched recipes,
     /// so their keys stay what they were before patches existed.
     public var patches: [String]?
+    /// The architecture, only when it is not x86_64 (absent, not "x86_64", for x86_64 images,
+    /// so their keys stay what they were before architectures existed).
+    public var arch: String?
 
-    public init(source: String, baseConfig: String, fragments: [String], compiler: String, cmdline: [String], patches: [String]? = nil) {
+    public init(source: String, baseConfig: String, fragments: [String], compiler: String, cmdline: [String], patches: [String]? = nil,
+                arch: Architecture = .default) {
         self.source = source
         self.baseConfig = baseConfig
         self.fragments = fragments
         self.compiler = compiler
         self.cmdline = cmdline
         self.patches = patches
+        self.arch = arch == .default ? nil : arch.rawValue
     }
 
     public var key: String {

@@ -28,14 +28,17 @@ public struct ImageBuilder: Sendable {
         if case .prebuilt = recipe.source { base = "prebuilt" }
         let fragments = try recipe.fragments.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
         let compiler: String
-        if case .prebuilt = recipe.source { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion() }
+        if case .prebuilt = recipe.source { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion(recipe.arch) }
         let patches = try recipe.patches.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
         return ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler,
-                              cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches)
+                              cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches, arch: recipe.arch)
     }
 
-    static func compilerVersion() async throws -> String {
-        let output = try await Shell.check("gcc", ["--version"])
+    static func compilerVersion(_ arch: Architecture = .default) async throws -> String {
+        guard let compiler = Lifeline.resolve(arch.compiler) else {
+            throw HarnessError(.toolFailed, "\(arch.compiler) is not installed: building \(arch.rawValue) kernels needs it (scripts/setup.sh installs it)")
+        }
+        let output = try await Shell.check(compiler, ["--version"])
         return output.split(separator: "\n").first.map(String.init) ?? "unknown"
     }
 
@@ -93,15 +96,15 @@ public struct ImageBuilder: Sendable {
         switch recipe.source {
         case .prebuilt(let bzImage, let config, let tree):
             progress.step("\(recipe.name): importing prebuilt \(bzImage.path)")
-            try fm.copyItem(at: bzImage, to: staging.appendingPathComponent("bzImage"))
+            try fm.copyItem(at: bzImage, to: staging.appendingPathComponent(recipe.arch.kernelFileName))
             try fm.copyItem(at: config, to: staging.appendingPathComponent("config"))
-            let header = try BzImageHeader(contentsOf: bzImage)
+            let (release, loadable) = try Self.kernelHeader(bzImage, arch: recipe.arch)
             let resolved = KernelConfig(text: try String(contentsOf: config, encoding: .utf8))
             image = KernelImage(
                 recipe: recipe.name, recipeFile: recipe.file.path, key: inputs.key,
-                kernelRelease: header.release ?? "unknown", source: source.info, baseConfig: "prebuilt", fragments: [],
+                kernelRelease: release ?? "unknown", source: source.info, baseConfig: "prebuilt", fragments: [],
                 compiler: "prebuilt", capabilities: Capabilities(config: resolved),
-                abi: try tree.map { try ABIStrings.extract(fromTree: $0) }, kexecLoadable: header.canBeLoadedAbove4G,
+                abi: try tree.map { try ABIStrings.extract(fromTree: $0) }, kexecLoadable: loadable,
                 cmdline: recipe.cmdline, builtAt: Date(), sourceTree: tree?.path)
         case .debian, .tree:
             var tree: URL
@@ -115,8 +118,10 @@ public struct ImageBuilder: Sendable {
                 (tree, records) = try await patchedTree(recipe, base: tree, key: inputs.key)
             }
             image = try await compile(recipe, tree: tree, inputs: inputs, source: source, staging: staging)
+            image.architecture = recipe.arch.rawValue
             if !records.isEmpty { image.patches = records }
         }
+        image.architecture = recipe.arch.rawValue
         image.buildSeconds = Date().timeIntervalSince(started)
         let installed = try install(image, from: staging, into: folder)
         try recordRecipe(recipe.name, key: inputs.key)
@@ -126,10 +131,10 @@ public struct ImageBuilder: Sendable {
     /// Records the image's digests and moves its staging folder into its cache folder.
     package func install(_ built: KernelImage, from staging: URL, into folder: URL) throws -> KernelImage {
         var image = built
-        // Every image handover boots is an x86 bzImage (checked above) for qemu-system-x86_64.
-        image.architecture = "x86_64"
+        // The recipe's architecture (set by the caller); nil only from callers that predate it.
+        if image.architecture == nil { image.architecture = Architecture.default.rawValue }
         image.configSHA256 = try Digest.sha256(file: staging.appendingPathComponent("config"))
-        image.digests = try KernelImage.digests(in: staging)
+        image.digests = try KernelImage.digests(in: staging, arch: image.arch)
         try AtomicFile.writeJSON(image, to: staging.appendingPathComponent("image.json"))
         try? FileManager.default.removeItem(at: folder)
         guard rename(staging.path, folder.path) == 0 else {

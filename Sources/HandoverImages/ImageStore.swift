@@ -36,6 +36,13 @@ public struct ImageStore: Sendable {
     }
 }
 
+extension HandoverPrediction {
+    /// Why nothing is predicted for images of two architectures.
+    public static func crossArchitectureReason(from: KernelImage, to: KernelImage) -> String {
+        "\(from.recipe) is \(from.arch.rawValue) and \(to.recipe) is \(to.arch.rawValue): a handover never crosses architectures, so nothing is predicted"
+    }
+}
+
 /// Whether two images can hand over to each other, predicted from their configs and ABI
 /// strings before anything boots.
 public struct HandoverPrediction: Codable, Sendable, Equatable {
@@ -63,6 +70,14 @@ public struct HandoverPrediction: Codable, Sendable, Equatable {
         self.to = to.recipe
         var reasons: [String] = []
         var outcome = Outcome.compatible
+        if from.arch != to.arch {
+            // Issue 20: no prediction across architectures; a live update never crosses one.
+            self.outcome = .unknown
+            self.reasons = [Self.crossArchitectureReason(from: from, to: to)]
+            self.differences = []
+            self.shared = []
+            return
+        }
         for (image, role) in [(from, "the first kernel"), (to, "the second kernel")] {
             if !image.capabilities.kexecHandover { reasons.append("\(image.recipe) (\(role), \(image.kernelRelease)) has no KEXEC_HANDOVER"); outcome = .incompatible }
             if !image.capabilities.liveUpdate { reasons.append("\(image.recipe) (\(role), \(image.kernelRelease)) has no LIVEUPDATE (/dev/liveupdate)"); outcome = .incompatible }

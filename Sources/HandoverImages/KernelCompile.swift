@@ -17,7 +17,9 @@ extension ImageBuilder {
         fm.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         defer { try? log.close() }
-        var make = ["-C", tree.path, "O=\(build.path)", "ARCH=x86_64"]
+        let arch = recipe.arch
+        var make = ["-C", tree.path, "O=\(build.path)", "ARCH=\(arch.makeArch)"]
+        if let cross = arch.crossCompile { make.append("CROSS_COMPILE=\(cross)") }
         var environment = ["KBUILD_BUILD_USER": "handover", "KBUILD_BUILD_HOST": "handover"]
         if let reuse {
             make += reuse.makeArguments
@@ -69,8 +71,8 @@ extension ImageBuilder {
         let units = Mutex(0)
         let makeStarted = Date()
         let name = recipe.name
-        progress.step("\(recipe.name): building bzImage with \(jobs) jobs (log: \(logURL.path))")
-        let (status, tail) = try await Shell.stream("make", make + ["-j\(jobs)", "bzImage"], environment: environment, log: log) { [progress] line in
+        progress.step("\(recipe.name): building \(arch.kernelTarget)\(arch == .default ? "" : " for \(arch.rawValue)") with \(jobs) jobs (log: \(logURL.path))")
+        let (status, tail) = try await Shell.stream("make", make + ["-j\(jobs)", arch.kernelTarget], environment: environment, log: log) { [progress] line in
             progress.detail(line)
             guard line.hasPrefix("  "), line.count > 10 else { return }
             let done = units.withLock { $0 += 1; return $0 }
@@ -83,26 +85,40 @@ extension ImageBuilder {
         }
         progress.clear()
         guard status.isSuccess else {
-            throw HarnessError(.buildFailed, "\(recipe.name): make bzImage failed (\(status)); full log: \(logURL.path)", tail: tail)
+            throw HarnessError(.buildFailed, "\(recipe.name): make \(arch.kernelTarget) failed (\(status)); full log: \(logURL.path)", tail: tail)
         }
         let makeSeconds = Date().timeIntervalSince(makeStarted)
         try await run("make headers_install", ["headers_install", "INSTALL_HDR_PATH=\(staging.appendingPathComponent("headers").path)"])
         let release = try await Shell.check("make", ["-s"] + make + ["kernelrelease"], environment: environment)
             .trimmingCharacters(in: .whitespacesAndNewlines)
 
-        try fm.copyItem(at: build.appendingPathComponent("arch/x86/boot/bzImage"), to: staging.appendingPathComponent("bzImage"))
+        let kernelFile = staging.appendingPathComponent(arch.kernelFileName)
+        try fm.copyItem(at: build.appendingPathComponent(arch == .x86_64 ? "arch/x86/boot/bzImage" : arch.kernelBuildPath), to: kernelFile)
         try fm.copyItem(at: configURL, to: staging.appendingPathComponent("config"))
         // Names initcalls printed as addresses (see InitcallNames); not part of the key.
         try? fm.copyItem(at: build.appendingPathComponent("System.map"), to: staging.appendingPathComponent("System.map"))
-        let header = try BzImageHeader(contentsOf: staging.appendingPathComponent("bzImage"))
+        let (_, loadable) = try Self.kernelHeader(kernelFile, arch: arch)
         if reuse == nil { try? fm.removeItem(at: build) }
         return KernelImage(
             recipe: recipe.name, recipeFile: recipe.file.path, key: inputs.key, kernelRelease: release,
             source: source.info, baseConfig: recipe.base.label, fragments: recipe.fragments.map(\.lastPathComponent),
             compiler: inputs.compiler, capabilities: Capabilities(config: resolved),
-            abi: try ABIStrings.extract(fromTree: tree), kexecLoadable: header.canBeLoadedAbove4G,
+            abi: try ABIStrings.extract(fromTree: tree), kexecLoadable: loadable,
             cmdline: recipe.cmdline, builtAt: Date(), makeSeconds: makeSeconds, compiledUnits: units.withLock { $0 },
             sourceTree: tree.path)
+    }
+
+    /// The release the kernel file names (x86 bzImages carry it) and whether kexec_file_load
+    /// takes it: a bzImage with XLF_CAN_BE_LOADED_ABOVE_4G, or an arm64 little-endian Image.
+    static func kernelHeader(_ file: URL, arch: Architecture) throws -> (release: String?, kexecLoadable: Bool) {
+        switch arch {
+        case .x86_64:
+            let header = try BzImageHeader(contentsOf: file)
+            return (header.release, header.canBeLoadedAbove4G)
+        case .arm64:
+            let header = try Arm64ImageHeader(contentsOf: file)
+            return (nil, header.littleEndian)
+        }
     }
 
     func previousCompiledUnits(_ recipe: String) -> Int? {

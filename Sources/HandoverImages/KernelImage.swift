@@ -82,6 +82,9 @@ public struct KernelImage: Codable, Sendable, Equatable {
     /// The files whose digests are recorded.
     public static let digestedFiles = ["bzImage", "config"]
 
+    /// The files whose digests are recorded for an architecture's image (its kernel file and config).
+    public static func digestedFiles(_ arch: Architecture) -> [String] { [arch.kernelFileName, "config"] }
+
     /// Filled in when loaded: the cache folder holding bzImage, config, headers.
     public var folder: URL? = nil
 
@@ -91,7 +94,8 @@ public struct KernelImage: Codable, Sendable, Equatable {
         case architecture, configSHA256
     }
 
-    public var bzImage: URL { folder!.appendingPathComponent("bzImage") }
+    /// The kernel file: an x86 bzImage, or an arm64 Image (see `Architecture.kernelFileName`).
+    public var bzImage: URL { folder!.appendingPathComponent(arch.kernelFileName) }
     public var configFile: URL { folder!.appendingPathComponent("config") }
     public var headers: URL { folder!.appendingPathComponent("headers") }
 
@@ -121,15 +125,15 @@ public struct KernelImage: Codable, Sendable, Equatable {
     }
 
     /// The digests of the image's files as they are now.
-    public static func digests(in folder: URL) throws -> [String: String] {
+    public static func digests(in folder: URL, arch: Architecture = .default) throws -> [String: String] {
         var digests: [String: String] = [:]
-        for name in digestedFiles { digests[name] = try Digest.sha256(file: folder.appendingPathComponent(name)) }
+        for name in digestedFiles(arch) { digests[name] = try Digest.sha256(file: folder.appendingPathComponent(name)) }
         return digests
     }
 
     public func verify() throws {
         guard let folder else { return }
-        for name in Self.digestedFiles {
+        for name in Self.digestedFiles(arch) {
             let file = folder.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: file.path) else {
                 throw CacheDamage(file: file, problem: "is missing")

@@ -41,8 +41,10 @@ public struct Recipe: Sendable, Equatable {
     public var cmdline: [String]
     /// Patches (unified diffs or mbox files) applied in order with `patch -p1` to a copy of the tree.
     public var patches: [URL] = []
+    /// The architecture it is built for (`arch:`, x86_64 when absent).
+    public var arch: Architecture = .default
 
-    public static let keys = ["description", "source", "config", "cmdline", "patches"]
+    public static let keys = ["description", "source", "config", "cmdline", "patches", "arch"]
 
     package init(
         name: String,
@@ -52,8 +54,10 @@ public struct Recipe: Sendable, Equatable {
         base: BaseConfig,
         fragments: [URL],
         cmdline: [String],
-        patches: [URL] = []
+        patches: [URL] = [],
+        arch: Architecture = .default
     ) {
+        self.arch = arch
         self.name = name
         self.file = file
         self.description = description
@@ -74,6 +78,14 @@ extension Recipe {
         let folder = file.deletingLastPathComponent()
 
         let description = try top["description"]?.string()
+        var arch = Architecture.default
+        if let value = top["arch"] {
+            let text = try value.nonEmptyString()
+            guard let parsed = Architecture(name: text) else {
+                throw value.error("expected \(Architecture.expectedNames), found '\(text)'")
+            }
+            arch = parsed
+        }
         let source = try parseSource(try top.required("source", "one of debian, tree or prebuilt"), folder: folder)
 
         var base = BaseConfig.tinyconfig
@@ -128,7 +140,7 @@ extension Recipe {
             throw config.error("a prebuilt image has its own .config (source.prebuilt.config); config does not apply")
         }
         return Recipe(name: name, file: file, description: description, source: source, base: base,
-                      fragments: fragments, cmdline: cmdline, patches: patches)
+                      fragments: fragments, cmdline: cmdline, patches: patches, arch: arch)
     }
 
     private static func parseSource(_ value: YAMLValue, folder: URL) throws(InputError) -> Source {

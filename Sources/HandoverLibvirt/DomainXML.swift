@@ -25,6 +25,7 @@ public enum DomainXML {
     }
 
     public static func make(config: VMConfig, name: String, kernelPath: String, initrdPath: String) -> String {
+        if config.arch == .arm64 { return makeArm64(config: config, name: name, kernelPath: kernelPath, initrdPath: initrdPath) }
         let kvm = config.accelerator == .kvm
         return """
         <domain type='\(kvm ? "kvm" : "qemu")' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>

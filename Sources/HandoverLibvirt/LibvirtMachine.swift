@@ -217,8 +217,9 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
             guard let channelStream = virStreamNew(connection.pointer, 0) else { throw LibvirtRuntime.error("creating a stream") }
             locked { channel = Handle(channelStream) }
             // The agent's channel is the second serial port (ttyS1 in the guest), libvirt's "serial1".
-            guard virDomainOpenConsole(domain.pointer, "serial1", channelStream, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue)) == 0 else {
-                throw LibvirtRuntime.error("opening the agent's serial port (serial1) of \(name)")
+            let channelDevice = DomainXML.agentChannelAlias(config.arch)
+            guard virDomainOpenConsole(domain.pointer, channelDevice, channelStream, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue)) == 0 else {
+                throw LibvirtRuntime.error("opening the agent's channel (\(channelDevice)) of \(name)")
             }
             startReaders(console: Handle(consoleStream), channel: Handle(channelStream), recorder: recorder)
             return ((), "console and agent channel")

@@ -1,5 +1,6 @@
 import Foundation
 import HandoverSupport
+import HandoverImages
 
 /// The static guest agent that becomes /init: $HANDOVER_AGENT, else the Embedded Swift agent
 /// scripts/build-agent.sh builds (SwiftPM runs it before HandoverMachines builds) into
@@ -7,7 +8,8 @@ import HandoverSupport
 public enum AgentBinary {
     public static let architecture = "x86_64"
 
-    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment, arch: Architecture = .default) throws -> URL {
+        if arch != .x86_64 { return try locateCross(arch, environment: environment) }
         if let explicit = environment["HANDOVER_AGENT"], !explicit.isEmpty {
             let url = URL(fileURLWithPath: explicit)
             guard FileManager.default.isExecutableFile(atPath: url.path) else {

@@ -1,4 +1,5 @@
 import Foundation
+import HandoverImages
 
 public enum Accelerator: String, Codable, Sendable, CaseIterable {
     case kvm, tcg
@@ -14,6 +15,8 @@ public struct VMConfig: Sendable, Equatable {
     public var machine: String { topology.machine }
     public var memoryMiB: Int = 1024
     public var cpus: Int = 2
+    /// The guest's architecture: x86_64 (pc/q35) or arm64 (virt); see QemuCommand+Arm64.
+    public var arch: Architecture = .default
 
     public init(kernel: URL, initrd: URL, cmdline: String, accelerator: Accelerator) {
         self.kernel = kernel
@@ -30,6 +33,7 @@ public enum QemuCommand {
     public static let binary = "qemu-system-x86_64"
 
     public static func arguments(_ config: VMConfig, consoleSocket: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
+        if config.arch == .arm64 { return arm64Arguments(config, consoleSocket: consoleSocket, agentSocket: agentSocket, qmpSocket: qmpSocket) }
         var args = [
             "-name", "handover",
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
@@ -55,14 +59,15 @@ public enum QemuCommand {
 
     /// The kernel command line handover boots with: serial console, KHO and LUO on, panics
     /// end the VM at once (with -no-reboot). (The Embedded Swift agent needs no SWIFT_ROOT.)
-    public static func kernelCommandLine(stage: Int, extra: [String] = []) -> String {
-        (["console=ttyS0", "kho=on", "liveupdate=on", "panic=-1", "handover.stage=\(stage)"] + extra)
+    public static func kernelCommandLine(stage: Int, extra: [String] = [], arch: Architecture = .default) -> String {
+        if arch != .x86_64 { return arm64KernelCommandLine(stage: stage, extra: extra) }
+        return (["console=ttyS0", "kho=on", "liveupdate=on", "panic=-1", "handover.stage=\(stage)"] + extra)
             .joined(separator: " ")
     }
 
     /// A shell-quoted form, for logs and for people to rerun by hand.
-    public static func display(_ arguments: [String]) -> String {
-        ([binary] + arguments).map { word in
+    public static func display(_ arguments: [String], arch: Architecture = .default) -> String {
+        ([executable(for: arch)] + arguments).map { word in
             !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || "-_=,./:".contains($0) }) ? word : "'\(word.replacingOccurrences(of: "'", with: "'\\''"))'"
         }.joined(separator: " ")
     }

@@ -50,7 +50,8 @@ public final class QemuMachine: VirtualMachine {
 
     public var hostErrors: [String] { state.withLock { $0.stderr } }
 
-    public var launchDescription: String { QemuCommand.display(arguments) }
+    public var launchDescription: String { QemuCommand.display(arguments, arch: config.arch) }
+    var binary: String { QemuCommand.executable(for: config.arch) }
 
     public var artifacts: [(URL, String)] {
         [(consoleLog, "console.log"), (transcript, "transcript.jsonl"), (directory.file("qemu-command"), "qemu-command")]
@@ -66,7 +67,7 @@ public final class QemuMachine: VirtualMachine {
         }
         let recorder = try ChannelRecorder(consoleLog: consoleLog, transcript: transcript, events: events)
         self.recorder.withLock { $0 = recorder }
-        try AtomicFile.write(QemuCommand.display(arguments) + "\n", to: directory.file("qemu-command"))
+        try AtomicFile.write(QemuCommand.display(arguments, arch: config.arch) + "\n", to: directory.file("qemu-command"))
 
         let arguments = self.arguments
         let launched = Mailbox<Result<pid_t, HarnessError>>()
@@ -75,7 +76,7 @@ public final class QemuMachine: VirtualMachine {
         }
         let deadline = ContinuousClock.now + .seconds(connectTimeout)
         guard case .success(let pid)? = await launched.next(until: deadline) else {
-            throw HarnessError(.toolFailed, "QEMU did not start: \(QemuCommand.binary) is not installed or failed to launch")
+            throw HarnessError(.toolFailed, "QEMU did not start: \(binary) is not installed or failed to launch")
         }
         state.withLock { $0.pid = pid }
 
@@ -103,16 +104,16 @@ public final class QemuMachine: VirtualMachine {
         var options = PlatformOptions()
         options.createSession = true
         // Bound to this process by a lifeline: QEMU dies with handover even on SIGKILL.
-        guard let binary = Lifeline.resolve(QemuCommand.binary) else {
-            state.withLock { $0.exited = true; $0.stderr.append("\(QemuCommand.binary) is not installed") }
-            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(QemuCommand.binary): not found on PATH")))
+        guard let binary = Lifeline.resolve(binary) else {
+            state.withLock { $0.exited = true; $0.stderr.append("\(binary) is not installed") }
+            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(binary): not found on PATH")))
             await events.post(.exited(status: "failed to start", now()))
             return
         }
         let lifeline: Lifeline
         do { lifeline = try Lifeline() } catch {
             state.withLock { $0.exited = true; $0.stderr.append("\(error)") }
-            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(QemuCommand.binary): \(error)")))
+            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(binary): \(error)")))
             await events.post(.exited(status: "failed to start", now()))
             return
         }
@@ -139,7 +140,7 @@ public final class QemuMachine: VirtualMachine {
             await events.post(.exited(status: "\(status)", now()))
         } catch {
             state.withLock { $0.exited = true; $0.stderr.append("\(error)") }
-            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(QemuCommand.binary): \(error)")))
+            await launched.post(.failure(HarnessError(.toolFailed, "cannot start \(binary): \(error)")))
             await events.post(.exited(status: "failed to start", now()))
         }
     }

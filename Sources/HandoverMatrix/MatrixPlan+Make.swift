@@ -9,11 +9,14 @@ extension MatrixPlan {
         var chains: [[String]] = []
         let names = matrix.images
         switch matrix.pairs {
-        case .all: chains = names.flatMap { a in names.map { b in [a, b] } }
+        // The architecture axis: generated pairs stay within one architecture (explicit pairs
+        // and chains that mix them are refused before anything is built, see MatrixArchitectures).
+        case .all: chains = names.flatMap { a in names.compactMap { b in images[a]!.arch == images[b]!.arch ? [a, b] : nil } }
         case .upgrade, .rollback:
             let wanted: ComparisonResult = matrix.pairs == .upgrade ? .orderedAscending : .orderedDescending
             chains = names.flatMap { a in names.compactMap { b in
-                compareReleases(images[a]!.kernelRelease, images[b]!.kernelRelease) == wanted ? [a, b] : nil
+                images[a]!.arch == images[b]!.arch &&
+                    compareReleases(images[a]!.kernelRelease, images[b]!.kernelRelease) == wanted ? [a, b] : nil
             } }
         case .none: chains = []
         case .explicit(let list): chains = list
@@ -27,7 +30,8 @@ extension MatrixPlan {
                 if scenario.kind == .selftest && chain.count != 2 { continue }
                 cells.append(Cell(scenario: scenario.name, kind: scenario.kind.rawValue, scenarioFile: scenario.file, chain: chain,
                                   releases: kernels.map(\.kernelRelease), direction: direction(kernels),
-                                  prediction: HandoverPrediction(from: kernels[0], to: kernels[1])))
+                                  prediction: HandoverPrediction(from: kernels[0], to: kernels[1]),
+                                  arch: kernels[0].arch == .default ? nil : kernels[0].arch.rawValue))
             }
         }
         var runs: [Run] = []

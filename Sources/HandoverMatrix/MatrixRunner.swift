@@ -59,6 +59,8 @@ public struct MatrixRunner: Sendable {
             let file = try scenarios.file(for: name)
             loaded[name] = try Scenario.load(from: file)
         }
+        // Pairs and chains that mix architectures are refused before anything is built.
+        try MatrixArchitectures.check(matrix, recipes: recipes)
         var images: [String: KernelImage] = [:]
         let builder = ImageBuilder(paths: paths, progress: progress)
         for name in matrix.images {
@@ -94,7 +96,9 @@ public struct MatrixRunner: Sendable {
         let startedAt = resume ? plan.createdAt : Date()
         let (accel, reason): (Accelerator, String)
         if let accelerator { (accel, reason) = accelerator } else {
-            (accel, reason) = try await chooseAccelerator(probeWith: images[matrix.images[0]]!)
+            // Probed with an image of the host's architecture when the matrix has one.
+            let probe = matrix.images.compactMap { images[$0] }.first { ArchitectureCheck.crossAccelerator($0) == nil }
+            (accel, reason) = try await chooseAccelerator(probeWith: probe ?? images[matrix.images[0]]!)
         }
         let placement = slots.map { "\($0.jobs) on \($0.backend.label)" }.joined(separator: ", ")
         progress.step("matrix \(plan.name): \(plan.cells.count) cells, \(plan.runs.count) runs, \(placement), under \(accel.rawValue) (\(reason))")
@@ -119,6 +123,11 @@ public struct MatrixRunner: Sendable {
             let cell = plan.cells[run.cell]
             var options = RunOptions(accelerator: accel, acceleratorReason: reason)
             options.machines = machines
+            // A cell of another architecture than the host's runs under TCG, whatever was probed.
+            if let cross = ArchitectureCheck.crossAccelerator(images[cell.chain[0]]!) {
+                options.accelerator = cross.0
+                options.acceleratorReason = cross.1
+            }
             options.overallTimeout = matrix.timeout
             options.cpus = matrix.cpus
             options.memoryMiB = matrix.memoryMiB
@@ -174,6 +183,10 @@ public struct MatrixRunner: Sendable {
     }
 
     func chooseAccelerator(probeWith image: KernelImage) async throws -> (Accelerator, String) {
+        if let cross = ArchitectureCheck.crossAccelerator(image) {
+            if matrix.accelerator == "kvm" { throw InputError(file: matrix.file, keyPath: "accel", message: "kvm: \(cross.1)") }
+            return cross
+        }
         switch matrix.accelerator {
         case "kvm": return (.kvm, "asked for with accel: kvm")
         case "tcg": return (.tcg, "asked for with accel: tcg")

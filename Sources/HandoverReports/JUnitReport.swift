@@ -113,7 +113,7 @@ public enum JUnitReport {
         let time = cell.runs.reduce(0) { $0 + $1.wallSeconds }
         let attributes = [
             attribute("classname", "handover.\(cell.scenario)"),
-            attribute("name", cell.chain.joined(separator: " -> ")),
+            attribute("name", cell.chain.joined(separator: " -> ") + (cell.arch.map { " [\($0)]" } ?? "")),
             attribute("time", ReportText.seconds(time)),
         ].joined(separator: " ")
         var text = "    <testcase \(attributes)>\n"

@@ -78,7 +78,7 @@ public enum KTAPReport {
     static func test(number: Int, cell: MatrixCell, outcome: ReportOutcome) -> [String] {
         let name = testName(cell.chain.joined(separator: "_to_"))
         var lines: [String] = []
-        var info = "\(cell.direction.rawValue) \(cell.releases.joined(separator: " -> ")), \(cell.runs.count) run\(cell.runs.count == 1 ? "" : "s")"
+        var info = "\(cell.direction.rawValue) \(cell.releases.joined(separator: " -> "))\(cell.arch.map { " (\($0))" } ?? ""), \(cell.runs.count) run\(cell.runs.count == 1 ? "" : "s")"
         if let blackout = cell.blackout { info += ", blackout median \(ReportText.milliseconds(blackout.median))" }
         lines.append(diagnostic(info))
         switch outcome {

@@ -20,7 +20,13 @@ extension RunTracker {
         }
         // On the host clock: the printk clock may have counted too slowly early on.
         let kernelBoot = runInitMicros.map { host($0) - kernelZero }
-        let agentStart = runInit.map { restoreStart - $0 }
+        var agentStart = runInit.map { restoreStart - $0 }
+        // arm64 (issue 20): the new kernel's CLOCK_MONOTONIC (the agent's clock) runs on jiffies
+        // until the arch timer becomes the clocksource at fs_initcall, and under TCG lags the
+        // printk clock by a few hundred ms (agent start came out negative): there the agent's
+        // start is taken on the host clock, from /init's console line to the restore's start.
+        let hostAgentStart = hop.to.arch == .arm64 && !hop.consoleClock.points.isEmpty
+        if hostAgentStart, let runInitMicros { agentStart = (resumed.time.seconds - restore) - host(runInitMicros) }
         let accounted = shutdown + (kernelBoot ?? 0) + (agentStart ?? restoreStart) + restore
         var blackout = Blackout(total: total, shutdown: shutdown, kernelBoot: kernelBoot, agentStart: agentStart, restore: restore,
                                 unaccounted: total - accounted)
@@ -39,7 +45,9 @@ extension RunTracker {
         }
         // Without the console the split rests on the guest's clocks alone and nothing checks
         // it against the host's: no share is claimed then.
-        if total > 0, !hop.consoleClock.points.isEmpty { blackout.attributedShare = max(0, 1 - abs(total - accounted) / total) }
+        // With the agent's start on the host clock (arm64) the phases add up by construction: no
+        // share is claimed either.
+        if total > 0, !hop.consoleClock.points.isEmpty, !hostAgentStart { blackout.attributedShare = max(0, 1 - abs(total - accounted) / total) }
         return blackout
     }
 

@@ -82,6 +82,7 @@ public struct RunSession: Sendable {
 
     public func run() async -> RunResult {
         var result = RunResult.unfinished(scenario, chain: chain, options: options)
+        if ArchitectureCheck.refuse(scenario, chain: chain, options: options, into: &result) { return result }
         do {
             try await execute(into: &result)
         } catch let error as HarnessError {
@@ -103,12 +104,12 @@ public struct RunSession: Sendable {
         QemuCommand.kernelCommandLine(stage: stage, extra: image.cmdline + scenario.topology.kernelArguments
                                       + options.injections.flatMap { $0.commandLine(forStage: stage) }
                                       + (options.initcalls && stage >= 2 ? ["initcall_debug", "nokaslr"] : [])
-                                      + (options.quietConsole ? ["quiet"] : []))
+                                      + (options.quietConsole ? ["quiet"] : []), arch: image.arch)
     }
 
     /// Nested initramfs images: stage k's holds the kernel of hop k and stage k+1's initramfs.
     func buildInitramfs(in directory: RunDirectory) throws -> URL {
-        let agent = try AgentBinary.locate()
+        let agent = try AgentBinary.locate(arch: from.arch)
         let hops = chain.dropFirst().enumerated().map { index, image in
             Hop(kernel: "/" + Initramfs.Layout.nextKernel(index + 1), initrd: "/" + Initramfs.Layout.nextInitrd(index + 1),
                 cmdline: kernelCommandLine(image, stage: index + 2),
@@ -152,6 +153,7 @@ public struct RunSession: Sendable {
             config.topology = scenario.topology
             config.memoryMiB = memoryMiB
             config.cpus = options.cpus
+            config.arch = from.arch
             return config
         }) { machine, _ in
             try await follow(machine, into: &result)

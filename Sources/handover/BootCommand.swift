@@ -4,12 +4,19 @@ import HandoverCore
 import HandoverSupport
 import HandoverImages
 import HandoverMachines
+import HandoverRuns
 
 struct AcceleratorOption: ParsableArguments {
     @Option(help: "kvm, tcg or auto (KVM only if a probe boot works here).")
     var accel: String = "auto"
 
     func choose(image: KernelImage, global: GlobalOptions) async throws -> (Accelerator, String) {
+        // Another architecture than the host's (an arm64 image here): TCG, never a KVM probe.
+        if let cross = ArchitectureCheck.crossAccelerator(image) {
+            if accel == "kvm" { throw ValidationError("--accel kvm: \(cross.1)") }
+            if accel != "tcg" && accel != "auto" { throw ValidationError("--accel takes kvm, tcg or auto, not '\(accel)'") }
+            return cross
+        }
         switch accel {
         case "kvm": return (.kvm, "asked for with --accel kvm")
         case "tcg": return (.tcg, "asked for with --accel tcg")

@@ -79,6 +79,9 @@ struct ImageCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let a = try await findImage(from, global: global)
                 let b = try await findImage(to, global: global)
+                if a.arch != b.arch {
+                    throw HarnessError(.configRejected, "cannot predict: " + HandoverPrediction.crossArchitectureReason(from: a, to: b))
+                }
                 let prediction = HandoverPrediction(from: a, to: b)
                 if json {
                     print(String(decoding: try JSONCoding.encode(prediction), as: UTF8.self))
@@ -116,6 +119,7 @@ func describe(_ image: KernelImage) -> String {
     func yes(_ flag: Bool) -> String { flag ? "yes" : "no" }
     lines.append("image:          \(image.recipe) (key \(image.key))")
     lines.append("kernel release: \(image.kernelRelease)")
+    lines.append("architecture:   \(image.arch.rawValue)\(image.architecture == nil ? " (not recorded; images before it was are x86_64)" : "")")
     switch image.source.kind {
     case "debian": lines.append("source:         Debian \(image.source.package ?? "") \(image.source.packageVersion ?? "") (\(image.source.suite ?? ""))")
     case "tree": lines.append("source:         tree \(image.source.tree ?? "") at \(image.source.commit ?? "")\(image.source.dirty == true ? " (dirty)" : "")")
@@ -130,7 +134,7 @@ func describe(_ image: KernelImage) -> String {
     lines.append("KHO:            \(yes(c.kexecHandover))\(c.khoEnabledByDefault ? " (on by default)" : c.kexecHandover ? " (boot with kho=on)" : "")")
     lines.append("LUO:            \(yes(c.liveUpdate))")
     lines.append("memfd preserve: \(yes(c.memfdPreservation))")
-    lines.append("kexec_file:     \(yes(c.kexecFile)); bzImage loadable by kexec_file_load: \(yes(image.kexecLoadable))")
+    lines.append("kexec_file:     \(yes(c.kexecFile)); \(image.arch.kernelFileName) loadable by kexec_file_load: \(yes(image.kexecLoadable))")
     if let abi = image.abi {
         lines.append("ABI strings:    \(abi.sortedValues.joined(separator: " "))")
     } else {

@@ -43,11 +43,14 @@ struct RunCommand: AsyncParsableCommand {
             preflight.initcalls = initcalls
             preflight.quietConsole = quietConsole
             try preflight.check()
+            try global.requireOneArchitecture([from] + via + [to])
             let first = try await global.image(named: from)
             var middle: [KernelImage] = []
             for name in via { middle.append(try await global.image(named: name)) }
             let second = try await global.image(named: to)
             let chain = [first] + middle + [second]
+            // Refused before anything boots: kernels of two architectures.
+            try ArchitectureCheck.sameArchitecture(chain)
             let (accelerator, reason) = try await acceleratorOption.choose(image: first, global: global)
             var options = RunOptions(accelerator: accelerator, acceleratorReason: reason)
             options.injections = injections

@@ -1,6 +1,6 @@
 import Foundation
-import HandoverCore
-import HandoverMachines
+@testable import HandoverCore
+@testable import HandoverMachines
 
 /// A run as a VM reported it, read back from a run directory's console.log and
 /// transcript.jsonl (what every run keeps): the console lines and the agent's messages in

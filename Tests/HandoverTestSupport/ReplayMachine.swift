@@ -1,6 +1,6 @@
 import Foundation
-import HandoverCore
-import HandoverMachines
+@testable import HandoverCore
+@testable import HandoverMachines
 
 /// A VirtualMachine that replays a recorded run instead of booting one: its events come in the
 /// recorded order, as fast as the runner asks for them. What the runner sends is kept, so a test

@@ -1,5 +1,5 @@
 import Foundation
-import HandoverImages
+@testable import HandoverImages
 
 /// Kernel images as a test needs them, without building one: a cached image's record with
 /// KHO, LUO and memfd preservation configured.

@@ -13,6 +13,8 @@ public struct MatrixPlan: Codable, Sendable {
         public var releases: [String]
         public var direction: Direction
         public var prediction: HandoverPrediction
+        /// The chain's architecture; nil for x86_64, as plans written before had it.
+        public var arch: String? = nil
 
         public var key: String { "\(scenario)/\(chain.joined(separator: "--"))" }
     
@@ -23,8 +25,10 @@ public struct MatrixPlan: Codable, Sendable {
             chain: [String],
             releases: [String],
             direction: Direction,
-            prediction: HandoverPrediction
-        ) {
+            prediction: HandoverPrediction,
+        arch: String? = nil
+    ) {
+            self.arch = arch
             self.scenario = scenario
             self.kind = kind
             self.scenarioFile = scenarioFile

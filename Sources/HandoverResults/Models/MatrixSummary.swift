@@ -161,8 +161,10 @@ public struct MatrixCell: Codable, Sendable, Equatable {
     public var blackoutChange: BlackoutChange? = nil
     /// Whether an unsupported verdict counts as acceptable here.
     public var unsupportedAllowed: Bool
+    /// The kernels' architecture (issue 20); nil for x86_64, so x86_64 cells read as before.
+    public var arch: String? = nil
 
-    public var name: String { "\(scenario): \(chain.joined(separator: " -> "))" }
+    public var name: String { "\(scenario): \(chain.joined(separator: " -> "))" + (arch.map { " [\($0)]" } ?? "") }
 
     /// The run whose blackout is the median of those with phases: the timeline a report draws.
     public var medianTimelineRun: MatrixRunRecord? {
@@ -196,8 +198,10 @@ public struct MatrixCell: Codable, Sendable, Equatable {
         vmBlackout: Statistics? = nil,
         regressions: [Regression],
         blackoutChange: BlackoutChange? = nil,
-        unsupportedAllowed: Bool
+        unsupportedAllowed: Bool,
+        arch: String? = nil
     ) {
+        self.arch = arch
         self.scenario = scenario
         self.kind = kind
         self.chain = chain

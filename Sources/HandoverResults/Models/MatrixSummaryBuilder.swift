@@ -35,7 +35,8 @@ public enum MatrixSummaryBuilder {
                 scenario: cell.scenario, kind: cell.kind, chain: cell.chain, releases: cell.releases, direction: cell.direction,
                 verdict: worst.verdict, failureClass: worst.failureClass, reason: worst.reason, evidence: worst.evidence,
                 runs: records, blackout: Statistics(records.compactMap(\.blackout)), prediction: cell.prediction,
-                vmBlackout: Statistics(records.compactMap(\.vmBlackout)), regressions: [], unsupportedAllowed: plan.allowUnsupported))
+                vmBlackout: Statistics(records.compactMap(\.vmBlackout)), regressions: [], unsupportedAllowed: plan.allowUnsupported,
+                arch: cell.arch))
         }
         var summary = MatrixSummary(
             name: plan.name, matrixFile: plan.matrixFile, startedAt: startedAt, finishedAt: finishedAt,

@@ -10,8 +10,12 @@ public struct ImageRef: Codable, Sendable, Equatable {
     public var version: String
     public var key: String
     public var liveUpdate: Bool
+    /// The image's architecture; absent for x86_64 (results recorded before architectures
+    /// existed read the same as new x86_64 ones).
+    public var arch: String?
 
     public init(_ image: KernelImage) {
+        arch = image.arch == .default ? nil : image.arch.rawValue
         recipe = image.recipe
         kernelRelease = image.kernelRelease
         version = image.versionLabel

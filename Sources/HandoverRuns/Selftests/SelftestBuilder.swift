@@ -64,8 +64,10 @@ public struct SelftestBuilder: Sendable {
             if test != Scenario.Selftests.ioctlSuite { attempts.insert(("nolibc", nolibc), at: 0) }
             var built = false
             for (linkage, arguments) in attempts {
-                let result = try await Shell.capture("gcc", arguments)
-                log += "$ gcc \(arguments.joined(separator: " "))\n\(result.stderr)\n"
+                // The image's own compiler: aarch64-linux-gnu-gcc for an arm64 image (issue 20).
+                let compiler = image.arch.compiler
+                let result = try await Shell.capture(compiler, arguments)
+                log += "$ \(compiler) \(arguments.joined(separator: " "))\n\(result.stderr)\n"
                 if result.succeeded {
                     binaries.tests[test] = output.path
                     binaries.linkage[test] = linkage

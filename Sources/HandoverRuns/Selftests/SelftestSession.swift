@@ -27,6 +27,7 @@ public struct SelftestSession: Sendable {
 
     public func run() async -> RunResult {
         var result = RunResult.unfinished(scenario, chain: [from, to], options: options)
+        if ArchitectureCheck.refuse(scenario, chain: [from, to], options: options, into: &result) { return result }
         do {
             var wanted = spec.tests
             if spec.ioctlSuite { wanted.append(Scenario.Selftests.ioctlSuite) }
@@ -105,9 +106,9 @@ public struct SelftestSession: Sendable {
 
     /// Initramfs images for a commands-mode run: the binaries in both, the next kernel in the first.
     func initramfs(in directory: RunDirectory, binaries: SelftestBuilder.Binaries, next: KernelImage?) throws -> URL {
-        let agent = try AgentBinary.locate()
+        let agent = try AgentBinary.locate(arch: from.arch)
         let hops = next.map { [Hop(kernel: "/" + Initramfs.Layout.nextKernel(1), initrd: "/" + Initramfs.Layout.nextInitrd(1),
-                                   cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: $0.cmdline + ["luo_stage=2"]),
+                                   cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: $0.cmdline + ["luo_stage=2"], arch: $0.arch),
                                    expectedRelease: $0.kernelRelease)] } ?? []
         var plan = scenario.plan(hops: hops, injections: [])
         plan.mode = .commands
@@ -137,7 +138,9 @@ public struct SelftestSession: Sendable {
         return try await session.run(configure: { directory in
             let initrd = try initramfs(in: directory, binaries: binaries, next: next)
             var config = VMConfig(kernel: kernel.bzImage, initrd: initrd,
-                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline), accelerator: options.accelerator)
+                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline, arch: kernel.arch),
+                                  accelerator: options.accelerator)
+            config.arch = kernel.arch
             config.memoryMiB = options.memoryMiB ?? 1024
             config.cpus = options.cpus
             return config
