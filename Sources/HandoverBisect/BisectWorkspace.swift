@@ -44,7 +44,24 @@ public struct BisectWorkspace: Sendable {
             // --force: git may still list a worktree at this path whose folder was removed.
             try await Shell.check("git", ["-C", tree.path, "worktree", "add", "--force", "--detach", "--quiet", source.path, "HEAD"])
         }
+        try await removeStaleGitLocks(progress: progress)
         return lock
+    }
+
+    /// A bisection killed while git moved the worktree (SIGKILL reaches git through its
+    /// lifeline) leaves git's lock files behind, and every later checkout then fails with
+    /// "Unable to create .../index.lock: File exists". Only handover uses this worktree, and
+    /// only under the workspace lock this process now holds, so any lock file there is stale.
+    func removeStaleGitLocks(progress: ProgressReporter) async throws {
+        let output = try await Shell.capture("git", ["-C", source.path, "rev-parse", "--absolute-git-dir"])
+        guard output.succeeded else { return }
+        let gitDirectory = URL(fileURLWithPath: output.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        for name in ["index.lock", "HEAD.lock"] {
+            let file = gitDirectory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: file.path) else { continue }
+            try FileManager.default.removeItem(at: file)
+            progress.step("removed \(file.path), left by a bisection that was killed while git ran")
+        }
     }
 
     func isWorktreeOfTree() async throws -> Bool {

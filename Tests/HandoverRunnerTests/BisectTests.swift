@@ -1,6 +1,7 @@
 import Foundation
 @testable import HandoverCore
 import Testing
+@testable import HandoverSupport
 @testable import HandoverImages
 @testable import HandoverResults
 @testable import HandoverBisect
@@ -249,5 +250,44 @@ struct BisectOptionsTests {
         let fromRecipe = try options.treeRecipe(tree: URL(fileURLWithPath: "/src/linux"), name: "linux", catalog: catalog)
         #expect(fromRecipe.fragments.map(\.lastPathComponent).contains("iommu-kvm.config"))
         #expect(fromRecipe.source == .tree(path: URL(fileURLWithPath: "/src/linux")))
+    }
+}
+
+/// A bisection killed while git moved its worktree leaves git's index.lock behind; the next
+/// bisection of the same tree must not fail on it (seen in CI: "Unable to create
+/// .../worktrees/src/index.lock: File exists" after the kill-and-resume test).
+struct BisectWorkspaceLockTests {
+    private func git(_ arguments: [String], in folder: URL) async throws -> String {
+        try await Shell.check("git", ["-C", folder.path, "-c", "user.name=t", "-c", "user.email=t@t"] + arguments)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func aStaleIndexLockInTheWorktreeIsRemovedWhenTheWorkspaceIsTaken() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("handover-bisect-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tree = root.appendingPathComponent("tree")
+        try FileManager.default.createDirectory(at: tree, withIntermediateDirectories: true)
+        _ = try await git(["init", "--quiet"], in: tree)
+        try "one\n".write(to: tree.appendingPathComponent("file"), atomically: true, encoding: .utf8)
+        _ = try await git(["add", "file"], in: tree)
+        _ = try await git(["commit", "--quiet", "-m", "one"], in: tree)
+        let first = try await git(["rev-parse", "HEAD"], in: tree)
+        try "two\n".write(to: tree.appendingPathComponent("file"), atomically: true, encoding: .utf8)
+        _ = try await git(["commit", "--quiet", "-am", "two"], in: tree)
+
+        let recipe = Recipe(name: "t", file: tree, source: .tree(path: tree), base: .tinyconfig, fragments: [], cmdline: [])
+        let workspace = try BisectWorkspace(tree: tree, recipe: recipe, paths: CachePaths(root: root.appendingPathComponent("cache")))
+        let progress = ProgressReporter(mode: .quiet, isTerminal: false)
+        try await workspace.open(progress: progress).release()
+        let gitDirectory = try await git(["rev-parse", "--absolute-git-dir"], in: workspace.source)
+        let lock = URL(fileURLWithPath: gitDirectory).appendingPathComponent("index.lock")
+        FileManager.default.createFile(atPath: lock.path, contents: nil)
+        await #expect(throws: (any Error).self) { try await workspace.checkout(first, patches: [], recipeFile: tree) }
+
+        let held = try await workspace.open(progress: progress)
+        defer { held.release() }
+        #expect(!FileManager.default.fileExists(atPath: lock.path))
+        try await workspace.checkout(first, patches: [], recipeFile: tree)
+        #expect(try String(contentsOf: workspace.source.appendingPathComponent("file"), encoding: .utf8) == "one\n")
     }
 }
