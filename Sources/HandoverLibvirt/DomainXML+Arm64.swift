@@ -14,29 +14,8 @@ extension DomainXML {
         arch == .arm64 ? "console1" : "serial1"
     }
 
-    static func makeArm64(config: VMConfig, name: String, kernelPath: String, initrdPath: String) -> String {
-        let kvm = config.accelerator == .kvm
-        return """
-        <domain type='\(kvm ? "kvm" : "qemu")'>
-          <name>\(escape(name))</name>
-          <description>handover VM (\(config.accelerator.rawValue), aarch64)</description>
-          <memory unit='MiB'>\(config.memoryMiB)</memory>
-          <currentMemory unit='MiB'>\(config.memoryMiB)</currentMemory>
-          <vcpu placement='static'>\(config.cpus)</vcpu>
-          <os>
-            <type arch='\(Architecture.arm64.libvirtArch)' machine='virt'>hvm</type>
-            <kernel>\(escape(kernelPath))</kernel>
-            <initrd>\(escape(initrdPath))</initrd>
-            <cmdline>\(escape(config.cmdline))</cmdline>
-          </os>
-          <cpu mode='\(kvm ? "host-passthrough" : "maximum")' check='none'>
-            <topology sockets='1' dies='1' cores='\(config.cpus)' threads='1'/>
-          </cpu>
-          <on_poweroff>destroy</on_poweroff>
-          <on_reboot>destroy</on_reboot>
-          <on_crash>destroy</on_crash>
-          <devices>
-            <controller type='usb' model='none'/>
+    /// The PL011 as the console, and the agent's channel as a virtio console (hvc0).
+    static let arm64Channels = """
             <controller type='virtio-serial' index='0'>
               <address type='virtio-mmio'/>
             </controller>
@@ -51,10 +30,6 @@ extension DomainXML {
             <console type='pty'>
               <target type='virtio' port='1'/>
             </console>
-            <memballoon model='none'/>
-          </devices>
-        </domain>
 
         """
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HandoverSupport
+import HandoverImages
 import HandoverMachines
 
 /// The libvirt domain of a handover VM, the counterpart of QemuCommand: direct kernel boot,
@@ -25,25 +26,27 @@ public enum DomainXML {
     }
 
     public static func make(config: VMConfig, name: String, kernelPath: String, initrdPath: String) -> String {
-        if config.arch == .arm64 { return makeArm64(config: config, name: name, kernelPath: kernelPath, initrdPath: initrdPath) }
         let kvm = config.accelerator == .kvm
+        let arm64 = config.arch == .arm64
+        let namespace = arm64 ? "" : " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+        let machine = arm64 ? "<type arch='\(Architecture.arm64.libvirtArch)' machine='virt'>hvm</type>"
+                            : "<type arch='x86_64' machine='\(escape(config.machine))'>hvm</type>"
+        // x86_64 boots with ACPI; the arm64 guest from the device tree QEMU generates.
+        let features = arm64 ? "" : "  <features>\n    <acpi/>\n  </features>\n"
         return """
-        <domain type='\(kvm ? "kvm" : "qemu")' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+        <domain type='\(kvm ? "kvm" : "qemu")'\(namespace)>
           <name>\(escape(name))</name>
-          <description>handover VM (\(config.accelerator.rawValue))</description>
+          <description>handover VM (\(config.accelerator.rawValue)\(arm64 ? ", aarch64" : ""))</description>
           <memory unit='MiB'>\(config.memoryMiB)</memory>
           <currentMemory unit='MiB'>\(config.memoryMiB)</currentMemory>
           <vcpu placement='static'>\(config.cpus)</vcpu>
           <os>
-            <type arch='x86_64' machine='\(escape(config.machine))'>hvm</type>
+            \(machine)
             <kernel>\(escape(kernelPath))</kernel>
             <initrd>\(escape(initrdPath))</initrd>
             <cmdline>\(escape(config.cmdline))</cmdline>
           </os>
-          <features>
-            <acpi/>
-          </features>
-          <cpu mode='\(kvm ? "host-passthrough" : "maximum")' check='none'>
+        \(features)  <cpu mode='\(kvm ? "host-passthrough" : "maximum")' check='none'>
             <topology sockets='1' dies='1' cores='\(config.cpus)' threads='1'/>
           </cpu>
           <on_poweroff>destroy</on_poweroff>
@@ -51,6 +54,15 @@ public enum DomainXML {
           <on_crash>destroy</on_crash>
           <devices>
             <controller type='usb' model='none'/>
+        \(arm64 ? arm64Channels : x86Channels)    <memballoon model='none'/>
+        \(iommuDevices(config.topology))  </devices>
+        \(arm64 ? "" : passthroughArguments(config.topology))</domain>
+
+        """
+    }
+
+    /// The console and the agent's channel: two serial ports (ttyS0, ttyS1).
+    static let x86Channels = """
             <serial type='pty'>
               <target port='0'/>
             </serial>
@@ -60,12 +72,8 @@ public enum DomainXML {
             <serial type='pty'>
               <target port='1'/>
             </serial>
-            <memballoon model='none'/>
-        \(iommuDevices(config.topology))  </devices>
-        \(passthroughArguments(config.topology))</domain>
 
         """
-    }
 
     /// libvirt models the Intel IOMMU itself (caching mode as for QEMU directly).
     static func iommuDevices(_ topology: Topology) -> String {

@@ -4,8 +4,6 @@
 public struct ConsoleBuffer: Sendable {
     public let capacity: Int
     private var storage: [String] = []
-    /// How many lines were dropped from the front to stay within the capacity.
-    public private(set) var dropped = 0
 
     /// Long enough to hold a panic and the boot before it (a kernel boot is ~300-600 lines
     /// under initcall_debug many more; the panic and its reasons come last).
@@ -18,17 +16,11 @@ public struct ConsoleBuffer: Sendable {
     public mutating func append(_ line: String) {
         storage.append(line)
         // Dropping in batches keeps appends amortised O(1).
-        if storage.count > capacity + capacity / 4 {
-            let excess = storage.count - capacity
-            storage.removeFirst(excess)
-            dropped += excess
-        }
+        if storage.count > capacity + capacity / 4 { storage.removeFirst(storage.count - capacity) }
     }
 
     /// The lines held, oldest first (at most capacity + capacity/4 of them).
     public var lines: ArraySlice<String> { storage.suffix(capacity) }
 
     public func tail(_ count: Int) -> [String] { Array(storage.suffix(count)) }
-
-    public var isEmpty: Bool { storage.isEmpty }
 }
