@@ -5,7 +5,9 @@ import HandoverImages
 /// The worktree and build folder handover owns for one (tree, configuration), under
 /// `<cache>/bisect/<slug>/`: `src` is a detached git worktree of the user's repository that
 /// moves from commit to commit (git rewrites only the files that differ, so the others keep
-/// their timestamps), `build` is the out-of-tree build folder kept between steps. kbuild
+/// their timestamps), `build` is the build folder kept between steps, a direct subfolder of
+/// `src` (see `CompilerCache`: the compiler cache then serves files an image build of the same
+/// source compiled), untracked and left alone by git's clean. kbuild
 /// records every command line with its paths, so the paths must stay the same from step to
 /// step and from one bisection to the next: one workspace per tree and configuration.
 /// The user's checkout is never touched (only git's list of worktrees gains this one).
@@ -19,8 +21,10 @@ public struct BisectWorkspace: Sendable {
     public init(tree: URL, recipe: Recipe, paths: CachePaths) throws {
         self.tree = tree
         root = paths.root.appendingPathComponent("bisect").appendingPathComponent(try Self.slug(tree: tree, recipe: recipe))
-        build = IncrementalBuild.make(folder: root.appendingPathComponent("build"), paths: paths)
+        build = IncrementalBuild.make(folder: source.appendingPathComponent(Self.buildFolderName), paths: paths)
     }
+
+    static let buildFolderName = ".handover-build"
 
     /// The tree's path and what configures the build (base, fragments and patches by content).
     static func slug(tree: URL, recipe: Recipe) throws -> String {
@@ -75,7 +79,7 @@ public struct BisectWorkspace: Sendable {
     /// recipe's patches on top.
     public func checkout(_ commit: String, patches: [URL], recipeFile: URL) async throws {
         try await Shell.check("git", ["-C", source.path, "checkout", "--quiet", "--force", "--detach", commit])
-        try await Shell.check("git", ["-C", source.path, "clean", "-fdq"])
+        try await Shell.check("git", ["-C", source.path, "clean", "-fdq", "-e", "/\(Self.buildFolderName)"])
         for (index, patch) in patches.enumerated() {
             let output = try await Shell.capture("patch", ["-p1", "--forward", "--batch", "-d", source.path, "-i", patch.path])
             guard output.succeeded else {

@@ -2,30 +2,21 @@ import Foundation
 import HandoverSupport
 
 /// A build folder kept between builds of one tree with one configuration, so a build after a
-/// small change recompiles only what changed. The compiler runs through ccache when it is
-/// installed, with its cache under handover's, so a file seen before (a commit revisited) is
-/// not compiled again either.
+/// small change recompiles only what changed. The compiler runs through handover's
+/// `CompilerCache` when ccache is installed, so a file seen before (a commit revisited, or the
+/// same file in an image build) is not compiled again either.
 public struct IncrementalBuild: Sendable, Equatable {
     public var folder: URL
-    /// ccache's directory; nil when ccache is not installed.
-    public var ccache: URL?
+    /// nil when ccache is not installed.
+    public var ccache: CompilerCache?
 
-    public init(folder: URL, ccache: URL?) {
+    public init(folder: URL, ccache: CompilerCache?) {
         self.folder = folder
         self.ccache = ccache
     }
 
-    /// ccache under the cache root when the ccache command exists.
     public static func make(folder: URL, paths: CachePaths) -> IncrementalBuild {
-        let installed = Lifeline.resolve("ccache", path: ProcessInfo.processInfo.environment["PATH"]) != nil
-        return IncrementalBuild(folder: folder, ccache: installed ? paths.root.appendingPathComponent("ccache") : nil)
-    }
-
-    var makeArguments: [String] { ccache == nil ? [] : ["CC=ccache gcc"] }
-
-    var environment: [String: String] {
-        guard let ccache else { return [:] }
-        return ["CCACHE_DIR": ccache.path, "CCACHE_MAXSIZE": "5G"]
+        IncrementalBuild(folder: folder, ccache: CompilerCache.make(paths: paths))
     }
 
     /// A file written by the previous finished build: its presence makes the next one incremental.

@@ -10,7 +10,11 @@ extension ImageBuilder {
     package func compile(_ recipe: Recipe, tree: URL, inputs: ImageKeyInputs, source: ResolvedSource, staging: URL,
                  reuse: IncrementalBuild? = nil) async throws -> KernelImage {
         let fm = FileManager.default
-        let build = reuse?.folder ?? paths.builds.appendingPathComponent(inputs.key)
+        // A tree handover unpacked or patched gets its object folder inside (the compiler cache
+        // then serves its twins); a user's tree is never written to.
+        let owned = tree.standardizedFileURL.path.hasPrefix(paths.root.standardizedFileURL.path + "/")
+        let build = reuse?.folder
+            ?? (owned ? CompilerCache.objectFolder(in: tree, key: inputs.key) : paths.builds.appendingPathComponent(inputs.key))
         if reuse == nil { try? fm.removeItem(at: build) }
         try fm.createDirectory(at: build, withIntermediateDirectories: true)
         let logURL = staging.appendingPathComponent("build.log")
@@ -21,9 +25,11 @@ extension ImageBuilder {
         var make = ["-C", tree.path, "O=\(build.path)", "ARCH=\(arch.makeArch)"]
         if let cross = arch.crossCompile { make.append("CROSS_COMPILE=\(cross)") }
         var environment = ["KBUILD_BUILD_USER": "handover", "KBUILD_BUILD_HOST": "handover"]
-        if let reuse {
-            make += reuse.makeArguments
-            environment.merge(reuse.environment) { $1 }
+        let ccache = (reuse == nil ? CompilerCache.make(paths: paths) : reuse?.ccache)?
+            .logging(to: staging.appendingPathComponent("ccache.log"))
+        if let ccache {
+            make += ccache.makeArguments(arch)
+            environment.merge(ccache.environment) { $1 }
         }
         let previousConfig = reuse == nil ? nil : IncrementalBuild.ConfigSnapshot(build.appendingPathComponent(".config"))
 
@@ -76,7 +82,8 @@ extension ImageBuilder {
             progress.detail(line)
             guard line.hasPrefix("  "), line.count > 10 else { return }
             let done = units.withLock { $0 += 1; return $0 }
-            let elapsed = formatDuration(Date().timeIntervalSince(makeStarted))
+            var elapsed = formatDuration(Date().timeIntervalSince(makeStarted))
+            if done % 20 == 0, let hits = ccache?.counts().summary { elapsed += ", \(hits)" }
             if let previousUnits, previousUnits > 0 {
                 progress.status("\(name): \(done)/~\(previousUnits) steps (\(min(99, done * 100 / previousUnits))%), \(elapsed)")
             } else {
@@ -88,6 +95,11 @@ extension ImageBuilder {
             throw HarnessError(.buildFailed, "\(recipe.name): make \(arch.kernelTarget) failed (\(status)); full log: \(logURL.path)", tail: tail)
         }
         let makeSeconds = Date().timeIntervalSince(makeStarted)
+        let cacheCounts = ccache?.counts()
+        if let summary = cacheCounts?.summary {
+            progress.step("\(recipe.name): built in \(formatDuration(makeSeconds)), \(summary) compilations served from the cache")
+        }
+        try? fm.removeItem(at: staging.appendingPathComponent("ccache.log"))
         try await run("make headers_install", ["headers_install", "INSTALL_HDR_PATH=\(staging.appendingPathComponent("headers").path)"])
         let release = try await Shell.check("make", ["-s"] + make + ["kernelrelease"], environment: environment)
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -105,7 +117,7 @@ extension ImageBuilder {
             compiler: inputs.compiler, capabilities: Capabilities(config: resolved),
             abi: try ABIStrings.extract(fromTree: tree), kexecLoadable: loadable,
             cmdline: recipe.cmdline, builtAt: Date(), makeSeconds: makeSeconds, compiledUnits: units.withLock { $0 },
-            sourceTree: tree.path)
+            compilerCache: cacheCounts, sourceTree: tree.path)
     }
 
     /// The release the kernel file names (x86 bzImages carry it) and whether kexec_file_load

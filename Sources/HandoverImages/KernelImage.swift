@@ -68,6 +68,8 @@ public struct KernelImage: Codable, Sendable, Equatable {
     public var buildSeconds: Double?
     public var makeSeconds: Double?
     public var compiledUnits: Int?
+    /// What ccache served of this build's compilations (nil without ccache, or for older images).
+    public var compilerCache: CompilerCache.Counts?
     /// The unpacked source tree this image was built from (for its selftests), if kept.
     public var sourceTree: String?
     public var patches: [PatchRecord]? = nil
@@ -90,7 +92,7 @@ public struct KernelImage: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case recipe, recipeFile, key, kernelRelease, source, baseConfig, fragments, compiler, capabilities, abi
-        case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, sourceTree, patches, digests
+        case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, compilerCache, sourceTree, patches, digests
         case architecture, configSHA256
     }
 
@@ -163,6 +165,7 @@ public struct KernelImage: Codable, Sendable, Equatable {
         buildSeconds: Double? = nil,
         makeSeconds: Double? = nil,
         compiledUnits: Int? = nil,
+        compilerCache: CompilerCache.Counts? = nil,
         sourceTree: String? = nil,
         patches: [PatchRecord]? = nil,
         architecture: String? = nil,
@@ -186,6 +189,7 @@ public struct KernelImage: Codable, Sendable, Equatable {
         self.buildSeconds = buildSeconds
         self.makeSeconds = makeSeconds
         self.compiledUnits = compiledUnits
+        self.compilerCache = compilerCache
         self.sourceTree = sourceTree
         self.patches = patches
         self.architecture = architecture
