@@ -17,11 +17,22 @@ struct ImageCommand: AsyncParsableCommand {
         @Argument(help: "Recipe names (Images/NAME.yaml) or recipe file paths.") var recipes: [String]
         @Flag(help: "Refresh the package lists before resolving versions.") var refresh = false
         @Flag(help: "Rebuild even when the cache has the image.") var force = false
+        @Flag(help: "Build nothing: say which images the cache has and estimate the others' build time on this machine.")
+        var plan = false
+
+        func validate() throws {
+            if plan && force { throw ValidationError("--plan builds nothing; --force cannot go with it") }
+        }
 
         func run() async throws {
             ChildProcesses.shared.installSignalHandlers()
             try await reportingErrors {
                 let builder = ImageBuilder(paths: global.paths, progress: global.progress)
+                if plan {
+                    let planned = try await builder.plan(try recipes.map { try global.catalog.load($0) })
+                    print(BuildPlanText.text(planned))
+                    return
+                }
                 for name in recipes {
                     let recipe = try global.catalog.load(name)
                     let started = Date()
@@ -156,5 +167,19 @@ enum ImageListing {
         return rows.map { row in
             (0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[5]
         }.joined(separator: "\n")
+    }
+}
+
+enum BuildPlanText {
+    static func text(_ planned: [PlannedBuild]) -> String {
+        var lines = planned.map { build in
+            guard let estimate = build.estimate else { return "\(build.recipe.name): cached" }
+            return "\(build.recipe.name): to build, about \(formatDuration(estimate.seconds)) (\(estimate.basis))"
+        }
+        let toBuild = planned.compactMap(\.estimate)
+        let total = toBuild.map(\.seconds).reduce(0, +)
+        lines.append(toBuild.isEmpty ? "all \(planned.count) images cached"
+                     : "\(toBuild.count) of \(planned.count) kernels to build, about \(formatDuration(total)) on this machine")
+        return lines.joined(separator: "\n")
     }
 }
