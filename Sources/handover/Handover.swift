@@ -11,7 +11,7 @@ struct Handover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "handover",
         abstract: "Qualifies Linux live updates (KHO/LUO) across kernel pairs.",
-        subcommands: [ImageCommand.self, BootCommand.self, RunCommand.self, BisectCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
+        subcommands: [ImageCommand.self, DoctorCommand.self, BootCommand.self, RunCommand.self, BisectCommand.self, MatrixCommand.self, ReportCommand.self, CompareCommand.self])
 
     /// The backends this build has: QEMU and libvirt.
     static let machines = LibvirtBackend.machines

@@ -149,4 +149,50 @@ struct ToolingTests {
             : try Self.lint(copy.path, schema: "vendor.gitlab-ci", transform: "gitlab-ci")
         #expect(status != 0, "\(broken) passed the schema: \(output)")
     }
+
+    @Test("docs/cli.md lists every command and option the parsers define, and nothing else")
+    func cliReferenceMatchesTheParsers() throws {
+        let executable = try #require(E2E.executable)
+        let (status, output) = try Self.run("/usr/bin/python3", ["scripts/cli-reference.py", "--check", "--handover", executable.path])
+        #expect(status == 0, "\(output)")
+    }
+
+    @Test("docs/cli.md names every environment variable the sources read")
+    func environmentVariablesAreDocumented() throws {
+        let doc = try String(contentsOf: E2E.packageRoot.appendingPathComponent("docs/cli.md"), encoding: .utf8)
+        let (status, output) = try Self.run("/usr/bin/grep", ["-rhoE", #"environment\["[A-Z_]+"\]|getenv\("[A-Z_]+"\)"#, "Sources", "Agent"])
+        #expect(status == 0, "\(output)")
+        let generic: Set = ["HOME", "PATH"]
+        let names = Set(output.split(separator: "\n").compactMap { line in line.split(separator: "\"").dropFirst().first.map(String.init) })
+        #expect(names.count > 5, "the search found too few variables: \(names)")
+        for name in names.subtracting(generic).sorted() {
+            #expect(doc.contains("`\(name)`"), "docs/cli.md does not document \(name)")
+        }
+    }
+
+    @Test("doctor checks this host line by line, and names the fix when libvirt-qemu cannot open /dev/kvm")
+    func doctor() throws {
+        let output = try E2E.run(["doctor", "--json"], timeout: 120)
+        #expect([0, 1].contains(output.status), "\(output.stderr)")
+        let checks = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]])
+        let names = checks.compactMap { $0["name"] as? String }
+        for expected in ["swift", "kernel build tools", "QEMU (x86_64)", "free disk", "Python environment"] {
+            #expect(names.contains(expected), "doctor did not check \(expected): \(names)")
+        }
+        #expect(output.status == (checks.contains { $0["status"] as? String == "problem" } ? 1 : 0))
+
+        // Only where the test may change /dev/kvm's group and mode and put them back.
+        guard getuid() == 0, getpwnam("libvirt-qemu") != nil, FileManager.default.fileExists(atPath: "/dev/kvm") else { return }
+        var info = stat()
+        guard stat("/dev/kvm", &info) == 0 else { return }
+        defer {
+            _ = chown("/dev/kvm", info.st_uid, info.st_gid)
+            _ = chmod("/dev/kvm", info.st_mode & 0o7777)
+        }
+        #expect(chown("/dev/kvm", 0, 0) == 0 && chmod("/dev/kvm", 0o600) == 0)
+        let broken = try E2E.run(["doctor"], timeout: 120)
+        #expect(broken.status == 1, "\(broken.stdout)")
+        #expect(broken.stdout.contains("PROBLEM libvirt's access to /dev/kvm"), "\(broken.stdout)")
+        #expect(broken.stdout.contains("chmod 660 /dev/kvm"), "\(broken.stdout)")
+    }
 }
