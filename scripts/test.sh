@@ -30,6 +30,7 @@ summary() {
 trap summary EXIT
 
 part setup scripts/setup.sh
+part "import check" scripts/check-imports.py
 part "swift build" swift build
 echo "test: kernel images"
 .build/debug/handover image build --plan "${x86_images[@]}" "${arm64_images[@]}" | sed 's/^/  /'

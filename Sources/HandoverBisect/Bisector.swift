@@ -5,7 +5,6 @@ import HandoverImages
 import HandoverMachines
 import HandoverResults
 import HandoverRuns
-import HandoverMatrix
 
 /// Which side of the pair the bisected kernels take.
 public enum BisectSide: Sendable {

@@ -87,6 +87,15 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as CacheDamage {
         printError(error.description + "; rebuild it with: handover image build --force RECIPE")
         throw ExitCode(2)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        // Anything else is the harness's fault too (the documented code for it is 2, never 1,
+        // which means a kernel failed).
+        printError(String(describing: error))
+        throw ExitCode(2)
     }
 }
 

@@ -51,13 +51,15 @@ struct ImageCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let images = ImageStore(paths: global.paths).all()
-            if json {
-                print(String(decoding: try JSONCoding.encode(images), as: UTF8.self))
-                return
+            try await reportingErrors {
+                let images = ImageStore(paths: global.paths).all()
+                if json {
+                    print(String(decoding: try JSONCoding.encode(images), as: UTF8.self))
+                    return
+                }
+                if images.isEmpty { print("no images in \(global.paths.images.path)"); return }
+                print(ImageListing.text(images))
             }
-            if images.isEmpty { print("no images in \(global.paths.images.path)"); return }
-            print(ImageListing.text(images))
         }
     }
 
