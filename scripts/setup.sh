@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # building kernels from Debian's linux-source packages
   build-essential flex bison bc libelf-dev libssl-dev cpio rsync xz-utils dpkg-dev
+  # modules_install runs depmod (recipes with modules:)
+  kmod
   # bisect: compiler cache for the incremental builds of a tree's commits
   ccache
   # running them

@@ -156,3 +156,7 @@ hv_digest hv_hash(const uint8_t *data, size_t len, uint64_t seed) {
     hv_digest d = { mix64(a), mix64(b ^ rotl(a, 17)) };
     return d;
 }
+
+int hv_finit_module(int fd) {
+    return result(syscall(SYS_finit_module, fd, "", 0));
+}

@@ -14,11 +14,14 @@ final class Agent {
     lazy var kernelLog = KernelLog.read()
     /// A vm scenario's running guest; held through the kexec like the session fds.
     var guest: GuestVM?
+    /// What was loaded from the initramfs's module list before anything else.
+    let modules: [ModuleLoad]?
 
-    init(port: Port, stage: Int, plan: AgentPlan?) {
+    init(port: Port, stage: Int, plan: AgentPlan?, modules: [ModuleLoad]?) {
         self.port = port
         self.stage = stage
         self.plan = plan
+        self.modules = modules
     }
 
     func hello(cmdline: String, startedAt uptime: Double) -> Hello {
@@ -30,7 +33,7 @@ final class Agent {
             cmdline: cmdline, liveUpdateDevice: Files.exists("/dev/liveupdate"),
             liveUpdateNumber: kernelLog.liveUpdateNumber, previousRelease: previous?.release, kexecCount: previous?.count,
             uptimeAtStart: uptime, liveUpdateLog: kernelLog.liveUpdateLines, bootMarks: kernelLog.bootMarks,
-            initcalls: kernelLog.initcalls)
+            initcalls: kernelLog.initcalls, modules: modules)
     }
 
     func step(_ step: AgentStep, _ detail: String, started: Int) {
@@ -93,6 +96,7 @@ enum AgentMain {
     static func main() {
         if getpid() == 1 { Machine.mountEssentials() }
         let startedAt = Machine.uptime
+        let modules = Modules.loadListed()
         Machine.raiseFileLimit()
         let cmdline = Files.read("/proc/cmdline")?.trimmed ?? ""
         let words = cmdline.split(separator: " ").map(String.init)
@@ -122,7 +126,7 @@ enum AgentMain {
                 Machine.powerOff()
             }
         }
-        let agent = Agent(port: port, stage: stage, plan: plan)
+        let agent = Agent(port: port, stage: stage, plan: plan, modules: modules)
         if let plan, plan.mode == .objects, stage > 1 {
             let restored = agent.restore(plan) { agent.hello(cmdline: cmdline, startedAt: startedAt) }
             if plan.injections.contains(.garbage(stage: stage)) { port.sendGarbage() }

@@ -22,11 +22,13 @@ public struct Hello: Sendable, Equatable {
     public var bootMarks: [BootMark: Int]
     /// Every initcall's return, when the kernel booted with initcall_debug.
     public var initcalls: [InitcallTiming]?
+    /// The modules the agent loaded before anything else (an image built with `modules:`).
+    public var modules: [ModuleLoad]?
 
     public init(agentVersion: String, protocolVersion: Int, stage: Int, kernelRelease: String, bootID: String,
                 cmdline: String, liveUpdateDevice: Bool, liveUpdateNumber: Int?, previousRelease: String?,
                 kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [BootMark: Int],
-                initcalls: [InitcallTiming]? = nil) {
+                initcalls: [InitcallTiming]? = nil, modules: [ModuleLoad]? = nil) {
         self.agentVersion = agentVersion
         self.protocolVersion = protocolVersion
         self.stage = stage
@@ -41,6 +43,7 @@ public struct Hello: Sendable, Equatable {
         self.liveUpdateLog = liveUpdateLog
         self.bootMarks = bootMarks
         self.initcalls = initcalls
+        self.modules = modules
     }
 }
 
@@ -213,6 +216,7 @@ extension Hello: JSONConvertible {
             $0.add("liveUpdateLog", liveUpdateLog)
             $0.add("bootMarks", [String: Int](uniqueKeysWithValues: bootMarks.map { ($0.key.rawValue, $0.value) }))
             $0.add("initcalls", initcalls)
+            $0.add("modules", modules)
         }
     }
 
@@ -235,6 +239,7 @@ extension Hello: JSONConvertible {
         bootMarks = [:]
         for (name, micros) in marks { if let mark = BootMark(rawValue: name) { bootMarks[mark] = micros } }
         initcalls = try o.optional("initcalls")
+        modules = try o.optional("modules")
     }
 }
 

@@ -21,9 +21,11 @@ public struct ImageKeyInputs: Codable, Sendable, Equatable {
     /// The architecture, only when it is not x86_64 (absent, not "x86_64", for x86_64 images,
     /// so their keys stay what they were before architectures existed).
     public var arch: String?
+    /// The recipe's module selection; absent when it keeps none (so those keys stay as they were).
+    public var modules: String?
 
     public init(source: String, baseConfig: String, fragments: [String], compiler: String, cmdline: [String], patches: [String]? = nil,
-                arch: Architecture = .default) {
+                arch: Architecture = .default, modules: String? = nil) {
         self.source = source
         self.baseConfig = baseConfig
         self.fragments = fragments
@@ -31,6 +33,7 @@ public struct ImageKeyInputs: Codable, Sendable, Equatable {
         self.cmdline = cmdline
         self.patches = patches
         self.arch = arch == .default ? nil : arch.rawValue
+        self.modules = modules
     }
 
     public var key: String {

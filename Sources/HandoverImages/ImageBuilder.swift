@@ -31,7 +31,8 @@ public struct ImageBuilder: Sendable {
         if case .prebuilt = recipe.source { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion(recipe.arch) }
         let patches = try recipe.patches.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
         return ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler,
-                              cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches, arch: recipe.arch)
+                              cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches, arch: recipe.arch,
+                              modules: recipe.modules?.keyText)
     }
 
     static func compilerVersion(_ arch: Architecture = .default) async throws -> String {

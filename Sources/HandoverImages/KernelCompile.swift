@@ -103,6 +103,27 @@ extension ImageBuilder {
         try await run("make headers_install", ["headers_install", "INSTALL_HDR_PATH=\(staging.appendingPathComponent("headers").path)"])
         let release = try await Shell.check("make", ["-s"] + make + ["kernelrelease"], environment: environment)
             .trimmingCharacters(in: .whitespacesAndNewlines)
+        var moduleLoadOrder: [String]? = nil
+        if let selection = recipe.modules {
+            guard resolved.isEnabled("MODULES") else {
+                throw InputError(file: recipe.file.path, keyPath: "modules",
+                                 message: "the configuration builds no modules (CONFIG_MODULES is not set); set it, and the wanted drivers to =m, in a fragment")
+            }
+            progress.step("\(recipe.name): building and installing modules")
+            try await run("make modules", ["-j\(jobs)", "modules"])
+            let installRoot = staging.appendingPathComponent(KernelImage.modulesFolderName)
+            try await run("make modules_install", ["modules_install", "INSTALL_MOD_PATH=\(installRoot.path)", "INSTALL_MOD_STRIP=1"])
+            let tree = installRoot.appendingPathComponent("lib/modules/\(release)")
+            // Links back into the build folder, which is removed below.
+            for link in ["build", "source"] { try? fm.removeItem(at: tree.appendingPathComponent(link)) }
+            let dep = (try? String(contentsOf: tree.appendingPathComponent("modules.dep"), encoding: .utf8)) ?? ""
+            do {
+                moduleLoadOrder = try KernelModules.loadOrder(selection, modulesDep: dep)
+            } catch {
+                throw InputError(file: recipe.file.path, keyPath: "modules",
+                                 message: "not built as modules by this configuration: \(error.names.joined(separator: ", ")) (set them to =m; it builds \(error.available.isEmpty ? "none" : error.available.joined(separator: ", ")))")
+            }
+        }
 
         let kernelFile = staging.appendingPathComponent(arch.kernelFileName)
         try fm.copyItem(at: build.appendingPathComponent(arch == .x86_64 ? "arch/x86/boot/bzImage" : arch.kernelBuildPath), to: kernelFile)
@@ -117,7 +138,7 @@ extension ImageBuilder {
             compiler: inputs.compiler, capabilities: Capabilities(config: resolved),
             abi: try ABIStrings.extract(fromTree: tree), kexecLoadable: loadable,
             cmdline: recipe.cmdline, builtAt: Date(), makeSeconds: makeSeconds, compiledUnits: units.withLock { $0 },
-            compilerCache: cacheCounts, sourceTree: tree.path)
+            compilerCache: cacheCounts, sourceTree: tree.path, moduleLoadOrder: moduleLoadOrder)
     }
 
     /// The release the kernel file names (x86 bzImages carry it) and whether kexec_file_load

@@ -73,6 +73,9 @@ public struct KernelImage: Codable, Sendable, Equatable {
     /// The unpacked source tree this image was built from (for its selftests), if kept.
     public var sourceTree: String?
     public var patches: [PatchRecord]? = nil
+    /// The modules the agent loads before anything else, in order, as paths under
+    /// `modules/lib/modules/<release>/` in the image folder (a recipe with `modules:`).
+    public var moduleLoadOrder: [String]? = nil
     /// The kernel architecture it was built for (make's ARCH), recorded at build time.
     public var architecture: String? = nil
     /// sha256 of the final .config (the `config` file beside bzImage), recorded at build time.
@@ -93,13 +96,16 @@ public struct KernelImage: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case recipe, recipeFile, key, kernelRelease, source, baseConfig, fragments, compiler, capabilities, abi
         case kexecLoadable, cmdline, builtAt, buildSeconds, makeSeconds, compiledUnits, compilerCache, sourceTree, patches, digests
-        case architecture, configSHA256
+        case architecture, configSHA256, moduleLoadOrder
     }
 
     /// The kernel file: an x86 bzImage, or an arm64 Image (see `Architecture.kernelFileName`).
     public var bzImage: URL { folder!.appendingPathComponent(arch.kernelFileName) }
     public var configFile: URL { folder!.appendingPathComponent("config") }
     public var headers: URL { folder!.appendingPathComponent("headers") }
+    public static let modulesFolderName = "modules"
+    /// The installed module tree of this kernel (`lib/modules/<release>`).
+    public var modulesTree: URL { folder!.appendingPathComponent("\(Self.modulesFolderName)/lib/modules/\(kernelRelease)") }
 
     public var hasLiveUpdate: Bool { capabilities.liveUpdate && capabilities.kexecHandover }
 
@@ -171,6 +177,7 @@ public struct KernelImage: Codable, Sendable, Equatable {
         architecture: String? = nil,
         configSHA256: String? = nil,
         digests: [String: String]? = nil,
+        moduleLoadOrder: [String]? = nil,
         folder: URL? = nil
     ) {
         self.recipe = recipe
@@ -195,6 +202,7 @@ public struct KernelImage: Codable, Sendable, Equatable {
         self.architecture = architecture
         self.configSHA256 = configSHA256
         self.digests = digests
+        self.moduleLoadOrder = moduleLoadOrder
         self.folder = folder
     }
 }

@@ -43,8 +43,11 @@ public struct Recipe: Sendable, Equatable {
     public var patches: [URL] = []
     /// The architecture it is built for (`arch:`, x86_64 when absent).
     public var arch: Architecture = .default
+    /// The configuration's modules the image keeps and the agent loads (`modules:`); nil: none
+    /// are built.
+    public var modules: ModuleSelection? = nil
 
-    public static let keys = ["description", "source", "config", "cmdline", "patches", "arch"]
+    public static let keys = ["description", "source", "config", "cmdline", "patches", "arch", "modules"]
 
     package init(
         name: String,
@@ -139,8 +142,13 @@ extension Recipe {
         if source.isPrebuilt, let config = top["config"] {
             throw config.error("a prebuilt image has its own .config (source.prebuilt.config); config does not apply")
         }
-        return Recipe(name: name, file: file, description: description, source: source, base: base,
-                      fragments: fragments, cmdline: cmdline, patches: patches, arch: arch)
+        var recipe = Recipe(name: name, file: file, description: description, source: source, base: base,
+                            fragments: fragments, cmdline: cmdline, patches: patches, arch: arch)
+        if let value = top["modules"] {
+            if source.isPrebuilt { throw value.error("a prebuilt image has no module tree to take modules from; build from a source or a package") }
+            recipe.modules = try ModuleSelection.parse(value)
+        }
+        return recipe
     }
 
     private static func parseSource(_ value: YAMLValue, folder: URL) throws(InputError) -> Source {

@@ -1,4 +1,5 @@
 import Foundation
+import HandoverCore
 import HandoverSupport
 import HandoverImages
 
@@ -37,12 +38,18 @@ extension Initramfs {
         public static func nextInitrd(_ hop: Int) -> String { "handover/hop\(hop)/initrd.cpio" }
     }
 
-    /// The agent as /init with the device nodes a bare kernel needs.
-    public static func agentBase(agent: URL) -> Initramfs {
+    /// The agent as /init with the device nodes a bare kernel needs, and the modules the
+    /// kernel it boots loads first (an image built with `modules:`).
+    public static func agentBase(agent: URL, kernel: KernelImage? = nil) -> Initramfs {
         var archive = Initramfs()
         archive.addStandardNodes()
         archive.addFile("init", from: agent, mode: 0o755)
         archive.addDirectory("handover")
+        if let kernel, let order = kernel.moduleLoadOrder, !order.isEmpty {
+            let tree = "lib/modules/\(kernel.kernelRelease)"
+            for path in order { archive.addFile("\(tree)/\(path)", from: kernel.modulesTree.appendingPathComponent(path)) }
+            archive.addFile(ModuleLoad.orderFile, data: Data(order.map { "\(tree)/\($0)\n" }.joined().utf8))
+        }
         return archive
     }
 }

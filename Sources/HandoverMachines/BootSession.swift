@@ -37,7 +37,7 @@ public struct BootSession: Sendable {
         let session = VMSession(backend: backend, machines: machines, keep: keep, artifacts: nil, progress: progress)
         return try await session.run(configure: { directory in
             let initrd = directory.file("initrd.cpio")
-            try Initramfs.agentBase(agent: try AgentBinary.locate(arch: image.arch)).write(to: initrd)
+            try Initramfs.agentBase(agent: try AgentBinary.locate(arch: image.arch), kernel: image).write(to: initrd)
             var config = VMConfig(kernel: image.bzImage, initrd: initrd,
                                   cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: image.cmdline, arch: image.arch),
                                   accelerator: accelerator)

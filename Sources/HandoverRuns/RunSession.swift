@@ -119,7 +119,7 @@ public struct RunSession: Sendable {
         let planData = try JSONCoding.encode(plan)
         var inner: URL?
         for stage in stride(from: chain.count, through: 1, by: -1) {
-            var archive = Initramfs.agentBase(agent: agent)
+            var archive = Initramfs.agentBase(agent: agent, kernel: chain[stage - 1])
             archive.addFile(Initramfs.Layout.plan, data: planData)
             if let inner {
                 archive.addFile(Initramfs.Layout.nextKernel(stage), from: chain[stage].bzImage)

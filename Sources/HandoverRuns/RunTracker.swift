@@ -168,6 +168,7 @@ package struct RunTracker {
         switch message {
         case .hello(let hello):
             hellos.append(hello)
+            if let (verdict, failureClass, reason) = moduleVerdict(hello) { return end(verdict, failureClass, reason) }
             if phase == .bootingFirst {
                 guard hello.stage == 1 else { return end(.error, .infrastructure, "the first kernel's agent says it is in stage \(hello.stage)") }
                 progress.step("\(first.recipe): agent up \(String(format: "%.2f", time.seconds)) s after QEMU start; preserving")

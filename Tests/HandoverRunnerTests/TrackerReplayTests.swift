@@ -166,4 +166,32 @@ struct TrackerReplayTests {
         #expect(result.verdict == .error && result.failureClass == .infrastructure)
         #expect(result.reason.contains("protocol error"))
     }
+
+    /// Modules the agent reports for a stage's hello, as a recipe with `modules:` makes it load them.
+    private func withModules(_ modules: [ModuleLoad], stage: Int) -> RecordedRun {
+        recorded.mapAgent { message in
+            guard case .hello(var hello) = message, hello.stage == stage else { return message }
+            hello.modules = modules
+            return .hello(hello)
+        }
+    }
+
+    @Test("modules that loaded change nothing; one that did not decides the verdict by the built-in rule")
+    func moduleLoads() async throws {
+        let loaded = [ModuleLoad(name: "kvm"), ModuleLoad(name: "kvm_amd")]
+        #expect(try await replay(withModules(loaded, stage: 1)).0.verdict == .pass)
+        #expect(try await replay(withModules(loaded, stage: 2)).0.verdict == .pass)
+
+        let absent = [ModuleLoad(name: "kvm"), ModuleLoad(name: "kvm_intel", errno: 19)]
+        let first = try await replay(withModules(absent, stage: 1)).0
+        #expect(first.verdict == .unsupported)
+        #expect(first.reason.contains("module kvm_intel did not load (errno 19)") && first.reason.contains("linux-7.2"), "\(first.reason)")
+
+        let refused = try await replay(withModules(absent, stage: 2)).0
+        #expect(refused.verdict == .fail && refused.failureClass == .abiIncompatible, "\(refused.reason)")
+        #expect(refused.reason.contains("linux-7.3"), "\(refused.reason)")
+
+        let wrongKernel = try await replay(withModules([ModuleLoad(name: "kvm", errno: 8)], stage: 1)).0
+        #expect(wrongKernel.verdict == .error && wrongKernel.failureClass == .infrastructure, "\(wrongKernel.reason)")
+    }
 }

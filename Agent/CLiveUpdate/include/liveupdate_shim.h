@@ -25,6 +25,8 @@ int hv_get_fd_flags(int fd);
 int hv_set_cloexec(int fd, int on);
 
 int hv_kexec_file_load(int kernel_fd, int initrd_fd, const char *cmdline);
+/* finit_module(fd, "", 0); 0 or -errno. */
+int hv_finit_module(int fd);
 int hv_reboot(unsigned int cmd);
 /* LINUX_REBOOT_CMD_* values, so Swift need not import linux/reboot.h. */
 unsigned int hv_reboot_cmd_kexec(void);

@@ -113,16 +113,16 @@ public struct SelftestSession: Sendable {
         var plan = scenario.plan(hops: hops, injections: [])
         plan.mode = .commands
         let planData = try JSONCoding.encode(plan)
-        func base() -> Initramfs {
-            var archive = Initramfs.agentBase(agent: agent)
+        func base(_ kernel: KernelImage) -> Initramfs {
+            var archive = Initramfs.agentBase(agent: agent, kernel: kernel)
             archive.addFile(Initramfs.Layout.plan, data: planData)
             for (name, path) in binaries.tests { archive.addFile("handover/selftests/\(name)", from: URL(fileURLWithPath: path), mode: 0o755) }
             return archive
         }
-        var first = base()
+        var first = base(from)
         if let next {
             let inner = directory.file("initrd-2.cpio")
-            try base().write(to: inner)
+            try base(next).write(to: inner)
             first.addFile(Initramfs.Layout.nextKernel(1), from: next.bzImage)
             first.addFile(Initramfs.Layout.nextInitrd(1), from: inner)
         }
