@@ -41,7 +41,7 @@ public enum KernelModules {
     public static func canonical(_ name: String) -> String { name.replacingOccurrences(of: "-", with: "_") }
 
     /// The module name of a `modules.dep` path ("kernel/arch/x86/kvm/kvm-amd.ko" -> "kvm_amd").
-    static func name(ofPath path: String) -> String {
+    public static func name(ofPath path: String) -> String {
         var file = String(path.split(separator: "/").last ?? Substring(path))
         if let range = file.range(of: ".ko") { file = String(file[..<range.lowerBound]) }
         return canonical(file)

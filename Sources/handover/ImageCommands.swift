@@ -153,7 +153,13 @@ func describe(_ image: KernelImage) -> String {
     } else {
         lines.append("ABI strings:    unknown (no source tree)")
     }
-    if let seconds = image.buildSeconds { lines.append("built:          \(image.builtAt) in \(formatDuration(seconds))") }
+    if let order = image.moduleLoadOrder {
+        lines.append("modules:        \(order.map { KernelModules.name(ofPath: $0) }.joined(separator: " ")) (loaded by the agent in this order)")
+    }
+    if let seconds = image.buildSeconds {
+        let cache = image.compilerCache?.summary.map { ", \($0) compilations from the compiler cache" } ?? ""
+        lines.append("built:          \(image.builtAt) in \(formatDuration(seconds))\(cache)")
+    }
     lines.append("files:          \(image.folder?.path ?? "")")
     return lines.joined(separator: "\n")
 }
