@@ -88,7 +88,7 @@ public struct BisectOptions: Sendable, Equatable {
         if let recipe {
             var loaded: Recipe
             do { loaded = try catalog.load(recipe) } catch { throw BisectInputError(option: "--recipe", "expected a recipe name or file: \(error)") }
-            if case .prebuilt = loaded.source { throw BisectInputError(option: "--recipe", "\(recipe) is a prebuilt image; expected a recipe with a configuration to build the tree with") }
+            if loaded.source.isPrebuilt { throw BisectInputError(option: "--recipe", "\(recipe) is a prebuilt image or package; expected a recipe with a configuration to build the tree with") }
             loaded.source = .tree(path: tree)
             loaded.name = name
             return loaded

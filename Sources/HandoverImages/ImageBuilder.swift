@@ -26,9 +26,10 @@ public struct ImageBuilder: Sendable {
         var base = recipe.base.label
         if case .file(let url) = recipe.base { base = "file:\(try Digest.sha256(file: url))" }
         if case .prebuilt = recipe.source { base = "prebuilt" }
+        if case .package = recipe.source { base = "package" }
         let fragments = try recipe.fragments.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
         let compiler: String
-        if case .prebuilt = recipe.source { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion(recipe.arch) }
+        if recipe.source.isPrebuilt { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion(recipe.arch) }
         let patches = try recipe.patches.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
         return ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler,
                               cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches, arch: recipe.arch,
@@ -107,6 +108,8 @@ public struct ImageBuilder: Sendable {
                 compiler: "prebuilt", capabilities: Capabilities(config: resolved),
                 abi: try tree.map { try ABIStrings.extract(fromTree: $0) }, kexecLoadable: loadable,
                 cmdline: recipe.cmdline, builtAt: Date(), sourceTree: tree?.path)
+        case .package(let deb):
+            image = try await importPackage(recipe, deb: deb, inputs: inputs, source: source, staging: staging)
         case .debian, .tree:
             var tree: URL
             if let debian = source.debian {

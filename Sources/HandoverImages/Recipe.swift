@@ -11,10 +11,16 @@ public struct Recipe: Sendable, Equatable {
         case tree(path: URL)
         /// A bzImage somebody else built, with the .config it was built from.
         case prebuilt(bzImage: URL, config: URL, tree: URL?)
+        /// A Debian binary kernel package (linux-image-*.deb, as `make bindeb-pkg` or a
+        /// distribution makes it): kernel, config, System.map and modules from the package as is.
+        case package(deb: URL)
 
-        var isPrebuilt: Bool {
-            if case .prebuilt = self { return true }
-            return false
+        /// Built by somebody else: nothing to configure or patch.
+        public var isPrebuilt: Bool {
+            switch self {
+            case .prebuilt, .package: true
+            case .debian, .tree: false
+            }
         }
     }
 
@@ -145,16 +151,23 @@ extension Recipe {
         var recipe = Recipe(name: name, file: file, description: description, source: source, base: base,
                             fragments: fragments, cmdline: cmdline, patches: patches, arch: arch)
         if let value = top["modules"] {
-            if source.isPrebuilt { throw value.error("a prebuilt image has no module tree to take modules from; build from a source or a package") }
+            if case .prebuilt = source { throw value.error("a prebuilt image has no module tree to take modules from; build from a source or a package") }
             recipe.modules = try ModuleSelection.parse(value)
         }
         return recipe
     }
 
     private static func parseSource(_ value: YAMLValue, folder: URL) throws(InputError) -> Source {
-        let kinds = try value.mapping(allowedKeys: ["debian", "tree", "prebuilt"])
+        let kinds = try value.mapping(allowedKeys: ["debian", "tree", "prebuilt", "package"])
         guard kinds.keys.count == 1 else {
-            throw value.error("expected exactly one of debian, tree or prebuilt, found \(kinds.keys.isEmpty ? "none" : kinds.keys.joined(separator: " and "))")
+            throw value.error("expected exactly one of debian, tree, prebuilt or package, found \(kinds.keys.isEmpty ? "none" : kinds.keys.joined(separator: " and "))")
+        }
+        if let package = kinds["package"] {
+            let url = resolve(try package.nonEmptyString(), against: folder)
+            guard url.pathExtension == "deb", FileManager.default.fileExists(atPath: url.path) else {
+                throw package.error("expected an existing Debian kernel package (linux-image-*.deb); \(url.path) \(url.pathExtension == "deb" ? "does not exist" : "is not a .deb")")
+            }
+            return .package(deb: url)
         }
         if let debian = kinds["debian"] {
             let fields = try debian.mapping(allowedKeys: ["package", "version", "suite"])

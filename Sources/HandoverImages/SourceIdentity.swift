@@ -42,6 +42,14 @@ extension ResolvedSource {
             return ResolvedSource(
                 identity: "tree:\(path.path)@\(commit)\(dirty ? "+dirty:\(dirtyDigest)" : "")",
                 info: info)
+        case .package(let deb):
+            let fields = try await Shell.check("dpkg-deb", ["-f", deb.path, "Package", "Version"])
+            let values = Dictionary(fields.split(separator: "\n").compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }, uniquingKeysWith: { first, _ in first })
+            return ResolvedSource(identity: "package:\(try Digest.sha256(file: deb))",
+                                  info: .init(kind: "package", package: values["Package"], packageVersion: values["Version"], prebuiltFrom: deb.path))
         case .prebuilt(let bzImage, let config, let tree):
             let identity = "prebuilt:\(try Digest.sha256(file: bzImage)):\(try Digest.sha256(file: config))"
             var info = KernelImage.SourceInfo(kind: "prebuilt", prebuiltFrom: bzImage.path)

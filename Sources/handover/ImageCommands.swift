@@ -136,6 +136,7 @@ func describe(_ image: KernelImage) -> String {
     switch image.source.kind {
     case "debian": lines.append("source:         Debian \(image.source.package ?? "") \(image.source.packageVersion ?? "") (\(image.source.suite ?? ""))")
     case "tree": lines.append("source:         tree \(image.source.tree ?? "") at \(image.source.commit ?? "")\(image.source.dirty == true ? " (dirty)" : "")")
+    case "package": lines.append("source:         package \(image.source.prebuiltFrom ?? "") (\(image.source.package ?? "") \(image.source.packageVersion ?? ""))")
     default: lines.append("source:         prebuilt \(image.source.prebuiltFrom ?? "")")
     }
     lines.append("config:         \(image.baseConfig) + \(image.fragments.joined(separator: ", "))")

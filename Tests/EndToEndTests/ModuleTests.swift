@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import HandoverSupport
 
 extension EndToEnd {
 /// A kernel as it ships: KVM and VFIO built as modules (linux-7.3-modules), which the agent
@@ -26,4 +27,65 @@ struct ModuleTests {
         #expect(modules.allSatisfy { $0["errno"] == nil }, "\(modules)")
     }
 }
+}
+
+extension EndToEnd.ModuleTests {
+    @Test("a package: recipe from a .deb made with make bindeb-pkg (linux-7.3-modules' tree and config) passes memfd-basic from linux-7.3, its modules loaded from the package")
+    func packageRecipe() throws {
+        try E2E.requirePrerequisites(images: ["linux-7.3", "linux-7.3-modules"])
+        let shown = try E2E.run(["image", "show", "linux-7.3-modules", "--json"])
+        let image = try E2E.json(shown.stdout)
+        let tree = try #require(image["sourceTree"] as? String)
+        let paths = CachePaths.fromEnvironment()
+        let folder = paths.images.appendingPathComponent(try #require(image["key"] as? String))
+        let fixtures = paths.root.appendingPathComponent("fixtures/deb")
+        let made = try Shell.captureSync("bash", ["scripts/deb-fixture.sh", tree, folder.appendingPathComponent("config").path, fixtures.path],
+                                         in: E2E.packageRoot)
+        #expect(made.status == 0, "\(made.stderr.suffix(2000))")
+        let deb = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(deb.hasSuffix(".deb"), "\(made.stdout)")
+
+        let recipes = E2E.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: recipes) }
+        let recipe = recipes.appendingPathComponent("linux-7.3-package.yaml")
+        try """
+            description: linux-7.3-modules as make bindeb-pkg packaged it.
+            source: {package: \(deb)}
+            modules: [kvm_amd]
+            """.write(to: recipe, atomically: true, encoding: .utf8)
+        let built = try E2E.run(["image", "build", recipe.path], timeout: 600)
+        #expect(built.status == 0, "\(built.stderr)")
+        let show = try E2E.run(["image", "show", recipe.path])
+        #expect(show.stdout.contains("source:         package"), "\(show.stdout)")
+        #expect(show.stdout.contains("kvm_amd"), "\(show.stdout)")
+
+        let (output, result, out) = try E2E.runScenario(["Scenarios/memfd-basic.yaml", "--from", "linux-7.3", "--to", recipe.path])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 0, "\(result["reason"] ?? "") \(output.stderr)")
+        let hellos = try #require(result["hellos"] as? [[String: Any]])
+        let second = try #require(hellos.first { $0["stage"] as? Int == 2 })
+        let names = (second["modules"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(names.contains("kvm_amd") && names.contains("kvm"), "\(names)")
+    }
+}
+
+extension Shell {
+    /// Runs a command to its end (tests only), with its output.
+    static func captureSync(_ name: String, _ arguments: [String], in folder: URL) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [name] + arguments
+        process.currentDirectoryURL = folder
+        let out = Pipe()
+        let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errFile) }
+        process.standardOutput = out
+        process.standardError = try FileHandle(forWritingTo: errFile)
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let errData = (try? Data(contentsOf: errFile)) ?? Data()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
 }
