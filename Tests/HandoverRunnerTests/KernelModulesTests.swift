@@ -79,4 +79,31 @@ struct KernelModulesTests {
         #expect(plain.key != withModules.key)
         #expect(!String(decoding: try! JSONEncoder().encode(plain), as: UTF8.self).contains("modules"))
     }
+
+    @Test("source: package takes an existing .deb; config and patches are refused for it, modules are not")
+    func packageSource() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("package-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("!<arch>\n".utf8).write(to: folder.appendingPathComponent("linux-image-7.3.4_1_amd64.deb"))
+        func load(_ text: String) throws -> Recipe {
+            let file = folder.appendingPathComponent("r.yaml")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            return try Recipe.load(from: file)
+        }
+        let recipe = try load("source: {package: linux-image-7.3.4_1_amd64.deb}\nmodules: all\n")
+        #expect(recipe.source == .package(deb: folder.appendingPathComponent("linux-image-7.3.4_1_amd64.deb")))
+        #expect(recipe.modules == .all)
+        for (text, key) in [("source: {package: missing.deb}\n", "source.package"),
+                            ("source: {package: r.yaml}\n", "source.package"),
+                            ("source: {package: linux-image-7.3.4_1_amd64.deb}\nconfig: {base: tinyconfig}\n", "config"),
+                            ("source: {package: linux-image-7.3.4_1_amd64.deb}\npatches: [x.patch]\n", "patches")] {
+            do {
+                _ = try load(text)
+                Issue.record("accepted: \(text)")
+            } catch let error as InputError {
+                #expect(error.keyPath.hasPrefix(key), "\(text): \(error)")
+            }
+        }
+    }
 }
