@@ -89,9 +89,11 @@ public struct DebianArchive: Sendable {
         ]
     }
 
-    /// Writes the private sources file and refreshes the package lists when they are missing,
-    /// older than `maxAge`, or when asked.
-    func prepare(suite: String, refresh: Bool, maxAge: TimeInterval = 12 * 3600) async throws {
+    /// Writes the private sources file and fetches the package lists when they are missing or
+    /// when asked (`image build --refresh`, `image lock --refresh`). Never on its own: a new
+    /// upload changes what a version pattern resolves to, and so the kernel under test, only
+    /// when somebody asks for it.
+    func prepare(suite: String, refresh: Bool) async throws {
         let fm = FileManager.default
         let state = stateFolder(suite: suite)
         for sub in ["sources", "lists/partial", "cache/archives/partial"] {
@@ -105,8 +107,7 @@ public struct DebianArchive: Sendable {
         if previous != stanza { try AtomicFile.write(stanza, to: sourcesFile) }
 
         let stamp = state.appendingPathComponent("lists/.updated")
-        let age = (try? fm.attributesOfItem(atPath: stamp.path)[.modificationDate] as? Date).map { Date().timeIntervalSince($0) }
-        guard refresh || previous != stanza || age == nil || age! > maxAge else { return }
+        guard refresh || previous != stanza || !fm.fileExists(atPath: stamp.path) else { return }
         progress.step("updating the package lists of \(suite) from \(origin.uri)")
         try await Shell.check("apt-get", ["-q"] + aptOptions(suite: suite) + ["update"])
         try AtomicFile.write(Date().description, to: stamp)

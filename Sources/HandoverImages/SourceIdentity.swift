@@ -23,6 +23,14 @@ extension ResolvedSource {
     static func resolve(_ recipe: Recipe, archive: DebianArchive, refresh: Bool) async throws -> ResolvedSource {
         switch recipe.source {
         case .debian(let package, let pattern, let suite):
+            if let locked = try VersionLock.pinned(recipe) {
+                // The lists are still what apt-get download needs.
+                try await archive.prepare(suite: suite, refresh: refresh)
+                return ResolvedSource(
+                    identity: "debian:\(package)=\(locked)",
+                    info: .init(kind: "debian", package: package, packageVersion: locked, suite: suite),
+                    debian: (package, locked, suite))
+            }
             guard let version = try await archive.resolve(package: package, pattern: pattern, suite: suite, refresh: refresh) else {
                 let available = (try? await archive.availableVersions(of: package, suite: suite)) ?? []
                 throw InputError(

@@ -8,7 +8,7 @@ struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Build, list and compare kernel images.",
-        subcommands: [Build.self, List.self, Show.self, Diff.self])
+        subcommands: [Build.self, Lock.self, List.self, Show.self, Diff.self])
 
     struct Build: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Build a kernel image from a recipe (cached).")
@@ -41,6 +41,31 @@ struct ImageCommand: AsyncParsableCommand {
                     let how = cached ? "cached" : "built"
                     print("\(image.recipe): \(image.kernelRelease) (\(image.versionLabel)) \(how) in \(formatDuration(took)) -> \(image.bzImage.path)")
                 }
+            }
+        }
+    }
+
+    struct Lock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pin the Debian version each recipe's pattern resolves to now in Images/versions.lock; while pinned, a new upload changes nothing.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Recipe names or files (default: every recipe with a Debian source).") var recipes: [String] = []
+        @Flag(help: "Fetch the package lists first, so the newest uploads are what gets pinned.") var refresh = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let catalog = global.catalog
+                let names = recipes.isEmpty ? catalog.names() : recipes
+                let loaded = try names.map { try catalog.load($0) }
+                let before = try VersionLock.load(recipes: catalog.folder)
+                let after = try await ImageBuilder(paths: global.paths, progress: global.progress).lock(loaded, refresh: refresh, keeping: before)
+                try after.write(recipes: catalog.folder)
+                for (entry, version) in after.versions.sorted(by: { $0.key.package < $1.key.package }) {
+                    let old = before.versions[entry]
+                    let change = old == nil ? "pinned" : old == version ? "unchanged" : "was \(old!)"
+                    print("\(entry.package) \(entry.pattern) (\(entry.suite)): \(version) (\(change))")
+                }
+                print("written to \(VersionLock.file(in: catalog.folder).path)")
             }
         }
     }
