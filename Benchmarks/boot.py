@@ -10,24 +10,12 @@ Usage: Benchmarks/boot.py [--repeats 5] BEFORE AFTER
   Benchmarks/boot/linux-7.3-legacy-ptys.yaml linux-7.3
   Benchmarks/boot/linux-7.3-arm64-legacy-ptys.yaml linux-7.3-arm64
 """
-import argparse, json, statistics, subprocess, sys, tempfile, time
+import argparse, json, statistics, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def one_run(handover, scenario, image):
-    with tempfile.TemporaryDirectory() as out:
-        cmd = [handover, "run", scenario, "--from", image, "--to", image, "--accel", "tcg", "--json", "--out", out]
-        process = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True)
-        try:
-            result = json.loads(process.stdout)
-        except json.JSONDecodeError:
-            sys.exit(f"{' '.join(cmd)} gave no result (exit {process.returncode}): {process.stderr[-800:]}")
-        if result.get("verdict") != "pass":
-            sys.exit(f"{image} -> {image}: {result.get('verdict')} ({result.get('reason')}); the benchmark needs passing runs")
-        blackout = result.get("blackout") or {}
-        return {"kernelBoot": blackout.get("kernelBoot"), "total": blackout.get("total")}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arm64 import one_run  # noqa: E402  (one passing run's blackout phases)
 
 
 def main():
@@ -46,7 +34,8 @@ def main():
     samples = {args.before: [], args.after: []}
     for index in range(args.repeats):
         for image in (args.before, args.after):
-            samples[image].append(one_run(args.handover, args.scenario, image))
+            phases, _ = one_run(args.handover, args.scenario, image, image)
+            samples[image].append({"kernelBoot": phases["kernelBoot"], "total": phases["total"]})
             print(f"run {index + 1}/{args.repeats} {image}: kernel boot {samples[image][-1]['kernelBoot']:.3f} s", file=sys.stderr)
 
     medians = {image: {phase: statistics.median(run[phase] for run in runs) for phase in ("kernelBoot", "total")}

@@ -116,13 +116,8 @@ extension ImageBuilder {
             let tree = installRoot.appendingPathComponent("lib/modules/\(release)")
             // Links back into the build folder, which is removed below.
             for link in ["build", "source"] { try? fm.removeItem(at: tree.appendingPathComponent(link)) }
-            let dep = (try? String(contentsOf: tree.appendingPathComponent("modules.dep"), encoding: .utf8)) ?? ""
-            do {
-                moduleLoadOrder = try KernelModules.loadOrder(selection, modulesDep: dep)
-            } catch {
-                throw InputError(file: recipe.file.path, keyPath: "modules",
-                                 message: "not built as modules by this configuration: \(error.names.joined(separator: ", ")) (set them to =m; it builds \(error.available.isEmpty ? "none" : error.available.joined(separator: ", ")))")
-            }
+            moduleLoadOrder = try KernelModules.loadOrder(recipe, selection: selection, tree: tree,
+                                                          from: "this configuration (set the wanted drivers to =m)")
         }
 
         let kernelFile = staging.appendingPathComponent(arch.kernelFileName)

@@ -82,6 +82,19 @@ public enum KernelModules {
         return order
     }
 
+    /// The load order of a recipe's selection from an installed tree's `modules.dep`; a
+    /// module the tree does not have is an error on the recipe's `modules` key, saying
+    /// where the tree came from and what it has.
+    static func loadOrder(_ recipe: Recipe, selection: ModuleSelection, tree: URL, from origin: String) throws(InputError) -> [String] {
+        let dep = (try? String(contentsOf: tree.appendingPathComponent("modules.dep"), encoding: .utf8)) ?? ""
+        do {
+            return try loadOrder(selection, modulesDep: dep)
+        } catch {
+            throw InputError(file: recipe.file.path, keyPath: "modules",
+                             message: "not among the modules of \(origin): \(error.names.joined(separator: ", ")) (it has \(error.available.isEmpty ? "none" : error.available.joined(separator: ", ")))")
+        }
+    }
+
     struct MissingModules: Error {
         var names: [String]
         var available: [String]

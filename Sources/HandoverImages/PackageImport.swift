@@ -42,13 +42,8 @@ extension ImageBuilder {
             try fm.createDirectory(at: installed, withIntermediateDirectories: true)
             try fm.moveItem(at: tree, to: installed.appendingPathComponent(release))
             try await Shell.check("depmod", ["-b", staging.appendingPathComponent(KernelImage.modulesFolderName).path, release])
-            let dep = (try? String(contentsOf: installed.appendingPathComponent("\(release)/modules.dep"), encoding: .utf8)) ?? ""
-            do {
-                moduleLoadOrder = try KernelModules.loadOrder(selection, modulesDep: dep)
-            } catch {
-                throw InputError(file: recipe.file.path, keyPath: "modules",
-                                 message: "not in \(deb.lastPathComponent): \(error.names.joined(separator: ", ")) (it carries \(error.available.isEmpty ? "none" : error.available.joined(separator: ", ")))")
-            }
+            moduleLoadOrder = try KernelModules.loadOrder(recipe, selection: selection, tree: installed.appendingPathComponent(release),
+                                                          from: deb.lastPathComponent)
         }
         let (_, loadable) = try Self.kernelHeader(kernelFile, arch: recipe.arch)
         let resolved = KernelConfig(text: try String(contentsOf: config, encoding: .utf8))
