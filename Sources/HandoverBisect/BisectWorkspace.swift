@@ -15,14 +15,17 @@ public struct BisectWorkspace: Sendable {
     /// The top of the user's repository.
     public var tree: URL
     public var root: URL
-    public var source: URL { root.appendingPathComponent("src") }
+    public var source: URL { Self.source(in: root) }
     public var build: IncrementalBuild
 
     public init(tree: URL, recipe: Recipe, paths: CachePaths) throws {
         self.tree = tree
-        root = paths.root.appendingPathComponent("bisect").appendingPathComponent(try Self.slug(tree: tree, recipe: recipe))
-        build = IncrementalBuild.make(folder: source.appendingPathComponent(Self.buildFolderName), paths: paths)
+        let root = paths.root.appendingPathComponent("bisect").appendingPathComponent(try Self.slug(tree: tree, recipe: recipe))
+        self.root = root
+        build = IncrementalBuild.make(folder: Self.source(in: root).appendingPathComponent(Self.buildFolderName), paths: paths)
     }
+
+    static func source(in root: URL) -> URL { root.appendingPathComponent("src") }
 
     static let buildFolderName = ".handover-build"
 
