@@ -3,7 +3,10 @@ public enum LinuxErrno {
     public static let ENOENT: Int32 = 2
     public static let ENXIO: Int32 = 6
     public static let ENOMEM: Int32 = 12
+    public static let EACCES: Int32 = 13
+    public static let EFAULT: Int32 = 14
     public static let EBUSY: Int32 = 16
+    public static let EEXIST: Int32 = 17
     public static let ENODEV: Int32 = 19
     public static let EINVAL: Int32 = 22
     public static let ENOTTY: Int32 = 25
@@ -52,8 +55,8 @@ public enum StepConsequence: Sendable, Equatable {
 }
 
 /// Unsupported means "this kernel or this VM cannot", proven by a documented capability absence:
-/// no vmx/svm flag, no /dev/kvm (or /dev/iommu, a VFIO cdev, vfio-pci), KVM_CAP_GUEST_MEMFD
-/// missing, no IOMMU group. Every other refusal is a failure of the kernel that offered the
+/// no vmx/svm flag, no /dev/kvm (or /dev/iommu, a VFIO cdev, vfio-pci), a VM type or
+/// KVM_CAP_GUEST_MEMFD missing, no IOMMU group. Every other refusal is a failure of the kernel that offered the
 /// capability, or an error of the harness or host; it carries its step and errno either way.
 public enum SetupPolicy {
     /// What a refused setup step means. `detail` describes what was missing or refused.
@@ -84,7 +87,11 @@ public enum SetupPolicy {
             // KVM_RUN itself refused: the kernel's KVM. An exit that is not the program's report
             // (a triple fault, a wrong port): the program the harness built does not run here.
             return errno == nil ? .error : .fail(.preserveFailed)
-        case .createVM, .bindIommufd, .allocIOAS, .allocHWPT, .attachHWPT, .mapMemfd, .setPreserve, .createGuestMemfd, .vmPause:
+        case .createVM:
+            // kvm_arch_init_vm refuses a type outside KVM_CAP_VM_TYPES with EINVAL.
+            return errno == LinuxErrno.EINVAL || errno == LinuxErrno.EOPNOTSUPP
+                ? unsupported("KVM in this VM offers no VM of the requested type (not in KVM_CAP_VM_TYPES): \(detail)") : .fail(.preserveFailed)
+        case .bindIommufd, .allocIOAS, .allocHWPT, .attachHWPT, .mapMemfd, .setPreserve, .createGuestMemfd, .vmPause:
             return .fail(.preserveFailed)
         }
     }
