@@ -7,25 +7,28 @@ import HandoverTestSupport
 @testable import HandoverSupport
 import Testing
 
-/// The runner's own verdict on vm runs: a TCG run of vm-basic from linux-7.2 to linux-7.3
-/// (Fixtures/blackout/vm-initcalls), replayed through the tracker as recorded and with exactly
-/// one thing wrong.
+/// The runner's own verdict on vm runs: a protocol-4 TCG run of vm-basic from linux-7.3 to
+/// linux-7.3 (Fixtures/runs/vm-basic), replayed through the tracker as recorded and with exactly
+/// one thing wrong. The memfd run is memfd-basic from linux-7.2 to linux-7.3.
 private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-private func fixture(_ name: String) -> RecordedRun {
-    let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("blackout/\(name)")
+private func fixture(_ path: String) -> RecordedRun {
+    let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(path)
     return try! RecordedRun(directory: url)
 }
 
-private let vmRun = fixture("vm-initcalls")
-private let memfdRun = fixture("memfd-initcalls")
+private let vmRun = fixture("runs/vm-basic")
+private let memfdRun = fixture("blackout/memfd-initcalls")
+private let vmChain = [SampleImages.image("linux-7.3", release: "7.3.4"), SampleImages.image("linux-7.3", release: "7.3.4")]
+/// The recorded guest: paused at 4096, first report after the resume 5120, final counter 10240.
+private let finalCounter: UInt64 = 10240
 private let vmBasic = try! Scenario.load(from: root.appendingPathComponent("Scenarios/vm-basic.yaml"))
 private let memfdBasic = try! Scenario.load(from: root.appendingPathComponent("Scenarios/memfd-basic.yaml"))
 
 private func replay(_ run: RecordedRun, _ scenario: Scenario = vmBasic) async throws -> RunResult {
     let machine = try ReplayMachine(run, ending: .exits("exited(0)"))
     defer { machine.stop() }
-    let chain = SampleImages.recordedPair
+    let chain = scenario.kind == .vm ? vmChain : SampleImages.recordedPair
     var tracker = RunTracker(scenario: scenario, chain: chain)
     var options = RunOptions(accelerator: .tcg, acceleratorReason: "replay")
     options.bootTimeout = 5
@@ -86,9 +89,9 @@ struct VMReplayTests {
         #expect(continuity.registersAtPause == continuity.registersRestored && continuity.differingRegisters.isEmpty)
         #expect(continuity.registersAtPause["rip"] == 0x101e && continuity.registersAtPause.count == 18)
         let ram = try #require(vm.ram)
-        #expect(ram.intact && ram.modelDigest == ram.reportedDigest && ram.counter == 7168 && ram.bytes == 32 << 20)
+        #expect(ram.intact && ram.modelDigest == ram.reportedDigest && ram.counter == finalCounter && ram.bytes == 32 << 20)
         #expect(vm.hops[0].continued == true)
-        #expect(result.reason.contains("match the runner's model at its final counter 7168"), "\(result.reason)")
+        #expect(result.reason.contains("match the runner's model at its final counter 10240"), "\(result.reason)")
         #expect(result.objects.map(\.object).sorted() == ["guest-ram", "vcpu-state"])
         #expect(result.objects.allSatisfy { $0.ok && !$0.properties.contains { $0.property == "content" } })
     }
@@ -107,9 +110,9 @@ struct VMReplayTests {
             case .vm(var report) where report.stage == 2:
                 report.restored = GuestRestore(snapshotCounter: 3072, registers: registers(atCounter: 3072, like: paused), counterInMemory: 3072)
                 report.counterStart = 3072
-                report.counterEnd = 6144
-                report.ram?.counter = 6144
-                report.ram?.chunks = modelDigests(atCounter: 6144)
+                report.counterEnd = finalCounter - 1024
+                report.ram?.counter = finalCounter - 1024
+                report.ram?.chunks = modelDigests(atCounter: finalCounter - 1024)
                 return .vm(report)
             default:
                 return message
@@ -142,14 +145,14 @@ struct VMReplayTests {
     func ramReportAtAnotherCounter() async throws {
         let result = try await replay(editFinalReport { report in report.ram!.counter = 6144 })
         #expect(result.verdict == .error && result.failureClass == .infrastructure)
-        #expect(result.reason.contains("read at counter 6144, but the guest's final counter is 7168"), "\(result.reason)")
+        #expect(result.reason.contains("read at counter 6144, but the guest's final counter is 10240"), "\(result.reason)")
     }
 
     @Test("digests of another counter's RAM at the final counter differ from the runner's model")
     func ramOfAnotherCounter() async throws {
         let result = try await replay(editFinalReport { report in report.ram!.chunks = modelDigests(atCounter: 6144) })
         #expect(result.verdict == .fail && result.failureClass == .stateMismatch, "\(result.reason)")
-        #expect(result.reason.contains("differs from the runner's model at counter 7168"))
+        #expect(result.reason.contains("differs from the runner's model at counter 10240"))
     }
 
     @Test("a RAM report covering fewer bytes than the guest has is an error")
@@ -169,14 +172,14 @@ struct VMReplayTests {
             report.ram!.firstDifference = GuestRAMDifference(address: 0x300010, expected: 0x12, found: 0xed, differingBytes: 1)
         })
         #expect(result.verdict == .fail && result.failureClass == .stateMismatch)
-        #expect(result.reason.contains("guest-physical 0x300000-0x3fffff differs from the runner's model at counter 7168"), "\(result.reason)")
+        #expect(result.reason.contains("guest-physical 0x300000-0x3fffff differs from the runner's model at counter 10240"), "\(result.reason)")
         #expect(result.reason.contains("0x300010 (expected 0x12, found 0xed), 1 byte differs"))
         #expect(result.vm?.ram?.differingChunks == [3])
     }
 
     @Test("an agent that says its RAM is intact is not believed: only the digests count")
     func agentOpinionIsNotTheVerdict() async throws {
-        let result = try await replay(editFinalReport { report in report.ram!.chunks[0] = modelDigests(atCounter: 7168)[1] })
+        let result = try await replay(editFinalReport { report in report.ram!.chunks[0] = modelDigests(atCounter: finalCounter)[1] })
         #expect(result.verdict == .fail && result.failureClass == .stateMismatch, "\(result.reason)")
     }
 
@@ -230,7 +233,7 @@ struct VMReplayTests {
                 .then(more.map { message in { .agent(message, $0) } })
         }
         let refused = StepReport(stage: 1, step: .setup(.vmMemorySlot), ok: false, detail: "KVM_SET_USER_MEMORY_REGION: EINVAL", errno: 22, errnoName: "EINVAL")
-        let claimed = try await replay(beforeSlot([.step(refused), .unsupported(reason: "kernel 7.2.13: KVM refuses the memory slot", errno: 22)]))
+        let claimed = try await replay(beforeSlot([.step(refused), .unsupported(reason: "kernel 7.3.4: KVM refuses the memory slot", errno: 22)]))
         #expect(claimed.verdict == .fail && claimed.failureClass == .preserveFailed, "\(claimed.reason)")
         #expect(claimed.errno == 22 && claimed.reason.contains("vm-memory-slot") && claimed.reason.contains("EINVAL"))
         let reported = try await replay(beforeSlot([.step(refused), .failed(step: .setup(.vmMemorySlot), message: refused.detail, errno: 22)]))
@@ -243,7 +246,7 @@ struct VMReplayTests {
 
         let noSVM = StepReport(stage: 1, step: .setup(.cpuVirtualization), ok: false, detail: "/proc/cpuinfo shows neither vmx nor svm")
         let absent = try await replay(vmRun.cut(before: { if case .step(let report)? = $0.agentMessage { report.step == .setup(.cpuVirtualization) } else { false } })
-            .then([{ .agent(.step(noSVM), $0) }, { .agent(.unsupported(reason: "kernel 7.2.13: no vmx or svm", errno: nil), $0) }]))
+            .then([{ .agent(.step(noSVM), $0) }, { .agent(.unsupported(reason: "kernel 7.3.4: no vmx or svm", errno: nil), $0) }]))
         #expect(absent.verdict == .unsupported, "\(absent.reason)")
     }
 }
