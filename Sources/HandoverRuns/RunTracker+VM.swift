@@ -44,7 +44,7 @@ extension RunTracker {
         }
         if let name = c.differingRegisters.first, let before = c.registersAtPause[name], let after = c.registersRestored[name] {
             let others = c.differingRegisters.count > 1 ? " (and \(c.differingRegisters.dropFirst().joined(separator: ", ")))" : ""
-            return "KVM restored \(name) as 0x\(String(after, radix: 16)), it was 0x\(String(before, radix: 16)) at the pause\(others)"
+            return "the vCPU came back with \(name) 0x\(String(after, radix: 16)) after the restore, it was 0x\(String(before, radix: 16)) at the pause\(others)"
         }
         if c.counterInMemory != UInt32(truncatingIfNeeded: c.counterAtPause) {
             return String(format: "the counter word in guest RAM (guest-physical 0x%x) was %u after the restore, the guest had written %llu before the pause",

@@ -214,16 +214,7 @@ package struct RunTracker {
                 phase = .finished
             }
         case .unsupported(let reason, let errno):
-            let kernel = hop.from
-            if current == 0, let refused = refusedSetupStep, case let consequence = SetupPolicy.consequence(
-                of: refused.step, errno: refused.errno, release: kernel.kernelRelease, detail: refused.detail), consequence.isUnsupported == false {
-                setupRefused(refused.step, consequence: consequence, message: refused.detail, errno: refused.errno)
-            } else if current == 0 {
-                end(.unsupported, nil, "\(kernel.recipe) (\(kernel.kernelRelease)) cannot preserve: \(reason)\(errno.map { " [errno \($0)]" } ?? "")",
-                    errno: errno)
-            } else {
-                end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) took the objects back but cannot preserve them again: \(reason)")
-            }
+            agentCalledUnsupported(reason, errno: errno)
         case .failed(let step, let message, let errno):
             agentFailed(step: step, message: message, errno: errno)
         case .log(let text):
@@ -281,10 +272,32 @@ package struct RunTracker {
         }
     }
 
-    /// The setup step the agent reported as refused last, if the last step it reported was one.
-    var refusedSetupStep: (step: SetupStep, errno: Int32?, detail: String)? {
-        guard let last = steps.last, !last.ok, last.skipped != true, case .setup(let step) = last.step else { return nil }
-        return (step, last.errno, last.detail)
+    /// The agent says the first kernel cannot do what the scenario needs. The runner agrees only
+    /// for a documented capability absence, read from the step the agent reported refused (or,
+    /// with none, from the hello and the errno); anything else is a failure or an error.
+    mutating func agentCalledUnsupported(_ reason: String, errno: Int32?) {
+        let kernel = hop.from
+        guard current == 0 else {
+            return end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) took the objects back but cannot preserve them again: \(reason)")
+        }
+        let errnoText = errno.map { " [errno \($0)]" } ?? ""
+        if let last = steps.last, !last.ok, last.skipped != true {
+            switch last.step {
+            case .setup(let step):
+                let consequence = SetupPolicy.consequence(of: step, errno: last.errno, release: kernel.kernelRelease, detail: last.detail)
+                if !consequence.isUnsupported { return setupRefused(step, consequence: consequence, message: last.detail, errno: last.errno) }
+            case .preserveHandle where last.errno != LinuxErrno.ENOENT && last.errno != LinuxErrno.EOPNOTSUPP:
+                return end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) refused to preserve a device file with errno \(last.errno.map(String.init) ?? "none"), not a missing handler: \(last.detail)",
+                           errno: last.errno)
+            default:
+                break
+            }
+        } else if hellos.first(where: { $0.stage == 1 })?.liveUpdateDevice == true,
+                  errno != LinuxErrno.ENOENT, errno != LinuxErrno.ENODEV, errno != LinuxErrno.ENXIO {
+            return end(.error, .infrastructure, "the agent called \(kernel.recipe) (\(kernel.kernelRelease)) unsupported though it has /dev/liveupdate: \(reason)\(errnoText)",
+                       errno: errno)
+        }
+        end(.unsupported, nil, "\(kernel.recipe) (\(kernel.kernelRelease)) cannot preserve: \(reason)\(errnoText)", errno: errno)
     }
 
     /// A refused setup step, judged by SetupPolicy from its step and errno, whatever the agent called it.

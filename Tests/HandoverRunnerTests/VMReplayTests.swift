@@ -130,7 +130,7 @@ struct VMReplayTests {
         let result = try await replay(editFinalReport { report in report.restored!.registers.values[VCPUSnapshot.Register.rcx.rawValue] += 1 })
         #expect(result.verdict == .fail)
         #expect(result.failureClass == .vmDiscontinuity)
-        #expect(result.reason.contains("KVM restored rcx as 0x1001, it was 0x1000 at the pause"), "\(result.reason)")
+        #expect(result.reason.contains("the vCPU came back with rcx 0x1001 after the restore, it was 0x1000 at the pause"), "\(result.reason)")
         #expect(result.vm?.hops.first?.continuity?.differingRegisters == ["rcx"])
     }
 
