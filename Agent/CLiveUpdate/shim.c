@@ -125,13 +125,6 @@ static inline uint64_t mix64(uint64_t x) {
     return x;
 }
 
-void hv_fill_random(uint8_t *buffer, size_t len, uint64_t seed, uint64_t offset) {
-    uint64_t *words = (uint64_t *)buffer;
-    uint64_t base = offset / 8;
-    uint64_t key = mix64(seed ^ 0x6a09e667f3bcc909ULL);
-    for (size_t i = 0; i < len / 8; i++) words[i] = mix64(key + (base + i) * 0x9e3779b97f4a7c15ULL);
-}
-
 static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
 hv_digest hv_hash(const uint8_t *data, size_t len, uint64_t seed) {

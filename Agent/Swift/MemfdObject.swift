@@ -22,42 +22,6 @@ enum MemfdObject {
         return fd
     }
 
-    /// The bytes the plan puts at [offset, offset+count) of an object.
-    static func expected(_ spec: ObjectSpec, offset: Int, into buffer: UnsafeMutableRawBufferPointer) {
-        let count = buffer.count
-        switch spec.fill {
-        case .zero:
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
-        case .constant(let byte):
-            buffer.initializeMemory(as: UInt8.self, repeating: byte)
-        case .random(let seed):
-            generate(seed: seed, offset: offset, into: buffer)
-        case .sparse(let seed, let extents):
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
-            for extent in extents {
-                let start = max(offset, extent.offset)
-                let end = min(offset + count, extent.offset + extent.length)
-                guard start < end else { continue }
-                generate(seed: seed, offset: start, into: UnsafeMutableRawBufferPointer(rebasing: buffer[(start - offset)..<(end - offset)]))
-            }
-        }
-    }
-
-    /// The random stream is defined on 8-byte words at absolute offsets; unaligned ends are
-    /// cut from a slightly larger aligned block.
-    private static func generate(seed: UInt64, offset: Int, into buffer: UnsafeMutableRawBufferPointer) {
-        let alignedStart = offset & ~7
-        let alignedEnd = (offset + buffer.count + 7) & ~7
-        var block = [UInt8](repeating: 0, count: alignedEnd - alignedStart)
-        block.withUnsafeMutableBytes { raw in
-            hv_fill_random(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), raw.count, seed, UInt64(alignedStart))
-        }
-        let skip = offset - alignedStart
-        block.withUnsafeBytes { raw in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[skip..<(skip + buffer.count)]))
-        }
-    }
-
     private static func fill(_ fd: Int32, _ spec: ObjectSpec) throws(SystemError) {
         if case .zero = spec.fill { return }
         var buffer = [UInt8](repeating: 0, count: chunkBufferSize)
@@ -73,7 +37,7 @@ enum MemfdObject {
                 let count = min(chunkBufferSize, end - offset)
                 let written = buffer.withUnsafeMutableBytes { raw -> Int in
                     let slice = UnsafeMutableRawBufferPointer(rebasing: raw[0..<count])
-                    expected(spec, offset: offset, into: slice)
+                    spec.expected(offset: offset, into: slice)
                     return pwrite(fd, slice.baseAddress, count, off_t(offset))
                 }
                 guard written == count else { throw SystemError(call: "pwrite \(spec.name)", errno: written < 0 ? errno : EIO) }
@@ -82,18 +46,25 @@ enum MemfdObject {
         }
     }
 
+    /// `digestContent` is false for a vm scenario's objects, whose content the guest changes and
+    /// the runner judges by its model of the guest.
     static func fingerprint(fd: Int32, object: String, session: String, token: UInt64, chunkSize: Int,
-                            backing: Backing? = nil) throws(SystemError) -> ObjectFingerprint {
+                            backing: Backing? = nil, digestContent: Bool = true) throws(SystemError) -> ObjectFingerprint {
         var status = stat()
         _ = try checkLibc("fstat \(object)", fstat(fd, &status))
         let size = Int(status.st_size)
-        let content = try ObjectContent.open(fd: fd, size: size, backing: backing, object: object)
-        defer { content.close() }
         let position = Int(lseek(fd, 0, SEEK_CUR))
         let seals = hv_get_seals(fd)
         let statusFlags = try check("F_GETFL \(object)", hv_get_status_flags(fd))
         let fdFlags = try check("F_GETFD \(object)", hv_get_fd_flags(fd))
         var chunks: [String] = []
+        guard digestContent else {
+            return ObjectFingerprint(object: object, session: session, token: token, size: size, position: position,
+                                     seals: seals < 0 ? 0 : seals, statusFlags: statusFlags, cloexec: fdFlags & FD_CLOEXEC != 0,
+                                     chunkSize: chunkSize, chunks: chunks)
+        }
+        let content = try ObjectContent.open(fd: fd, size: size, backing: backing, object: object)
+        defer { content.close() }
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         var offset = 0
         while offset < size {
@@ -132,7 +103,7 @@ enum MemfdObject {
         let content = try ObjectContent.open(fd: fd, size: Int(status.st_size), backing: spec.backing, object: spec.name)
         defer { content.close() }
         try withBytes(&actual) { raw throws(SystemError) in try content.read(into: raw, at: start, object: spec.name) }
-        wanted.withUnsafeMutableBytes { expected(spec, offset: start, into: $0) }
+        wanted.withUnsafeMutableBytes { spec.expected(offset: start, into: $0) }
         var first: Int?
         var differing = 0
         for index in 0..<actual.count where actual[index] != wanted[index] {

@@ -47,10 +47,11 @@ extension Agent {
             do throws(SystemError) {
                 for session in plan.sessions {
                     for member in session.members {
-                        guard member.handle == nil, plan.devices?.vm?.isVMObject(member.object) != true else { continue }
+                        guard member.handle == nil else { continue }
                         fingerprints.append(try MemfdObject.fingerprint(
                             fd: fds[member.object]!, object: member.object, session: session.name, token: member.token,
-                            chunkSize: plan.chunkSize, backing: plan.object(named: member.object)?.backing))
+                            chunkSize: plan.chunkSize, backing: plan.object(named: member.object)?.backing,
+                            digestContent: plan.devices?.vm?.isVMObject(member.object) != true))
                     }
                 }
             } catch {

@@ -83,12 +83,15 @@ extension Agent {
         var located: [LocatedDifference] = []
         do throws(SystemError) {
             for session in plan.sessions {
-                for member in session.members where member.handle == nil && vm?.isVMObject(member.object) != true {
+                for member in session.members where member.handle == nil {
                     guard let fd = restored.objects[member.object] else { continue }
+                    let vmObject = vm?.isVMObject(member.object) == true
                     let fingerprint = try MemfdObject.fingerprint(fd: fd, object: member.object, session: session.name,
                                                                   token: member.token, chunkSize: plan.chunkSize,
-                                                                  backing: plan.object(named: member.object)?.backing)
+                                                                  backing: plan.object(named: member.object)?.backing,
+                                                                  digestContent: !vmObject)
                     after.append(fingerprint)
+                    guard !vmObject else { continue }
                     guard let old = before.first(where: { $0.object == member.object }), let spec = plan.object(named: member.object) else { continue }
                     for index in 0..<fingerprint.chunks.count where index >= old.chunks.count || old.chunks[index] != fingerprint.chunks[index] {
                         if let difference = try MemfdObject.locate(fd: fd, spec: spec, chunk: index, chunkSize: plan.chunkSize) {

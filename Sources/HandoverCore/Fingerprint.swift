@@ -85,6 +85,12 @@ public enum FingerprintComparison {
         property("cloexec", String(before.cloexec), String(after.cloexec))
 
         let count = max(before.chunks.count, after.chunks.count)
+        if reset.contains("content") {
+            let same = before.chunks == after.chunks
+            outcomes.append(PropertyOutcome(property: "content", status: same ? .unexpectedlyPreserved : .reset,
+                                            before: "\(before.chunks.count) chunks", after: same ? "\(count) chunks" : "changed"))
+            return outcomes
+        }
         var differing = 0
         for index in 0..<count {
             let a = index < before.chunks.count ? before.chunks[index] : "absent"

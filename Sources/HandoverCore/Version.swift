@@ -2,5 +2,5 @@
 public enum HandoverVersion {
     public static let tool = "0.1.0"
     /// Bumped whenever a protocol message changes shape; both sides check it in hello.
-    public static let protocolVersion = 3
+    public static let protocolVersion = 4
 }

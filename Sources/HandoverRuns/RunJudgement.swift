@@ -87,13 +87,25 @@ extension RunTracker {
         result.errno = outcome.errno
     }
 
+    /// The scenario's objects (not the handles) that every stage fingerprints.
+    var fingerprintedObjects: [String] {
+        scenario.sessions.flatMap(\.members).filter { $0.handle == nil }.map(\.object)
+    }
+
+    /// Every scenario object stage 1 fingerprinted, against what this hop's new kernel gave back.
+    /// An object stage 1 did not fingerprint is judged before this (`judge`).
     func compareObjects(_ hop: Hop) -> [ObjectResult] {
-        before.map { old in
+        fingerprintedObjects.compactMap { name in before.first { $0.object == name } }.map { old in
             guard let new = hop.after.first(where: { $0.object == old.object }) else {
                 return ObjectResult(object: old.object, session: old.session, token: old.token, ok: false,
                                     properties: [PropertyOutcome(property: "retrieved", status: .changed, before: "preserved", after: "missing")])
             }
             var properties = FingerprintComparison.compare(before: old, after: new, reset: scenario.reset)
+            if scenario.devices?.vm?.isVMObject(old.object) == true {
+                // The guest changes its RAM and the next pause its state: the RAM model and the
+                // restored vCPU judge their content (judgeGuest).
+                properties.removeAll { $0.property == "content" }
+            }
             for index in properties.indices where properties[index].property == "content" && properties[index].status == .changed {
                 if let spot = hop.located.first(where: { $0.object == old.object && $0.chunk == properties[index].chunk }) {
                     properties[index].offset = spot.offset
@@ -133,10 +145,33 @@ extension RunTracker {
         }
     }
 
-    private func judge(hopResults: [HopResult], mismatch: (hop: Int, objects: [ObjectResult])?, vm: VMResult?) -> Outcome {
-        if before.isEmpty && scenario.devices?.vm == nil {
-            return Outcome(verdict: .error, failureClass: .infrastructure, reason: "the agent reported no stage-1 fingerprints")
+    /// The kernel a stage ran in.
+    func kernel(ofStage stage: Int) -> KernelImage { chain[min(max(stage - 1, 0), chain.count - 1)] }
+
+    /// An expected message that never came, or a stage-1 fingerprint that is missing: the agent
+    /// did not say what the verdict rests on.
+    func missingEvidence() -> Outcome? {
+        let missing = ExpectedMessage.required(by: scenario, stages: chain.count).filter { !received.contains($0) }
+        if let first = missing.first {
+            let kernel = kernel(ofStage: first.stage)
+            let more = missing.count > 1 ? "; \(missing.count - 1) more expected message\(missing.count > 2 ? "s are" : " is") missing" : ""
+            return Outcome(verdict: .error, failureClass: .infrastructure,
+                           reason: "the agent never sent its \(first.name) in stage \(first.stage) (\(kernel.recipe)): nothing can be said of what it stands for\(more)",
+                           evidence: missing.map { "stage \($0.stage): \($0.name)" }.joined(separator: "\n"))
         }
+        if let hello = hellos.first(where: { $0.stage == 1 }), hello.kernelRelease != first.kernelRelease {
+            return Outcome(verdict: .error, failureClass: .infrastructure,
+                           reason: "the first kernel that booted is \(hello.kernelRelease), not \(first.recipe) (\(first.kernelRelease))")
+        }
+        if let object = fingerprintedObjects.first(where: { name in !before.contains { $0.object == name } }) {
+            return Outcome(verdict: .error, failureClass: .infrastructure,
+                           reason: "stage 1's fingerprints have no '\(object)': what it was before the handover is unknown")
+        }
+        return nil
+    }
+
+    private func judge(hopResults: [HopResult], mismatch: (hop: Int, objects: [ObjectResult])?, vm: VMResult?) -> Outcome {
+        if let missing = missingEvidence() { return missing }
         for (index, hop) in hopResults.enumerated() {
             if let release = hop.checks.first(where: { $0.check == .newKernelRelease && !$0.passed }) {
                 return Outcome(verdict: .fail, failureClass: .kexecLoadFailed,
@@ -161,9 +196,9 @@ extension RunTracker {
         }
         let last = hopResults.last!
         let checkCount = hopResults.reduce(0) { $0 + $1.checks.count }
-        if let vm, let resumed = vm.hops.last?.firstCounterAfter, let end = vm.stages.last?.counterEnd {
+        if let vm, let resumed = vm.hops.last?.firstCounterAfter, let paused = vm.hops.first?.counterAtPause, let ram = vm.ram {
             return Outcome(verdict: .pass, failureClass: nil,
-                           reason: "the guest continued where it stopped across \(hopResults.count) hop\(hopResults.count > 1 ? "s" : "") (counter \(vm.hops[0].counterAtPause ?? 0) at the pause, \(resumed) at its first exit after, \(end) at the end) and its \(vm.ramBytes >> 20) MiB of RAM are intact; \(checkCount) uAPI checks passed")
+                           reason: "the guest continued where it stopped across \(hopResults.count) hop\(hopResults.count > 1 ? "s" : "") (the runner saw counter \(paused) at the pause, \(resumed) at its first exit after, registers restored as paused) and its \(ram.bytes >> 20) MiB of RAM match the runner's model at its final counter \(ram.counter); \(checkCount) uAPI checks passed")
         }
         return Outcome(verdict: .pass, failureClass: nil,
                        reason: "\(last.objectsTotal) objects came back intact across \(hopResults.count) hop\(hopResults.count > 1 ? "s" : ""), \(checkCount) uAPI checks passed")

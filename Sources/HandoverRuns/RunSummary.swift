@@ -67,6 +67,9 @@ public enum RunSummary {
         if let hop = vm.hops.first, let paused = hop.counterAtPause {
             lines.append("  guest: counter \(paused) at the pause, \(hop.firstCounterAfter.map(String.init) ?? "?") at its first exit after, \(vm.stages.last?.counterEnd ?? 0) at the end; \(vm.ramBytes >> 20) MiB \(vm.backing == .guestMemfd ? "guest_memfd" : "memfd") RAM")
         }
+        if let ram = vm.ram {
+            lines.append("  guest RAM at counter \(ram.counter): \(ram.intact ? "matches" : "differs from") the runner's model (SHA-256 of \(ram.bytes / max(ram.chunkSize, 1)) chunks, model \(ram.modelDigest.prefix(16)), reported \(ram.reportedDigest.prefix(16)))")
+        }
         if let before = vm.rateBefore {
             lines.append(String(format: "  guest progress: %.0f iterations/s before the handover, %@ after", before, vm.rateAfter.map { String(format: "%.0f", $0) } ?? "?"))
         }

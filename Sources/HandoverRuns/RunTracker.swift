@@ -63,6 +63,8 @@ package struct RunTracker {
     var vmExit: HostTime?
     var agentLogs: [String] = []
     var vmReports: [VMStageReport] = []
+    /// Every message the plan implies that arrived, by stage (see ExpectedMessage.required).
+    var received: Set<ExpectedMessage> = []
     /// What this run holds of the matrix's blackout gate, when there is one.
     var gate: GateHold?
     /// QEMU's process and the cores it is pinned to, pinned again once the first kernel is up.
@@ -168,6 +170,7 @@ package struct RunTracker {
         switch message {
         case .hello(let hello):
             hellos.append(hello)
+            received.insert(.hello(stage: hello.stage))
             if let (verdict, failureClass, reason) = moduleVerdict(hello) { return end(verdict, failureClass, reason) }
             if phase == .bootingFirst {
                 guard hello.stage == 1 else { return end(.error, .infrastructure, "the first kernel's agent says it is in stage \(hello.stage)") }
@@ -181,13 +184,17 @@ package struct RunTracker {
             }
         case .step(let step):
             steps.append(step)
+            if step.ok { received.insert(.step(step.step, stage: step.stage)) }
         case .fingerprints(let stage, let objects):
-            if stage == 1 { before = objects } else if stage - 2 < hops.count { hops[stage - 2].after = objects }
+            received.insert(.fingerprints(stage: stage))
+            if stage == 1 { before = objects } else if stage >= 2, stage - 2 < hops.count { hops[stage - 2].after = objects }
         case .quiesce:
+            received.insert(.quiesce(stage: current + 1))
             hops[current].quiesce = time
             hops[current].loadAtQuiesce = HostLoad.sample()
             phase = .kexec
         case .resumed(_, let restoreMicros, let clock):
+            received.insert(.resumed(stage: current + 2))
             hops[current].resumed = (time, restoreMicros, clock)
             hops[current].contention = hops[current].loadAtQuiesce.flatMap { HostLoad.contention(from: $0, to: HostLoad.sample()) }
             phase = .verifying
@@ -195,8 +202,10 @@ package struct RunTracker {
         case .located(let differences):
             hops[current].located += differences
         case .checks(let results):
+            received.insert(.checks(stage: current + 2))
             hops[current].checks = results
         case .done:
+            received.insert(.done(stage: current + 2))
             if current + 1 < hops.count {
                 current += 1
                 phase = .preserving
@@ -206,13 +215,7 @@ package struct RunTracker {
                 phase = .finished
             }
         case .unsupported(let reason, let errno):
-            let kernel = hop.from
-            if current == 0 {
-                end(.unsupported, nil, "\(kernel.recipe) (\(kernel.kernelRelease)) cannot preserve: \(reason)\(errno.map { " [errno \($0)]" } ?? "")",
-                    errno: errno)
-            } else {
-                end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) took the objects back but cannot preserve them again: \(reason)")
-            }
+            agentCalledUnsupported(reason, errno: errno)
         case .failed(let step, let message, let errno):
             agentFailed(step: step, message: message, errno: errno)
         case .log(let text):
@@ -220,10 +223,14 @@ package struct RunTracker {
         case .execResult(let result):
             agentLogs.append("unexpected exec result for \(result.path)")
         case .vcpuStopped(let sample):
+            received.insert(.vcpuStopped(stage: sample.stage))
             if sample.stage >= 1, sample.stage - 1 < hops.count { hops[sample.stage - 1].vmStopped = (time, sample) }
         case .vcpuRunning(let sample):
+            received.insert(.vcpuRunning(stage: sample.stage))
             if sample.stage >= 2, sample.stage - 2 < hops.count { hops[sample.stage - 2].vmRunning = (time, sample) }
         case .vm(let report):
+            received.insert(.vmReport(stage: report.stage))
+            if report.ram != nil { received.insert(.ramReport(stage: report.stage)) }
             vmReports.append(report)
         }
     }
@@ -234,8 +241,11 @@ package struct RunTracker {
         switch step {
         case .preserve where current == 0 && !from.capabilities.memfdPreservation:
             end(.unsupported, nil, "\(from.recipe) (\(from.kernelRelease)) was built without LIVEUPDATE_MEMFD: \(message)")
-        case .create, .fingerprint, .preserve, .setup:
-            end(.fail, .preserveFailed, "\(from.recipe) (\(from.kernelRelease)) refused to preserve: \(message)")
+        case .setup(let setupStep):
+            setupRefused(setupStep, consequence: SetupPolicy.consequence(of: setupStep, errno: errno, release: from.kernelRelease, detail: message),
+                         message: message, errno: errno)
+        case .create, .fingerprint, .preserve:
+            end(.fail, .preserveFailed, "\(from.recipe) (\(from.kernelRelease)) refused to preserve: \(message)", errno: errno)
         case .kexecLoad, .kexec:
             end(.fail, .kexecLoadFailed, "\(from.recipe) could not load or start \(to.recipe): \(message)")
         case .openLiveUpdate, .retrieve:
@@ -260,6 +270,49 @@ package struct RunTracker {
             end(.error, .infrastructure, "the guest VM broke in \(from.recipe) before the handover: \(message)")
         case .readPlan, .plan, .topology:
             end(.error, .infrastructure, "the agent failed at \(step.wireName): \(message)")
+        }
+    }
+
+    /// The agent says the first kernel cannot do what the scenario needs. The runner agrees only
+    /// for a documented capability absence, read from the step the agent reported refused (or,
+    /// with none, from the hello and the errno); anything else is a failure or an error.
+    mutating func agentCalledUnsupported(_ reason: String, errno: Int32?) {
+        let kernel = hop.from
+        guard current == 0 else {
+            return end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) took the objects back but cannot preserve them again: \(reason)")
+        }
+        let errnoText = errno.map { " [errno \($0)]" } ?? ""
+        if let last = steps.last, !last.ok, last.skipped != true {
+            switch last.step {
+            case .setup(let step):
+                let consequence = SetupPolicy.consequence(of: step, errno: last.errno, release: kernel.kernelRelease, detail: last.detail)
+                if !consequence.isUnsupported { return setupRefused(step, consequence: consequence, message: last.detail, errno: last.errno) }
+            case .preserveHandle where last.errno != LinuxErrno.ENOENT && last.errno != LinuxErrno.EOPNOTSUPP:
+                return end(.fail, .preserveFailed, "\(kernel.recipe) (\(kernel.kernelRelease)) refused to preserve a device file with errno \(last.errno.map(String.init) ?? "none"), not a missing handler: \(last.detail)",
+                           errno: last.errno)
+            default:
+                break
+            }
+        } else if hellos.first(where: { $0.stage == 1 })?.liveUpdateDevice == true,
+                  errno != LinuxErrno.ENOENT, errno != LinuxErrno.ENODEV, errno != LinuxErrno.ENXIO {
+            return end(.error, .infrastructure, "the agent called \(kernel.recipe) (\(kernel.kernelRelease)) unsupported though it has /dev/liveupdate: \(reason)\(errnoText)",
+                       errno: errno)
+        }
+        end(.unsupported, nil, "\(kernel.recipe) (\(kernel.kernelRelease)) cannot preserve: \(reason)\(errnoText)", errno: errno)
+    }
+
+    /// A refused setup step, judged by SetupPolicy from its step and errno, whatever the agent called it.
+    mutating func setupRefused(_ step: SetupStep, consequence: StepConsequence, message: String, errno: Int32?) {
+        let from = hop.from
+        let errnoText = errno.map { " [errno \($0)]" } ?? ""
+        switch consequence {
+        case .unsupported(let reason):
+            end(.unsupported, nil, "\(from.recipe) (\(from.kernelRelease)) cannot run the scenario: \(reason)\(errnoText)", errno: errno)
+        case .fail(let failureClass):
+            end(.fail, failureClass, "\(from.recipe) (\(from.kernelRelease)) refused setup step \(step.rawValue): \(message)\(errnoText)", errno: errno)
+        case .error:
+            end(.error, .infrastructure, "setup step \(step.rawValue) failed in \(from.recipe) (\(from.kernelRelease)), a fault of the harness or host: \(message)\(errnoText)",
+                errno: errno)
         }
     }
 

@@ -96,7 +96,7 @@ struct VMTests {
         #expect(output.status == 1, "\(result["reason"] ?? "") \(output.stderr)")
         #expect(result["failureClass"] as? String == "vm-discontinuity")
         let reason = result["reason"] as? String ?? ""
-        #expect(reason.contains("did not continue where it stopped") && reason.contains("repeated the counter"), "\(reason)")
+        #expect(reason.contains("did not continue where it stopped") && reason.contains("came back with rip 0x101d"), "\(reason)")
     }
 }
 }

@@ -10,8 +10,8 @@ struct SetupPolicyTests {
         (.openVFIOCdev, LinuxErrno.ENOENT, "VFIO_DEVICE_CDEV"),
         (.bindVFIO, LinuxErrno.ENOENT, "VFIO_PCI"),
         (.cpuVirtualization, nil, "no vmx or svm"),
-        (.openKVM, LinuxErrno.ENOENT, "no usable /dev/kvm"),
-        (.createVM, LinuxErrno.EOPNOTSUPP, "nested virtualization unavailable"),
+        (.openKVM, LinuxErrno.ENOENT, "no /dev/kvm"),
+        (.createVM, LinuxErrno.EINVAL, "KVM_CAP_VM_TYPES"),
         (.guestMemfdCapability, nil, "mmap-able guest_memfd"),
     ] as [(SetupStep, Int32?, String)])
     func unsupportedSteps(step: SetupStep, errno: Int32?, fragment: String) {
@@ -30,6 +30,20 @@ struct SetupPolicyTests {
     ])
     func failingSteps(step: SetupStep) {
         #expect(SetupPolicy.consequence(of: step, errno: LinuxErrno.EINVAL, release: "7.3.4", detail: "") == .fail(.preserveFailed))
+    }
+
+    @Test("a KVM that refuses what it offers fails; a host out of memory or a program that does not run is an error", arguments: [
+        (SetupStep.vmMemorySlot, LinuxErrno.EINVAL, StepConsequence.fail(.preserveFailed)),
+        (.vmMemorySlot, LinuxErrno.ENOMEM, .error),
+        (.vmCreateVCPU, LinuxErrno.EEXIST, .fail(.preserveFailed)),
+        (.vmCreateVCPU, LinuxErrno.ENOMEM, .error),
+        (.vmRun, LinuxErrno.EFAULT, .fail(.preserveFailed)),
+        (.vmRun, nil, .error),
+        (.openKVM, LinuxErrno.EACCES, .fail(.preserveFailed)),
+        (.createVM, LinuxErrno.EBUSY, .fail(.preserveFailed)),
+    ] as [(SetupStep, Int32?, StepConsequence)])
+    func vmStepsAreNeverUnsupportedForAnyErrno(step: SetupStep, errno: Int32?, expected: StepConsequence) {
+        #expect(SetupPolicy.consequence(of: step, errno: errno, release: "7.3.4", detail: "seen") == expected)
     }
 
     @Test func openingWithAnUnexpectedErrnoIsAFailure() {

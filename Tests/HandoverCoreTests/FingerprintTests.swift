@@ -60,6 +60,16 @@ private func outcome(_ outcomes: [PropertyOutcome], _ property: String) -> Prope
         #expect(FingerprintComparison.documentedReset == ["cloexec"])
     }
 
+    @Test func contentDeclaredResetIsReportedAsResetNotCompared() {
+        let changed = FingerprintComparison.compare(before: fingerprint(), after: fingerprint(chunks: ["x0", "c1", "c2"]), reset: ["content"])
+        #expect(changed.filter { $0.property == "content" }.map(\.status) == [.reset])
+        #expect(!changed.contains { $0.status == .changed })
+        let same = FingerprintComparison.compare(before: fingerprint(), after: fingerprint(), reset: ["content"])
+        #expect(outcome(same, "content")?.status == .unexpectedlyPreserved)
+        let compared = FingerprintComparison.compare(before: fingerprint(), after: fingerprint(chunks: ["x0", "c1", "c2"]))
+        #expect(outcome(compared, "content")?.status == .changed)
+    }
+
     @Test func changedChunkIsLocated() throws {
         let outcomes = FingerprintComparison.compare(before: fingerprint(), after: fingerprint(chunks: ["c0", "XX", "c2"]))
         let content = outcomes.filter { $0.property == "content" }

@@ -60,9 +60,12 @@ private let allAgentMessages: [AgentMessage] = [
                       nested: "kvm_amd nested=1")),
     .vm(VMStageReport(stage: 2, backing: .guestMemfd, ramBytes: 32 << 20, counterStart: 1_048_576, counterEnd: 2_000_000, exits: 930,
                       runMicros: 301_000, rebuildMicros: 5_000,
-                      continuity: GuestContinuity(counterAtPause: 1_048_576, expectedCounter: 1_049_600, observedCounter: 1_049_600,
-                                                  expectedCursor: 112, observedCursor: 112, counterInMemory: 1_049_600),
-                      ram: GuestRAMCheck(bytes: 32 << 20, differingBytes: 1, firstDifference: 0x20010, expected: 0x12, found: 0xed, counter: 2_000_000))),
+                      restored: GuestRestore(snapshotCounter: 1_048_576, registers: GuestRegisters(values: (0..<18).map { UInt64.max - UInt64($0) }),
+                                             counterInMemory: 1_048_576),
+                      ram: GuestRAMDigest(bytes: 32 << 20, counter: 2_000_000, chunkSize: 1 << 20, chunks: ["ab", "cd"],
+                                          firstDifference: GuestRAMDifference(address: 0x20010, expected: 0x12, found: 0xed, differingBytes: 1)))),
+    .vm(VMStageReport(stage: 1, backing: .memfd, ramBytes: 32 << 20, counterStart: 0, counterEnd: 1_024, exits: 1, runMicros: 1,
+                      pausedRegisters: GuestRegisters(values: Array(repeating: 7, count: 18)))),
 ]
 
 private let allRunnerCommands: [RunnerCommand] = [
@@ -289,7 +292,7 @@ private struct ProtocolTestRNG {
     }
 
     @Test func unknownType() throws {
-        let line = #"{"v":3,"type":"reboot-now","body":{}}"#
+        let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"reboot-now","body":{}}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("unknown agent message type 'reboot-now'"))
@@ -297,49 +300,49 @@ private struct ProtocolTestRNG {
         #expect(command.reason.contains("unknown runner command 'reboot-now'"))
 
         for type in ["", "HELLO", "powerOff", "power_off"] {
-            #expect(decodeError(AgentMessage.self, #"{"v":3,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
-            #expect(decodeError(RunnerCommand.self, #"{"v":3,"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+            #expect(decodeError(AgentMessage.self, #"{"v":\#(HandoverVersion.protocolVersion),"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
+            #expect(decodeError(RunnerCommand.self, #"{"v":\#(HandoverVersion.protocolVersion),"type":"\#(type)","body":{}}"#) != nil, "type '\(type)'")
         }
-        let missingType = #"{"v":3,"body":{}}"#
+        let missingType = #"{"v":\#(HandoverVersion.protocolVersion),"body":{}}"#
         #expect(try #require(decodeError(AgentMessage.self, missingType)).reason.contains("missing key 'type'"))
-        let numericType = #"{"v":3,"type":7,"body":{}}"#
+        let numericType = #"{"v":\#(HandoverVersion.protocolVersion),"type":7,"body":{}}"#
         #expect(try #require(decodeError(AgentMessage.self, numericType)).reason.contains("expected"))
     }
 
     @Test(arguments: ["hello", "step", "fingerprints", "resumed", "located", "checks", "unsupported", "failed", "log"])
     func missingBody(_ type: String) throws {
-        let line = #"{"v":3,"type":"\#(type)"}"#
+        let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"\#(type)"}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("missing key 'body'"), "\(error.reason)")
     }
 
     @Test func missingBodyOfVerify() throws {
-        let line = #"{"v":3,"type":"verify"}"#
+        let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"verify"}"#
         let error = try #require(decodeError(RunnerCommand.self, line))
         #expect(error.line == line)
         #expect(error.reason.contains("missing key 'body'"))
     }
 
     @Test(arguments: [
-        #"{"v":3,"type":"hello","body":[]}"#,
-        #"{"v":3,"type":"hello","body":"hello"}"#,
-        #"{"v":3,"type":"hello","body":{"agentVersion":"x"}}"#,
-        #"{"v":3,"type":"step","body":{"stage":"one","step":"s","ok":true,"detail":""}}"#,
-        #"{"v":3,"type":"step","body":{"stage":1,"step":"s","ok":true,"detail":"","errno":4294967296}}"#,
-        #"{"v":3,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#,
-        #"{"v":3,"type":"resumed","body":{"retrieved":1.5,"microseconds":1,"clock":2}}"#,
-        #"{"v":3,"type":"resumed","body":{"retrieved":1,"microseconds":1}}"#,
-        #"{"v":3,"type":"fingerprints","body":[]}"#,
-        #"{"v":3,"type":"fingerprints","body":{"stage":1,"objects":{}}}"#,
-        #"{"v":3,"type":"located","body":{}}"#,
-        #"{"v":3,"type":"located","body":[{"object":"a","chunk":0,"offset":0,"expected":256,"found":0,"differingBytes":1}]}"#,
-        #"{"v":3,"type":"checks","body":[1,2]}"#,
-        #"{"v":3,"type":"unsupported","body":{"errno":1}}"#,
-        #"{"v":3,"type":"failed","body":{"step":"s","message":null}}"#,
-        #"{"v":3,"type":"log","body":"text"}"#,
-        #"{"v":3,"type":"log","body":{"text":["a"]}}"#,
-        #"{"v":3,"type":"hello","body":null}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"hello","body":[]}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"hello","body":"hello"}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"hello","body":{"agentVersion":"x"}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"step","body":{"stage":"one","step":"s","ok":true,"detail":""}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"step","body":{"stage":1,"step":"s","ok":true,"detail":"","errno":4294967296}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"resumed","body":{"retrieved":1.5,"microseconds":1,"clock":2}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"resumed","body":{"retrieved":1,"microseconds":1}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"fingerprints","body":[]}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"fingerprints","body":{"stage":1,"objects":{}}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"located","body":{}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"located","body":[{"object":"a","chunk":0,"offset":0,"expected":256,"found":0,"differingBytes":1}]}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"checks","body":[1,2]}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"unsupported","body":{"errno":1}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"failed","body":{"step":"s","message":null}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"log","body":"text"}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"log","body":{"text":["a"]}}"#,
+        #"{"v":\#(HandoverVersion.protocolVersion),"type":"hello","body":null}"#,
     ])
     func bodyOfTheWrongShape(_ line: String) throws {
         let error = try #require(decodeError(AgentMessage.self, line))
@@ -348,15 +351,15 @@ private struct ProtocolTestRNG {
     }
 
     @Test func verifyBodyOfTheWrongShape() throws {
-        for line in [#"{"v":3,"type":"verify","body":{}}"#, #"{"v":3,"type":"verify","body":[{"object":"a"}]}"#,
-                     #"{"v":3,"type":"verify","body":[null]}"#] {
+        for line in [#"{"v":\#(HandoverVersion.protocolVersion),"type":"verify","body":{}}"#, #"{"v":\#(HandoverVersion.protocolVersion),"type":"verify","body":[{"object":"a"}]}"#,
+                     #"{"v":\#(HandoverVersion.protocolVersion),"type":"verify","body":[null]}"#] {
             let error = try #require(decodeError(RunnerCommand.self, line))
             #expect(error.line == line)
         }
     }
 
     @Test func wrongShapeReasonNamesWhere() throws {
-        let line = #"{"v":3,"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#
+        let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"resumed","body":{"retrieved":"x","microseconds":1,"clock":2}}"#
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.reason.contains("body"), "\(error.reason)")
         #expect(error.reason.contains("retrieved"), "\(error.reason)")
@@ -381,8 +384,8 @@ private struct ProtocolTestRNG {
         #expect(refused == characters.count)
     }
 
-    @Test(arguments: ["[]", "[1,2,3]", #"[{"v":3,"type":"done","body":{}}]"#, "42", "-1.5e300", "1e999", "null",
-                      "true", "false", #""done""#, #"{"v":3,"type":"done","body":{}}{"v":3,"type":"done","body":{}}"#])
+    @Test(arguments: ["[]", "[1,2,3]", #"[{"v":\#(HandoverVersion.protocolVersion),"type":"done","body":{}}]"#, "42", "-1.5e300", "1e999", "null",
+                      "true", "false", #""done""#, #"{"v":\#(HandoverVersion.protocolVersion),"type":"done","body":{}}{"v":\#(HandoverVersion.protocolVersion),"type":"done","body":{}}"#])
     func notAnObject(_ line: String) throws {
         let error = try #require(decodeError(AgentMessage.self, line))
         #expect(error.line == line)
@@ -395,7 +398,7 @@ private struct ProtocolTestRNG {
             String(repeating: "[", count: depth) + String(repeating: "]", count: depth),
             String(repeating: "[", count: depth),
             String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth),
-            #"{"v":3,"type":"hello","body":"# + String(repeating: #"{"x":["#, count: 5000) + String(repeating: "]}", count: 5000) + "}",
+            #"{"v":\#(HandoverVersion.protocolVersion),"type":"hello","body":"# + String(repeating: #"{"x":["#, count: 5000) + String(repeating: "]}", count: 5000) + "}",
         ]
         for (index, line) in lines.enumerated() {
             let error = try #require(decodeError(AgentMessage.self, line), "nested line \(index)")
@@ -406,7 +409,7 @@ private struct ProtocolTestRNG {
 
     @Test func unknownKeysInsideABodyAreIgnoredAtASaneDepth() throws {
         let junk = String(repeating: "[", count: 50) + String(repeating: "]", count: 50)
-        let line = #"{"v":3,"type":"log","body":{"text":"ok","junk":"# + junk + "}}"
+        let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"log","body":{"text":"ok","junk":"# + junk + "}}"
         #expect(try ProtocolLine.decode(AgentMessage.self, from: line) == .log("ok"))
     }
 
@@ -526,7 +529,7 @@ struct ContractTests {
         #expect(AgentStep(wireName: "retrieve") == nil)
         #expect(Check(wireName: "seals-kept") == nil)
         #expect(Check(wireName: "finish-") == nil)
-        let line = #"{"v":3,"type":"step","body":{"stage":1,"step":"teleport","ok":true,"detail":""}}"#
+        let line = #"{"v":\#(HandoverVersion.protocolVersion),"type":"step","body":{"stage":1,"step":"teleport","ok":true,"detail":""}}"#
         #expect(throws: ProtocolError.self) { try ProtocolLine.decode(AgentMessage.self, from: line) }
     }
 

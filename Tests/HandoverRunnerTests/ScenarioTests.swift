@@ -257,7 +257,7 @@ private struct ScenarioTestRNG {
         // Declaring only reset: the default preserved set is everything else, so there is no conflict.
         let scenario = try Scenario.parse(text: validScenario + "\nexpect:\n  reset: [cloexec, position]\n", file: "f.yaml")
         #expect(scenario.reset == ["cloexec", "position"])
-        let both = try Scenario.parse(text: validScenario + "\nexpect:\n  preserved: [content, size]\n  reset: [position]\n", file: "f.yaml")
+        let both = try Scenario.parse(text: validScenario + "\nexpect:\n  preserved: [content, size, seals, status-flags, cloexec]\n  reset: [position]\n", file: "f.yaml")
         #expect(both.reset == ["position"])
     }
 
@@ -466,8 +466,10 @@ private struct ScenarioTestRNG {
     }
 
     @Test func propertyBothPreservedAndReset() {
-        expectRefused(validScenario + "\nexpect:\n  preserved: [content, size]\n  reset: [cloexec, size]\n", at: "expect",
+        expectRefused(validScenario + "\nexpect:\n  preserved: [content, size]\n  reset: [cloexec, size]\n", at: "expect.preserved",
                       "property 'size' cannot be both preserved and reset")
+        expectRefused(validScenario + "\nexpect:\n  preserved: [content, size]\n", at: "expect.preserved",
+                      "property 'position' is neither preserved nor reset", "content, size, position, seals, status-flags, cloexec")
     }
 
     @Test func emptyObjects() {

@@ -152,6 +152,17 @@ struct TrackerReplayTests {
         #expect(result.errno == 2)
     }
 
+    @Test("an unsupported claim the runner cannot prove is not unsupported")
+    func unprovenUnsupported() async throws {
+        let busy = recorded.cut(before: isStep(.preserve)).then([agent(.unsupported(reason: "open /dev/liveupdate: EBUSY", errno: 16))])
+        let (opened, _) = try await replay(busy)
+        #expect(opened.verdict == .error && opened.failureClass == .infrastructure, "\(opened.reason)")
+        let refused = StepReport(stage: 1, step: .preserveHandle, ok: false, detail: "SESSION_PRESERVE_FD of the iommufd", errno: 22, errnoName: "EINVAL")
+        let (invalid, _) = try await replay(recorded.cut(before: isStep(.preserve))
+            .then([agent(.step(refused)), agent(.unsupported(reason: "SESSION_PRESERVE_FD refused", errno: 22))]))
+        #expect(invalid.verdict == .fail && invalid.failureClass == .preserveFailed && invalid.errno == 22, "\(invalid.reason)")
+    }
+
     @Test("QEMU killed from outside is a harness error, whatever the console says")
     func killedQEMUIsInfrastructure() async throws {
         let (result, _) = try await replay(recorded.cut(after: isQuiesce), ending: .exits("signaled(9)"))

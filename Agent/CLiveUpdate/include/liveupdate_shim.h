@@ -35,10 +35,6 @@ unsigned int hv_reboot_cmd_power_off(void);
 
 int hv_mount(const char *source, const char *target, const char *type);
 
-/* Fills len bytes with a stream that depends only on (seed, absolute offset), so any part of
- * an object can be regenerated alone to find which byte changed. offset and len multiples of 8. */
-void hv_fill_random(uint8_t *buffer, size_t len, uint64_t seed, uint64_t offset);
-
 /* A 128-bit digest of a chunk. Each step is a bijection of the state for a fixed input
  * word, so any change confined to one 64-bit word always changes the digest; other changes
  * are caught with probability 1 - 2^-128. Not cryptographic: it detects corruption, not tampering. */

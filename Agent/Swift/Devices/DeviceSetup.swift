@@ -46,15 +46,14 @@ extension Agent {
         return handles
     }
 
-    /// Tells the runner what a refused setup step means (SetupPolicy).
+    /// Tells the runner that a setup step was refused, as unsupported when SetupPolicy calls it a
+    /// capability absence; the runner checks that against the step report and its errno.
     func reportRefusal(_ error: SetupRefusal) {
         switch SetupPolicy.consequence(of: error.step, errno: error.errno, release: Machine.release, detail: error.detail) {
         case .unsupported(let reason):
             port.send(.unsupported(reason: reason, errno: error.errno))
-        case .fail:
+        case .fail, .error:
             port.send(.failed(step: .setup(error.step), message: error.detail, errno: error.errno))
-        case .error:
-            port.send(.failed(step: .topology, message: error.detail, errno: error.errno))
         }
     }
 }

@@ -64,7 +64,7 @@ struct KVMDriver {
         var offset = 0
         while offset < spec.size {
             let count = min(MemfdObject.chunkBufferSize, spec.size - offset)
-            MemfdObject.expected(spec, offset: offset, into: UnsafeMutableRawBufferPointer(start: address + offset, count: count))
+            spec.expected(offset: offset, into: UnsafeMutableRawBufferPointer(start: address + offset, count: count))
             offset += count
         }
     }

@@ -21,7 +21,8 @@ final class GuestVM {
     var totalExits: UInt64
     var runMicros = 0
     var rebuildMicros: Int?
-    var continuity: GuestContinuity?
+    var restored: GuestRestore?
+    var pausedRegisters: GuestRegisters?
 
     var stage: Int { agent.stage }
     var backing: Backing { spec.backing ?? .memfd }
@@ -130,6 +131,7 @@ final class GuestVM {
         agent.port.send(.vcpuStopped(GuestSample(stage: stage, counter: counter, exits: exits, clock: Machine.microseconds)))
         let started = Machine.microseconds
         let snapshot = try stop()
+        pausedRegisters = GuestRegisters(snapshot)
         let bytes = snapshot.encoded()
         let written = bytes.withUnsafeBytes { pwrite(stateFD, $0.baseAddress, $0.count, 0) }
         guard written == bytes.count else {
@@ -166,9 +168,10 @@ final class GuestVM {
         runMicros = micros
     }
 
-    func report(ram check: GuestRAMCheck? = nil) -> VMStageReport {
+    func report(ram digest: GuestRAMDigest? = nil) -> VMStageReport {
         VMStageReport(stage: stage, backing: backing, ramBytes: spec.size, counterStart: stageStart, counterEnd: counter, exits: exits,
-                      runMicros: runMicros, rebuildMicros: rebuildMicros, continuity: continuity, ram: check, nested: Self.nestedSetting())
+                      runMicros: runMicros, rebuildMicros: rebuildMicros, restored: restored, pausedRegisters: pausedRegisters,
+                      ram: digest, nested: Self.nestedSetting())
     }
 
     static func nestedSetting() -> String? {

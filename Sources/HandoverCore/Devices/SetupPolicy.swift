@@ -2,7 +2,11 @@
 public enum LinuxErrno {
     public static let ENOENT: Int32 = 2
     public static let ENXIO: Int32 = 6
+    public static let ENOMEM: Int32 = 12
+    public static let EACCES: Int32 = 13
+    public static let EFAULT: Int32 = 14
     public static let EBUSY: Int32 = 16
+    public static let EEXIST: Int32 = 17
     public static let ENODEV: Int32 = 19
     public static let EINVAL: Int32 = 22
     public static let ENOTTY: Int32 = 25
@@ -40,18 +44,25 @@ public enum SetupStep: String, Sendable, CaseIterable {
 }
 
 public enum StepConsequence: Sendable, Equatable {
-    /// The scenario cannot run here; nothing was promised.
+    /// The scenario cannot run here, and the step proved it: a documented capability is absent.
     case unsupported(String)
-    /// A step that should have worked did not.
+    /// A step that should have worked did not: the kernel refused what it offers.
     case fail(FailureClass)
-    /// The VM the harness built lacks what it was supposed to have.
+    /// The harness or the host broke (the VM lacks what it was built with, memory ran out).
     case error
+
+    public var isUnsupported: Bool { if case .unsupported = self { true } else { false } }
 }
 
+/// Unsupported means "this kernel or this VM cannot", proven by a documented capability absence:
+/// no vmx/svm flag, no /dev/kvm (or /dev/iommu, a VFIO cdev, vfio-pci), a VM type or
+/// KVM_CAP_GUEST_MEMFD missing, no IOMMU group. Every other refusal is a failure of the kernel that offered the
+/// capability, or an error of the harness or host; it carries its step and errno either way.
 public enum SetupPolicy {
     /// What a refused setup step means. `detail` describes what was missing or refused.
     public static func consequence(of step: SetupStep, errno: Int32?, release: String, detail: String) -> StepConsequence {
         let unsupported = { (why: String) in StepConsequence.unsupported("kernel \(release): \(why)") }
+        let absent = errno == LinuxErrno.ENOENT || errno == LinuxErrno.ENXIO || errno == LinuxErrno.ENODEV
         switch step {
         case .findDevice:
             return .error
@@ -61,26 +72,26 @@ public enum SetupPolicy {
             return errno == LinuxErrno.ENOENT || errno == LinuxErrno.ENODEV
                 ? unsupported("vfio-pci cannot take the device (VFIO_PCI not built in): \(detail)") : .fail(.preserveFailed)
         case .openIommufd:
-            return errno == LinuxErrno.ENOENT || errno == LinuxErrno.ENXIO || errno == LinuxErrno.ENODEV
-                ? unsupported("no /dev/iommu (IOMMUFD not built in): \(detail)") : .fail(.preserveFailed)
+            return absent ? unsupported("no /dev/iommu (IOMMUFD not built in): \(detail)") : .fail(.preserveFailed)
         case .openVFIOCdev:
-            return errno == LinuxErrno.ENOENT || errno == LinuxErrno.ENXIO || errno == LinuxErrno.ENODEV
-                ? unsupported("no VFIO device cdev (VFIO_DEVICE_CDEV not built in): \(detail)") : .fail(.preserveFailed)
+            return absent ? unsupported("no VFIO device cdev (VFIO_DEVICE_CDEV not built in): \(detail)") : .fail(.preserveFailed)
         case .cpuVirtualization:
             return unsupported("this VM's CPU offers no hardware virtualization (no vmx or svm flag), so KVM cannot run inside it: \(detail)")
         case .openKVM:
-            return unsupported("no usable /dev/kvm in this VM (KVM not built in, or its module refused this CPU): \(detail)")
-        case .createVM:
-            return unsupported("KVM in this VM cannot create a VM (nested virtualization unavailable): \(detail)")
+            return absent ? unsupported("no /dev/kvm in this VM (KVM not built in, or its module refused this CPU): \(detail)") : .fail(.preserveFailed)
         case .guestMemfdCapability:
             return unsupported("KVM in this VM offers no shared, mmap-able guest_memfd: \(detail)")
-        case .vmMemorySlot:
-            return unsupported("KVM in this VM refuses the guest's memory slot: \(detail)")
-        case .vmCreateVCPU:
-            return unsupported("KVM in this VM cannot create a vCPU: \(detail)")
+        case .vmMemorySlot, .vmCreateVCPU, .fillGuestMemfd:
+            return errno == LinuxErrno.ENOMEM ? .error : .fail(.preserveFailed)
         case .vmRun:
-            return unsupported("a vCPU does not run the guest program in this VM: \(detail)")
-        case .bindIommufd, .allocIOAS, .allocHWPT, .attachHWPT, .mapMemfd, .setPreserve, .createGuestMemfd, .fillGuestMemfd, .vmPause:
+            // KVM_RUN itself refused: the kernel's KVM. An exit that is not the program's report
+            // (a triple fault, a wrong port): the program the harness built does not run here.
+            return errno == nil ? .error : .fail(.preserveFailed)
+        case .createVM:
+            // kvm_arch_init_vm refuses a type outside KVM_CAP_VM_TYPES with EINVAL.
+            return errno == LinuxErrno.EINVAL || errno == LinuxErrno.EOPNOTSUPP
+                ? unsupported("KVM in this VM offers no VM of the requested type (not in KVM_CAP_VM_TYPES): \(detail)") : .fail(.preserveFailed)
+        case .bindIommufd, .allocIOAS, .allocHWPT, .attachHWPT, .mapMemfd, .setPreserve, .createGuestMemfd, .vmPause:
             return .fail(.preserveFailed)
         }
     }

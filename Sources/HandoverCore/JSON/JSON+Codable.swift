@@ -111,8 +111,10 @@ extension IommufdSetup: JSONCodable {}
 extension IommufdSetup.Mapping: JSONCodable {}
 extension KVMSetup: JSONCodable {}
 extension GuestSample: JSONCodable {}
-extension GuestContinuity: JSONCodable {}
-extension GuestRAMCheck: JSONCodable {}
+extension GuestRegisters: JSONCodable {}
+extension GuestRestore: JSONCodable {}
+extension GuestRAMDifference: JSONCodable {}
+extension GuestRAMDigest: JSONCodable {}
 extension VMStageReport: JSONCodable {}
 extension GuestVMSetup: JSONCodable {}
 extension InitcallTiming: JSONCodable {}

@@ -12,6 +12,29 @@ public struct VCPUSnapshot: Sendable, Equatable {
     /// struct kvm_regs on x86_64: eighteen u64 in this order.
     public enum Register: Int, Sendable, CaseIterable {
         case rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8, r9, r10, r11, r12, r13, r14, r15, rip, rflags
+
+        public var name: String {
+            switch self {
+            case .rax: "rax"
+            case .rbx: "rbx"
+            case .rcx: "rcx"
+            case .rdx: "rdx"
+            case .rsi: "rsi"
+            case .rdi: "rdi"
+            case .rsp: "rsp"
+            case .rbp: "rbp"
+            case .r8: "r8"
+            case .r9: "r9"
+            case .r10: "r10"
+            case .r11: "r11"
+            case .r12: "r12"
+            case .r13: "r13"
+            case .r14: "r14"
+            case .r15: "r15"
+            case .rip: "rip"
+            case .rflags: "rflags"
+            }
+        }
     }
     public static let registersSize = Register.allCases.count * 8
 

@@ -20,63 +20,72 @@ public struct GuestSample: Sendable, Equatable {
     }
 }
 
-/// Whether the guest continued exactly where it stopped: its first report after the resume is
-/// the next one in sequence, and its cursor and the counter in its memory agree with it.
-public struct GuestContinuity: Sendable, Equatable {
-    public var counterAtPause: UInt64
-    public var expectedCounter: UInt64
-    public var observedCounter: UInt64
-    public var expectedCursor: UInt64
-    public var observedCursor: UInt64
-    public var counterInMemory: UInt64
-    public var ok: Bool
+/// The general registers of the guest's vCPU (struct kvm_regs, in its order) as KVM_GET_REGS
+/// returned them.
+public struct GuestRegisters: Sendable, Equatable {
+    public var values: [UInt64]
 
-    public init(counterAtPause: UInt64, expectedCounter: UInt64, observedCounter: UInt64, expectedCursor: UInt64,
-                observedCursor: UInt64, counterInMemory: UInt64) {
-        self.counterAtPause = counterAtPause
-        self.expectedCounter = expectedCounter
-        self.observedCounter = observedCounter
-        self.expectedCursor = expectedCursor
-        self.observedCursor = observedCursor
-        self.counterInMemory = counterInMemory
-        ok = observedCounter == expectedCounter && observedCursor == expectedCursor && counterInMemory == observedCounter
+    public init(values: [UInt64]) { self.values = values }
+
+    public init(_ snapshot: VCPUSnapshot) {
+        values = VCPUSnapshot.Register.allCases.map { snapshot[$0] }
     }
 
-    public var explanation: String {
-        if observedCounter == counterAtPause {
-            return "its first report after the resume repeated the counter it stopped at (\(counterAtPause)): it ran again what it had already done"
-        }
-        if observedCounter != expectedCounter {
-            let delta = Int64(bitPattern: observedCounter &- expectedCounter)
-            return "its first report after the resume was counter \(observedCounter), expected \(expectedCounter) (\(delta > 0 ? "+" : "")\(delta))"
-        }
-        if observedCursor != expectedCursor {
-            return "its counter (\(observedCounter)) and its page cursor (\(observedCursor), expected \(expectedCursor)) disagree: the registers it resumed with are not the ones it stopped with"
-        }
-        return "the counter in its memory (\(counterInMemory)) differs from the one it reported (\(observedCounter))"
+    public subscript(register: VCPUSnapshot.Register) -> UInt64? {
+        register.rawValue < values.count ? values[register.rawValue] : nil
     }
 }
 
-/// The first byte of guest RAM that differs from what the program and its fill put there.
-public struct GuestRAMCheck: Sendable, Equatable {
-    public var bytes: Int
-    public var differingBytes: Int
-    public var firstDifference: UInt64?
-    public var expected: UInt8?
-    public var found: UInt8?
-    /// The counter the expected content was computed for.
-    public var counter: UInt64
+/// What the agent saw in the new kernel right after it restored the vCPU, before the first
+/// KVM_RUN: the counter the state memfd says the guest paused at, the registers KVM gives back
+/// after KVM_SET_REGS, and the counter word in the guest's RAM.
+public struct GuestRestore: Sendable, Equatable {
+    public var snapshotCounter: UInt64
+    public var registers: GuestRegisters
+    public var counterInMemory: UInt32
 
-    public init(bytes: Int, differingBytes: Int, firstDifference: UInt64?, expected: UInt8?, found: UInt8?, counter: UInt64) {
-        self.bytes = bytes
-        self.differingBytes = differingBytes
-        self.firstDifference = firstDifference
+    public init(snapshotCounter: UInt64, registers: GuestRegisters, counterInMemory: UInt32) {
+        self.snapshotCounter = snapshotCounter
+        self.registers = registers
+        self.counterInMemory = counterInMemory
+    }
+}
+
+/// The first byte of guest RAM that differs from the program's model, as the agent located it.
+public struct GuestRAMDifference: Sendable, Equatable {
+    public var address: UInt64
+    public var expected: UInt8
+    public var found: UInt8
+    public var differingBytes: Int
+
+    public init(address: UInt64, expected: UInt8, found: UInt8, differingBytes: Int) {
+        self.address = address
         self.expected = expected
         self.found = found
+        self.differingBytes = differingBytes
+    }
+}
+
+/// Guest RAM as the agent read it once the guest stopped for good: a SHA-256 per chunk from
+/// guest-physical 0, at the guest's final counter. The runner compares the digests with its own
+/// model of the RAM; the agent's located difference only says where to look.
+public struct GuestRAMDigest: Sendable, Equatable {
+    public var bytes: Int
+    public var counter: UInt64
+    public var chunkSize: Int
+    /// Lowercase hex SHA-256 of each chunk, in order; the last chunk may be short.
+    public var chunks: [String]
+    public var firstDifference: GuestRAMDifference?
+
+    public init(bytes: Int, counter: UInt64, chunkSize: Int, chunks: [String], firstDifference: GuestRAMDifference?) {
+        self.bytes = bytes
         self.counter = counter
+        self.chunkSize = chunkSize
+        self.chunks = chunks
+        self.firstDifference = firstDifference
     }
 
-    public var ok: Bool { differingBytes == 0 }
+    public static let defaultChunkSize = 1 << 20
 }
 
 /// One stage of the VM's life: how long and how fast the guest ran, and after a resume
@@ -92,13 +101,18 @@ public struct VMStageReport: Sendable, Equatable {
     public var runMicros: Int
     /// After a resume: retrieved files to the guest's first exit (new VM, slot, vCPU, state).
     public var rebuildMicros: Int?
-    public var continuity: GuestContinuity?
-    public var ram: GuestRAMCheck?
+    /// After a resume: the vCPU and memory as restored, before the guest ran again.
+    public var restored: GuestRestore?
+    /// Where this stage paused the guest for the next kexec: the registers saved in the state memfd.
+    public var pausedRegisters: GuestRegisters?
+    /// In the last stage: the guest's RAM once it stopped.
+    public var ram: GuestRAMDigest?
     /// The nested-virtualization setting of the KVM module that ran the guest, when it says.
     public var nested: String?
 
     public init(stage: Int, backing: Backing, ramBytes: Int, counterStart: UInt64, counterEnd: UInt64, exits: Int, runMicros: Int,
-                rebuildMicros: Int? = nil, continuity: GuestContinuity? = nil, ram: GuestRAMCheck? = nil, nested: String? = nil) {
+                rebuildMicros: Int? = nil, restored: GuestRestore? = nil, pausedRegisters: GuestRegisters? = nil,
+                ram: GuestRAMDigest? = nil, nested: String? = nil) {
         self.stage = stage
         self.backing = backing
         self.ramBytes = ramBytes
@@ -107,7 +121,8 @@ public struct VMStageReport: Sendable, Equatable {
         self.exits = exits
         self.runMicros = runMicros
         self.rebuildMicros = rebuildMicros
-        self.continuity = continuity
+        self.restored = restored
+        self.pausedRegisters = pausedRegisters
         self.ram = ram
         self.nested = nested
     }
@@ -157,51 +172,72 @@ extension GuestSample: JSONConvertible {
     }
 }
 
-extension GuestContinuity: JSONConvertible {
+extension GuestRegisters: JSONConvertible {
+    public var json: JSON { values.json }
+
+    public init(json: JSON) throws(JSONError) {
+        let values = try [UInt64](json: json)
+        guard values.count == VCPUSnapshot.Register.allCases.count else {
+            throw JSONError("expected \(VCPUSnapshot.Register.allCases.count) register values, found \(values.count)")
+        }
+        self.values = values
+    }
+}
+
+extension GuestRestore: JSONConvertible {
     public var json: JSON {
         .build {
-            $0.add("counterAtPause", counterAtPause)
-            $0.add("expectedCounter", expectedCounter)
-            $0.add("observedCounter", observedCounter)
-            $0.add("expectedCursor", expectedCursor)
-            $0.add("observedCursor", observedCursor)
+            $0.add("snapshotCounter", snapshotCounter)
+            $0.add("registers", registers)
             $0.add("counterInMemory", counterInMemory)
-            $0.add("ok", ok)
         }
     }
 
     public init(json: JSON) throws(JSONError) {
         let o = try JSONObject(json)
-        counterAtPause = try o.required("counterAtPause")
-        expectedCounter = try o.required("expectedCounter")
-        observedCounter = try o.required("observedCounter")
-        expectedCursor = try o.required("expectedCursor")
-        observedCursor = try o.required("observedCursor")
+        snapshotCounter = try o.required("snapshotCounter")
+        registers = try o.required("registers")
         counterInMemory = try o.required("counterInMemory")
-        ok = try o.required("ok")
     }
 }
 
-extension GuestRAMCheck: JSONConvertible {
+extension GuestRAMDifference: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("address", address)
+            $0.add("expected", expected)
+            $0.add("found", found)
+            $0.add("differingBytes", differingBytes)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        address = try o.required("address")
+        expected = try o.required("expected")
+        found = try o.required("found")
+        differingBytes = try o.required("differingBytes")
+    }
+}
+
+extension GuestRAMDigest: JSONConvertible {
     public var json: JSON {
         .build {
             $0.add("bytes", bytes)
-            $0.add("differingBytes", differingBytes)
-            $0.add("firstDifference", firstDifference)
-            $0.add("expected", expected)
-            $0.add("found", found)
             $0.add("counter", counter)
+            $0.add("chunkSize", chunkSize)
+            $0.add("chunks", chunks)
+            $0.add("firstDifference", firstDifference)
         }
     }
 
     public init(json: JSON) throws(JSONError) {
         let o = try JSONObject(json)
         bytes = try o.required("bytes")
-        differingBytes = try o.required("differingBytes")
-        firstDifference = try o.optional("firstDifference")
-        expected = try o.optional("expected")
-        found = try o.optional("found")
         counter = try o.required("counter")
+        chunkSize = try o.required("chunkSize")
+        chunks = try o.required("chunks")
+        firstDifference = try o.optional("firstDifference")
     }
 }
 
@@ -216,7 +252,8 @@ extension VMStageReport: JSONConvertible {
             $0.add("exits", exits)
             $0.add("runMicros", runMicros)
             $0.add("rebuildMicros", rebuildMicros)
-            $0.add("continuity", continuity)
+            $0.add("restored", restored)
+            $0.add("pausedRegisters", pausedRegisters)
             $0.add("ram", ram)
             $0.add("nested", nested)
         }
@@ -232,7 +269,8 @@ extension VMStageReport: JSONConvertible {
         exits = try o.required("exits")
         runMicros = try o.required("runMicros")
         rebuildMicros = try o.optional("rebuildMicros")
-        continuity = try o.optional("continuity")
+        restored = try o.optional("restored")
+        pausedRegisters = try o.optional("pausedRegisters")
         ram = try o.optional("ram")
         nested = try o.optional("nested")
     }

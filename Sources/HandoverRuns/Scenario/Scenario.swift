@@ -111,10 +111,16 @@ extension Scenario {
             let fields = try expect.mapping(allowedKeys: ["preserved", "reset"])
             // Reset is read first: the default preserved set is every property not reset.
             if let value = fields["reset"] { reset = Set(try propertyList(value)) }
-            var preserved = Set(properties).subtracting(reset)
-            if let value = fields["preserved"] { preserved = Set(try propertyList(value)) }
-            if let both = preserved.intersection(reset).first {
-                throw expect.error("property '\(both)' cannot be both preserved and reset")
+            if let value = fields["preserved"] {
+                // Every property is compared: one is either kept (a change fails the run) or
+                // documented as reset. A list that leaves one out would leave it unjudged.
+                let preserved = Set(try propertyList(value))
+                if let both = preserved.intersection(reset).first {
+                    throw value.error("property '\(both)' cannot be both preserved and reset")
+                }
+                if let unjudged = properties.first(where: { !preserved.contains($0) && !reset.contains($0) }) {
+                    throw value.error("property '\(unjudged)' is neither preserved nor reset; expected every one of \(properties.joined(separator: ", ")) under expect.preserved or expect.reset")
+                }
             }
         }
         let checks = try top["checks"]?.bool() ?? true

@@ -82,6 +82,7 @@ public struct SelftestSession: Sendable {
 
     func judge(_ outcomes: [SelftestOutcome], into result: inout RunResult) {
         let twoStage = outcomes.filter { $0.kind == "two-stage" }
+        let skipped = outcomes.filter { $0.status == .skip }
         if let broken = outcomes.first(where: { $0.status == .error }) {
             result.verdict = .error
             result.failureClass = .infrastructure
@@ -92,15 +93,28 @@ public struct SelftestSession: Sendable {
             result.reason = "\(failed.test) failed: \(failed.message)" +
                 (outcomes.filter { $0.status == .fail }.count > 1 ? " (and \(outcomes.filter { $0.status == .fail }.count - 1) more)" : "")
             result.evidence = failed.evidence
-        } else if !twoStage.isEmpty, twoStage.allSatisfy({ $0.status == .skip }) {
+        } else if let hollow = twoStage.first(where: { $0.status == .pass && ($0.stages.count != 2 || $0.stages.contains { $0.exitCode != 0 }) }) {
+            result.verdict = .error
+            result.failureClass = .infrastructure
+            result.reason = "\(hollow.test) is marked passed without both stages exiting 0"
+        } else if let missing = spec.tests.first(where: { name in !twoStage.contains { $0.test == name } }) {
+            result.verdict = .error
+            result.failureClass = .infrastructure
+            result.reason = "the two-stage test \(missing) did not run"
+        } else if twoStage.isEmpty && !spec.ioctlSuite {
+            result.verdict = .error
+            result.failureClass = .infrastructure
+            result.reason = "no selftest ran"
+        } else if !skipped.isEmpty {
             result.verdict = .unsupported
             result.failureClass = nil
-            result.reason = "\(from.recipe) (\(from.kernelRelease)): the selftests skipped: \(twoStage[0].message)"
+            result.reason = "\(from.recipe) (\(from.kernelRelease)): \(skipped.count) of \(outcomes.count) selftests skipped: " +
+                skipped.map { "\($0.test) (\($0.message))" }.joined(separator: "; ")
         } else {
             result.verdict = .pass
             result.failureClass = nil
-            let counts = Dictionary(grouping: outcomes, by: \.status).mapValues(\.count)
-            result.reason = "selftests: \(counts[.pass] ?? 0) passed, \(counts[.skip] ?? 0) skipped"
+            let ioctl = outcomes.count - twoStage.count
+            result.reason = "selftests: all \(twoStage.count) two-stage tests passed in both stages" + (ioctl > 0 ? ", and \(ioctl) ioctl suite run\(ioctl > 1 ? "s" : "")" : "")
         }
     }
 
