@@ -16,13 +16,13 @@ extension QemuCommand {
     static let arm64TCGCPU = "max,pauth-impdef=on"
 
     static func arm64Arguments(_ config: VMConfig, consoleSocket: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
-        [
+        icountArguments(config) + [
             "-name", "handover",
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
             "-machine", "virt",
-            "-accel", config.accelerator == .kvm ? "kvm" : "tcg,thread=multi",
+            "-accel", accelArgument(config),
             "-cpu", config.accelerator == .kvm ? "host" : arm64TCGCPU,
-            "-smp", String(config.cpus),
+            "-smp", String(config.vcpus),
             "-m", "\(config.memoryMiB)M",
             "-kernel", config.kernel.path,
             "-initrd", config.initrd.path,
