@@ -44,6 +44,25 @@ public struct Hello: Sendable, Equatable {
     }
 }
 
+/// The guest's own cycle counter (x86 TSC, arm64 CNTVCT_EL0) read by the agent, with its
+/// CLOCK_MONOTONIC at the same moment. Under QEMU's icount both count virtual time, and a
+/// kexec resets neither the TSC nor the virtual counter, so two readings in different kernels
+/// bracket the blackout on the guest's clock.
+public struct CounterReading: Sendable, Equatable {
+    public var ticks: UInt64
+    /// The counter's frequency as the CPU declares it (arm64 CNTFRQ_EL0); nil on x86, which
+    /// declares none (QEMU's TSC under icount ticks once per virtual nanosecond).
+    public var hertz: UInt64?
+    /// CLOCK_MONOTONIC in microseconds, read right after the counter.
+    public var monotonicMicros: Int
+
+    public init(ticks: UInt64, hertz: UInt64?, monotonicMicros: Int) {
+        self.ticks = ticks
+        self.hertz = hertz
+        self.monotonicMicros = monotonicMicros
+    }
+}
+
 /// One step the agent took and how it ended. `errno` is set when a system call refused.
 public struct StepReport: Sendable, Equatable {
     public var stage: Int
@@ -147,10 +166,12 @@ public enum AgentMessage: Sendable, Equatable {
     /// Stage 1: the state of every object just before it was preserved.
     case fingerprints(stage: Int, [ObjectFingerprint])
     /// Stage 1: everything is preserved and the next kernel loaded; reboot(KEXEC) follows.
-    case quiesce
+    /// `counter` is read right before the reboot (absent from agents before guest timing).
+    case quiesce(counter: CounterReading?)
     /// The new kernel's agent holds every preserved object again. `microseconds` is how long
-    /// retrieval took; `clock` is the agent's CLOCK_MONOTONIC (µs since this kernel started) when sent.
-    case resumed(retrieved: Int, microseconds: Int, clock: Int)
+    /// retrieval took; `clock` is the agent's CLOCK_MONOTONIC (µs since this kernel started) when sent;
+    /// `counter` is read right after the last retrieve.
+    case resumed(retrieved: Int, microseconds: Int, clock: Int, counter: CounterReading? = nil)
     case located([LocatedDifference])
     case checks([CheckResult])
     /// The first kernel cannot do what the scenario needs; nothing was preserved.
@@ -235,6 +256,23 @@ extension Hello: JSONConvertible {
         bootMarks = [:]
         for (name, micros) in marks { if let mark = BootMark(rawValue: name) { bootMarks[mark] = micros } }
         initcalls = try o.optional("initcalls")
+    }
+}
+
+extension CounterReading: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("ticks", ticks)
+            $0.add("hertz", hertz)
+            $0.add("monotonicMicros", monotonicMicros)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        ticks = try o.required("ticks")
+        hertz = try o.optional("hertz")
+        monotonicMicros = try o.required("monotonicMicros")
     }
 }
 

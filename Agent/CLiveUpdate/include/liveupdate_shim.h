@@ -33,6 +33,11 @@ unsigned int hv_reboot_cmd_power_off(void);
 
 int hv_mount(const char *source, const char *target, const char *type);
 
+/* The CPU's free-running counter: x86 rdtsc, arm64 CNTVCT_EL0 (after an isb, so it is not
+ * read early). Its frequency: arm64 CNTFRQ_EL0; 0 on x86, which declares none. */
+uint64_t hv_counter_ticks(void);
+uint64_t hv_counter_hertz(void);
+
 /* Fills len bytes with a stream that depends only on (seed, absolute offset), so any part of
  * an object can be regenerated alone to find which byte changed. offset and len multiples of 8. */
 void hv_fill_random(uint8_t *buffer, size_t len, uint64_t seed, uint64_t offset);
