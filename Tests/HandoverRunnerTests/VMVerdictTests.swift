@@ -35,7 +35,7 @@ private struct GuestRun {
             (1.0, .hello(hello(stage: 1, release: "7.3.4", number: nil))),
             (2.0, .vcpuStopped(GuestSample(stage: 1, counter: 4096, exits: 4, clock: 1_900_000))),
             (2.1, .vm(VMStageReport(stage: 1, backing: .memfd, ramBytes: 16 << 20, counterStart: 0, counterEnd: 4096, exits: 4, runMicros: 300_000))),
-            (2.5, .quiesce),
+            (2.5, .quiesce(counter: nil)),
             (7.0, .resumed(retrieved: 2, microseconds: 1_000, clock: 2_500_000)),
             (7.5, .vcpuRunning(GuestSample(stage: 2, counter: continued.observedCounter, exits: 1, clock: 3_000_000))),
             (7.6, .hello(hello(stage: 2, release: "7.3.4", number: 1))),
