@@ -3,6 +3,7 @@ import Foundation
 import HandoverCore
 import HandoverSupport
 import HandoverImages
+import HandoverMachines
 import HandoverResults
 import HandoverRuns
 
