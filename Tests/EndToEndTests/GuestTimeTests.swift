@@ -32,8 +32,8 @@ struct GuestTimeTests {
         let host = try #require(result["blackout"] as? [String: Any], "the host-clock blackout stays beside it")
         #expect(host["clock"] as? String == "host")
         let command = try String(contentsOf: out.appendingPathComponent("qemu-command"), encoding: .utf8)
-        #expect(command.contains("-icount shift=3,sleep=off,align=off"), command)
-        #expect(command.contains("-smp 1 ") && command.contains("tcg,thread=single"), command)
+        #expect(command.contains("-icount shift=3,sleep=off,align=off"), "\(command)")
+        #expect(command.contains("-smp 1 ") && command.contains("tcg,thread=single"), "\(command)")
     }
 
     @Test("--timing guest with --accel kvm is refused before anything boots")
