@@ -206,6 +206,7 @@ enum MatrixText {
             var line = "  \(cell.verdict.rawValue.uppercased().padding(toLength: 11, withPad: " ", startingAt: 0)) \(cell.name)"
             if let failureClass = cell.failureClass { line += " [\(failureClass.rawValue)]" }
             if let stats = cell.blackout { line += String(format: "  blackout median %.0f ms over %d", stats.median * 1000, stats.count) }
+            if let stats = cell.guestBlackout { line += String(format: " (host clock); %.3f ms on the guest clock, spread %.3f%%", stats.median * 1000, stats.spread * 100) }
             lines.append(line)
             if cell.verdict != .pass { lines.append("      \(cell.reason)") }
             for regression in cell.regressions { lines.append("      REGRESSION: \(regression.message)") }
