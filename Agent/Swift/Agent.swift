@@ -30,7 +30,7 @@ final class Agent {
             cmdline: cmdline, liveUpdateDevice: Files.exists("/dev/liveupdate"),
             liveUpdateNumber: kernelLog.liveUpdateNumber, previousRelease: previous?.release, kexecCount: previous?.count,
             uptimeAtStart: uptime, liveUpdateLog: kernelLog.liveUpdateLines, bootMarks: kernelLog.bootMarks,
-            initcalls: kernelLog.initcalls)
+            initcalls: kernelLog.initcalls, counter: kernelLog.counter)
     }
 
     func step(_ step: AgentStep, _ detail: String, started: Int) {

@@ -22,11 +22,13 @@ public struct Hello: Sendable, Equatable {
     public var bootMarks: [BootMark: Int]
     /// Every initcall's return, when the kernel booted with initcall_debug.
     public var initcalls: [InitcallTiming]?
+    /// The counter beside this kernel's printk clock (see `CounterReading.printkMicros`).
+    public var counter: CounterReading?
 
     public init(agentVersion: String, protocolVersion: Int, stage: Int, kernelRelease: String, bootID: String,
                 cmdline: String, liveUpdateDevice: Bool, liveUpdateNumber: Int?, previousRelease: String?,
                 kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [BootMark: Int],
-                initcalls: [InitcallTiming]? = nil) {
+                initcalls: [InitcallTiming]? = nil, counter: CounterReading? = nil) {
         self.agentVersion = agentVersion
         self.protocolVersion = protocolVersion
         self.stage = stage
@@ -41,6 +43,7 @@ public struct Hello: Sendable, Equatable {
         self.liveUpdateLog = liveUpdateLog
         self.bootMarks = bootMarks
         self.initcalls = initcalls
+        self.counter = counter
     }
 }
 
@@ -55,11 +58,16 @@ public struct CounterReading: Sendable, Equatable {
     public var hertz: UInt64?
     /// CLOCK_MONOTONIC in microseconds, read right after the counter.
     public var monotonicMicros: Int
+    /// The printk time the kernel gave a record the agent wrote to /dev/kmsg right after
+    /// reading the counter: where the counter lies on this kernel's printk clock, which
+    /// CLOCK_MONOTONIC trails by a few milliseconds (it ran on jiffies early in the boot).
+    public var printkMicros: Int?
 
-    public init(ticks: UInt64, hertz: UInt64?, monotonicMicros: Int) {
+    public init(ticks: UInt64, hertz: UInt64?, monotonicMicros: Int, printkMicros: Int? = nil) {
         self.ticks = ticks
         self.hertz = hertz
         self.monotonicMicros = monotonicMicros
+        self.printkMicros = printkMicros
     }
 }
 
@@ -234,6 +242,7 @@ extension Hello: JSONConvertible {
             $0.add("liveUpdateLog", liveUpdateLog)
             $0.add("bootMarks", [String: Int](uniqueKeysWithValues: bootMarks.map { ($0.key.rawValue, $0.value) }))
             $0.add("initcalls", initcalls)
+            $0.add("counter", counter)
         }
     }
 
@@ -256,6 +265,7 @@ extension Hello: JSONConvertible {
         bootMarks = [:]
         for (name, micros) in marks { if let mark = BootMark(rawValue: name) { bootMarks[mark] = micros } }
         initcalls = try o.optional("initcalls")
+        counter = try o.optional("counter")
     }
 }
 
@@ -265,6 +275,7 @@ extension CounterReading: JSONConvertible {
             $0.add("ticks", ticks)
             $0.add("hertz", hertz)
             $0.add("monotonicMicros", monotonicMicros)
+            $0.add("printkMicros", printkMicros)
         }
     }
 
@@ -273,6 +284,7 @@ extension CounterReading: JSONConvertible {
         ticks = try o.required("ticks")
         hertz = try o.optional("hertz")
         monotonicMicros = try o.required("monotonicMicros")
+        printkMicros = try o.optional("printkMicros")
     }
 }
 

@@ -54,26 +54,35 @@ extension RunTracker {
 
     /// The blackout on the guest's own clock (guest timing): the counter at quiesce → the
     /// counter after the last retrieve, in virtual seconds. Every phase is on the guest's
-    /// clocks: each kernel's monotonic clock places the counter readings on its printk axis
-    /// (both count from that kernel's start), the old kernel's printk time of "Starting new
-    /// kernel" and the new kernel's of "Run /init" split it. The phases add up to the total by
-    /// construction; what is checked is that none comes out negative, which is what a counter
-    /// reset by the kexec, or a printk clock apart from the monotonic one, would show. Nil
-    /// when a reading is missing or the counter went backwards.
-    static func guestBlackout(of hop: Hop) -> Blackout? {
+    /// clocks: each kernel's hello anchors the counter on that kernel's printk clock (a record
+    /// the agent wrote to /dev/kmsg right after reading the counter), so the old kernel's
+    /// printk time of "Starting new kernel" and the new kernel's of "Run /init" split it.
+    /// Without anchors (an older agent) each kernel's monotonic clock stands in for its printk
+    /// clock. The phases add up to the total by construction; what is checked is that none
+    /// comes out negative, which is what a counter reset by the kexec, or clocks placed wrongly,
+    /// would show. Nil when a reading is missing or the counter went backwards.
+    static func guestBlackout(of hop: Hop, oldHello: Hello?) -> Blackout? {
         guard let quiesce = hop.quiesceCounter, let resumed = hop.resumedCounter, let restoreMicros = hop.resumed?.restoreMicros,
               quiesce.hertz == resumed.hertz, resumed.ticks > quiesce.ticks else { return nil }
         let hertz = Double(resumed.hertz ?? 1_000_000_000)
-        let total = Double(resumed.ticks - quiesce.ticks) / hertz
+        func seconds(_ ticks: UInt64) -> Double { Double(ticks) / hertz }
+        /// Where a kernel's printk clock reads zero, on the counter.
+        func zero(_ reading: CounterReading, anchor: CounterReading?) -> Double {
+            if let anchor, anchor.hertz == reading.hertz, let printk = anchor.printkMicros { return seconds(anchor.ticks) - Double(printk) / 1e6 }
+            return seconds(reading.ticks) - Double(reading.monotonicMicros) / 1e6
+        }
+        let oldZero = zero(quiesce, anchor: oldHello?.counter)
+        let newZero = zero(resumed, anchor: hop.hello?.counter)
+        let total = seconds(resumed.ticks) - seconds(quiesce.ticks)
         let restore = Double(restoreMicros) / 1e6
-        // Quiesce → the new kernel's clock zero: the counter's span less the new kernel's uptime.
-        let shutdown = total - Double(resumed.monotonicMicros) / 1e6
+        // Quiesce → the new kernel's printk zero.
+        let shutdown = newZero - seconds(quiesce.ticks)
+        let restoreStart = seconds(resumed.ticks) - newZero - restore
         var blackout = Blackout(total: total, shutdown: shutdown, restore: restore)
         blackout.clock = .guest
-        let restoreStart = Double(resumed.monotonicMicros - restoreMicros) / 1e6
         var phases = [shutdown, restore]
         if let started = hop.kexecStartedPrintk {
-            let oldKernel = started - Double(quiesce.monotonicMicros) / 1e6
+            let oldKernel = started - (seconds(quiesce.ticks) - oldZero)
             blackout.oldKernel = oldKernel
             blackout.jump = shutdown - oldKernel
             phases += [oldKernel, shutdown - oldKernel]
@@ -101,12 +110,17 @@ extension RunTracker {
         return blackout
     }
 
+    /// The hello of the kernel a hop leaves.
+    func oldHello(ofHop index: Int) -> Hello? {
+        index == 0 ? hellos.first { $0.stage == 1 } : hops[index - 1].hello
+    }
+
     /// Compares what came back with what went in, hop by hop, and fills the result.
     package func conclude(into result: inout RunResult) {
         result.hellos = hellos
         result.steps = steps
         result.blackout = Self.blackout(of: hops[0])
-        if result.timing == .guest { result.guestBlackout = Self.guestBlackout(of: hops[0]) }
+        if result.timing == .guest { result.guestBlackout = Self.guestBlackout(of: hops[0], oldHello: oldHello(ofHop: 0)) }
         let vm = vmResult()
         result.vm = vm
         result.contention = hops[0].contention
@@ -123,7 +137,7 @@ extension RunTracker {
                                         blackout: Self.blackout(of: hop), objectsIntact: objects.filter(\.ok).count,
                                         objectsTotal: objects.count, checks: checks, vmBlackout: vm?.hops[index].blackout,
                                         contention: hop.contention,
-                                        guestBlackout: result.timing == .guest ? Self.guestBlackout(of: hop) : nil))
+                                        guestBlackout: result.timing == .guest ? Self.guestBlackout(of: hop, oldHello: oldHello(ofHop: index)) : nil))
         }
         result.hops = hopResults
         result.objects = firstMismatch?.objects ?? lastObjects
