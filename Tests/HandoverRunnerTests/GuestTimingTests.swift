@@ -88,33 +88,38 @@ struct GuestTimingCommandTests {
 struct GuestBlackoutTests {
     let chain = [SampleImages.image("linux-7.2", release: "7.2.13"), SampleImages.image("linux-7.3", release: "7.3.4")]
 
-    func hello(stage: Int, marks: [BootMark: Int]) -> Hello {
+    func hello(stage: Int, marks: [BootMark: Int], anchor: CounterReading? = nil) -> Hello {
         Hello(agentVersion: "t", protocolVersion: HandoverVersion.protocolVersion, stage: stage, kernelRelease: stage == 1 ? "7.2.13" : "7.3.4",
               bootID: "b\(stage)", cmdline: "", liveUpdateDevice: true, liveUpdateNumber: stage - 1, previousRelease: nil, kexecCount: nil,
-              uptimeAtStart: 1, liveUpdateLog: [], bootMarks: marks)
+              uptimeAtStart: 1, liveUpdateLog: [], bootMarks: marks, counter: anchor)
     }
 
     /// A hop timed on the guest clock: quiesce at counter 10 s (old kernel up 4 s), "Starting
     /// new kernel" at the old kernel's printk 4.2 s, the new kernel's clock zero at counter
     /// 10.3 s, /init at its printk 1.1 s, the retrieve 1.25 s → 1.3 s after its zero.
-    func tracked(resumedTicks: UInt64 = 11_600_000_000, startingLine: Bool = true) throws -> RunResult {
+    /// `anchored`: the monotonic clocks trail the printk clocks by 50 and 100 ms, and each
+    /// hello anchors the counter on its kernel's printk clock.
+    func tracked(resumedTicks: UInt64 = 11_600_000_000, startingLine: Bool = true, anchored: Bool = false) throws -> RunResult {
         let scenario = try Scenario.parse(text: tinyScenario, file: "s.yaml")
         var tracker = RunTracker(scenario: scenario, chain: chain)
         let progress = ProgressReporter(mode: .quiet, isTerminal: false)
         var clock = 0.0
         func at() -> HostTime { clock += 0.5; return HostTime(nanoseconds: UInt64(clock * 1e9)) }
-        tracker.handle(.hello(hello(stage: 1, marks: [:])), at: at(), reply: { _ in }, progress: progress)
+        let trail = anchored ? 50_000 : 0
+        tracker.handle(.hello(hello(stage: 1, marks: [:], anchor: anchored ? CounterReading(ticks: 7_000_000_000, hertz: nil, monotonicMicros: 950_000, printkMicros: 1_000_000) : nil)),
+                       at: at(), reply: { _ in }, progress: progress)
         tracker.noteConsoleTime("[    3.900000] luo: preserving", at: at())
-        tracker.handle(.quiesce(counter: CounterReading(ticks: 10_000_000_000, hertz: nil, monotonicMicros: 4_000_000)), at: at(),
+        tracker.handle(.quiesce(counter: CounterReading(ticks: 10_000_000_000, hertz: nil, monotonicMicros: 4_000_000 - trail)), at: at(),
                        reply: { _ in }, progress: progress)
         if startingLine { tracker.noteConsoleTime("[    4.200000] kexec_core: Starting new kernel", at: at()) }
         tracker.noteConsoleTime("[    0.000000] Linux version 7.3.4", at: at())
         tracker.noteConsoleTime("[    1.100000] Run /init as init process", at: at())
-        tracker.handle(.resumed(retrieved: 1, microseconds: 50_000, clock: 1_300_000,
-                                counter: CounterReading(ticks: resumedTicks, hertz: nil, monotonicMicros: 1_300_000)),
+        tracker.handle(.resumed(retrieved: 1, microseconds: 50_000, clock: 1_300_000 - 2 * trail,
+                                counter: CounterReading(ticks: resumedTicks, hertz: nil, monotonicMicros: 1_300_000 - 2 * trail)),
                        at: at(), reply: { _ in }, progress: progress)
-        tracker.handle(.hello(hello(stage: 2, marks: [.runInit: 1_100_000, .unpackStart: 500_000, .unpackEnd: 700_000])), at: at(),
-                       reply: { _ in }, progress: progress)
+        let anchor = CounterReading(ticks: resumedTicks + 10_000_000, hertz: nil, monotonicMicros: 1_210_000, printkMicros: 1_310_000)
+        tracker.handle(.hello(hello(stage: 2, marks: [.runInit: 1_100_000, .unpackStart: 500_000, .unpackEnd: 700_000], anchor: anchored ? anchor : nil)),
+                       at: at(), reply: { _ in }, progress: progress)
         var options = RunOptions(accelerator: .tcg, acceleratorReason: "test")
         options.timing = .guest
         var result = RunResult.unfinished(scenario, chain: chain, options: options)
@@ -140,6 +145,15 @@ struct GuestBlackoutTests {
         #expect(result.hops.first?.guestBlackout == guest)
         #expect(result.summaryLine.contains("(guest clock)") && result.summaryLine.contains("(host clock)"))
         #expect(RunSummary.text(result).contains("blackout on the guest clock (icount, virtual time): 1600.000 ms"))
+    }
+
+    @Test func theHellosAnchorTheCounterOnThePrintkClocks() throws {
+        let guest = try #require(try tracked(anchored: true).guestBlackout)
+        #expect(abs(guest.total - 1.6) < 1e-9)
+        #expect(abs(guest.shutdown! - 0.3) < 1e-9)
+        #expect(abs(guest.oldKernel! - 0.2) < 1e-9)
+        #expect(abs(guest.agentStart! - 0.15) < 1e-9)
+        #expect(abs(guest.attributedShare! - 1) < 1e-9)
     }
 
     @Test func aCounterThatRestartedAtTheKexecIsNotTakenForTime() throws {
