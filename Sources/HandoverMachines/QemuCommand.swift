@@ -65,13 +65,17 @@ public struct VMConfig: Sendable, Equatable {
 }
 
 /// The command line of a handover VM: direct kernel boot, no default devices, the serial
-/// console (COM1, ttyS0) and the agent's channel (COM2, ttyS1) on unix sockets that the runner listens on
-/// (so both are connected before the guest runs), and a QMP socket QEMU listens on.
+/// console (COM1, ttyS0) on a pair of FIFOs (`consolePipe`.in and .out) and the agent's channel
+/// (COM2, ttyS1) on a unix socket the runner listens on (so both are connected before the guest
+/// runs), and a QMP socket QEMU listens on. The console is a FIFO because QEMU writes it a byte
+/// at a time: 278 one-byte writes fill a unix socket, and a full one stalls the guest's console
+/// driver on the UART, which under icount lets the runner's own speed into guest time; a FIFO
+/// holds a megabyte.
 public enum QemuCommand {
     public static let binary = "qemu-system-x86_64"
 
-    public static func arguments(_ config: VMConfig, consoleSocket: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
-        if config.arch == .arm64 { return arm64Arguments(config, consoleSocket: consoleSocket, agentSocket: agentSocket, qmpSocket: qmpSocket) }
+    public static func arguments(_ config: VMConfig, consolePipe: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
+        if config.arch == .arm64 { return arm64Arguments(config, consolePipe: consolePipe, agentSocket: agentSocket, qmpSocket: qmpSocket) }
         var args = [
             "-name", "handover",
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
@@ -87,7 +91,7 @@ public enum QemuCommand {
         args += icountArguments(config)
         args += config.topology.qemuArguments
         args += [
-            "-chardev", "socket,id=console,path=\(consoleSocket.path)",
+            "-chardev", "pipe,id=console,path=\(consolePipe.path)",
             "-serial", "chardev:console",
             "-chardev", "socket,id=agent,path=\(agentSocket.path)",
             "-serial", "chardev:agent",

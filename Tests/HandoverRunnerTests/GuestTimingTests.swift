@@ -16,7 +16,7 @@ private func qemuArguments(_ timing: Timing, arch: Architecture = .x86_64) -> [S
     config.timing = timing
     config.arch = arch
     config.cpus = 2
-    return QemuCommand.arguments(config, consoleSocket: URL(fileURLWithPath: "/c"), agentSocket: URL(fileURLWithPath: "/a"),
+    return QemuCommand.arguments(config, consolePipe: URL(fileURLWithPath: "/c"), agentSocket: URL(fileURLWithPath: "/a"),
                                  qmpSocket: URL(fileURLWithPath: "/q"))
 }
 
