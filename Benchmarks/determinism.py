@@ -12,9 +12,8 @@ positive and small) and the phases add up to the total.
 Usage: Benchmarks/determinism.py [--scenario memfd-basic] [--from linux-7.2] [--to linux-7.3]
                                  [--repeats 10] [--load 0] [--quiet-console] [--handover PATH] [--out FILE]
 
-The serial console leaks host time into guest time: QEMU writes it to the runner's unix
-socket a byte at a time, a busy runner leaves the socket full, and the guest's console driver
-waits for the UART in virtual time. --quiet-console (loglevel 4) takes most of it away.
+--quiet-console boots with loglevel 4: whatever the console still costs in guest time (a full
+FIFO would stall the guest's UART; it holds a megabyte) goes with most of its lines.
 """
 import argparse, json, subprocess, sys, tempfile, time
 from pathlib import Path
