@@ -194,6 +194,9 @@ public struct MatrixRunner: Sendable {
             if matrix.accelerator == "kvm" { throw InputError(file: matrix.file, keyPath: "accel", message: "kvm: \(cross.1)") }
             return cross
         }
+        if matrix.timing == .guest, matrix.accelerator == "auto" {
+            return (.tcg, "timing: guest: instruction counting (icount) exists only under TCG")
+        }
         switch matrix.accelerator {
         case "kvm": return (.kvm, "asked for with accel: kvm")
         case "tcg": return (.tcg, "asked for with accel: tcg")
