@@ -261,3 +261,39 @@ struct GuestJudgementTests {
         #expect(boot.first?.base == 2 && boot.first?.new == 2.2)
     }
 }
+
+/// A real guest-timed run (Fixtures/blackout/memfd-guest-timing: memfd-basic, linux-7.3 ->
+/// linux-7.3, icount, one vCPU) replayed through the follow loop a live run uses.
+@Suite("A recorded guest-timed run")
+struct RecordedGuestTimingTests {
+    @Test func theGuestClockBlackoutComesBackFromTheRecording() async throws {
+        let fixtures = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("blackout/memfd-guest-timing")
+        let machine = try ReplayMachine(try RecordedRun(directory: fixtures), ending: .exits("exited(0)"))
+        defer { machine.stop() }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let scenario = try Scenario.load(from: root.appendingPathComponent("Scenarios/memfd-basic.yaml"))
+        let chain = [SampleImages.image("linux-7.3", release: "7.3.4"), SampleImages.image("linux-7.3", release: "7.3.4")]
+        var tracker = RunTracker(scenario: scenario, chain: chain)
+        var options = RunOptions(accelerator: .tcg, acceleratorReason: "replay")
+        options.timing = .guest
+        options.bootTimeout = 5
+        options.kexecTimeout = 5
+        try await tracker.follow(machine, options: options, progress: ProgressReporter(mode: .quiet, isTerminal: false))
+        var result = RunResult.unfinished(scenario, chain: chain, options: options)
+        tracker.conclude(into: &result)
+        #expect(result.verdict == .pass, "\(result.reason)")
+        let guest = try #require(result.guestBlackout)
+        // The counters in the transcript: 8.534246584 s between quiesce and resumed.
+        #expect(abs(guest.total - 8.534246584) < 1e-9)
+        let phases = [guest.oldKernel, guest.jump, guest.kernelBoot, guest.agentStart, guest.restore].map { $0 ?? -1 }
+        #expect(phases.allSatisfy { $0 > 0 }, "\(guest)")
+        #expect(abs(phases.reduce(0, +) - guest.total) < 1e-9)
+        #expect(abs(guest.restore! - 0.100011) < 1e-9 && abs(guest.kernelBoot! - 1.053031) < 1e-9)
+        // The counter ran on across the kexec: purgatory, decompression and early boot took as
+        // long as the first boot's firmware, decompression and early boot (7.41 s to its zero).
+        #expect(guest.jump! > 7.3 && guest.jump! < 7.45)
+        #expect(abs(guest.attributedShare! - 1) < 1e-9)
+        // The host clock's figure stays beside it, on its own clock.
+        #expect(result.blackout?.clock == .host && result.blackout!.total > 0)
+    }
+}
