@@ -6,9 +6,12 @@ extension EndToEnd {
 struct GuestTimeTests {
     @Test("memfd-basic with --timing guest: a guest-clock blackout beside the host's, its phases adding up, QEMU under icount with one vCPU")
     func guestClockBlackout() throws {
-        let (output, result, out) = try E2E.runScenario(["Scenarios/memfd-basic.yaml", "--from", "linux-7.2", "--to", "linux-7.3",
-                                                         "--timing", "guest"])
+        try E2E.requirePrerequisites(images: ["linux-7.2", "linux-7.3"])
+        let out = E2E.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: out) }
+        let output = try E2E.run(["run", "Scenarios/memfd-basic.yaml", "--from", "linux-7.2", "--to", "linux-7.3", "--timing", "guest",
+                                  "--accel", "tcg", "--out", out.path, "--json"])
+        let result = try E2E.json(output.stdout)
         #expect(output.status == 0, "\(result["reason"] ?? "") \(output.stderr)")
         #expect(result["timing"] as? String == "guest")
         let guest = try #require(result["guestBlackout"] as? [String: Any], "no guest-clock blackout: \(result.keys.sorted())")
@@ -38,7 +41,7 @@ struct GuestTimeTests {
 
     @Test("--timing guest with --accel kvm is refused before anything boots")
     func refusedUnderKVM() throws {
-        try E2E.requirePrerequisites()
+        try E2E.requirePrerequisites(images: ["linux-7.2", "linux-7.3"])
         let folder = E2E.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let before = E2E.processes(containing: "qemu-system-x86_64 -name handover").count
