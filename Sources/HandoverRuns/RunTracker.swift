@@ -158,6 +158,11 @@ package struct RunTracker {
         if hops[current].quiesce != nil, hops[current].kexecStarted == nil, !hops[current].newKernelSeen,
            KernelMessage.kexecStarting.isIn(line) {
             hops[current].kexecStarted = time
+        }
+        // The printk time places the line on the guest's clock whichever channel the host read
+        // first: the console's line may come in before the agent's quiesce.
+        if hops[current].kexecStartedPrintk == nil, !hops[current].newKernelSeen, phase == .preserving || phase == .kexec,
+           KernelMessage.kexecStarting.isIn(line) {
             hops[current].kexecStartedPrintk = ConsoleAnalysis.printkTime(line)
         }
         guard let printk = ConsoleAnalysis.printkTime(line) else { return }

@@ -99,7 +99,8 @@ struct GuestBlackoutTests {
     /// 10.3 s, /init at its printk 1.1 s, the retrieve 1.25 s → 1.3 s after its zero.
     /// `anchored`: the monotonic clocks trail the printk clocks by 50 and 100 ms, and each
     /// hello anchors the counter on its kernel's printk clock.
-    func tracked(resumedTicks: UInt64 = 11_600_000_000, startingLine: Bool = true, anchored: Bool = false) throws -> RunResult {
+    func tracked(resumedTicks: UInt64 = 11_600_000_000, startingLine: Bool = true, anchored: Bool = false,
+                 startingBeforeQuiesce: Bool = false) throws -> RunResult {
         let scenario = try Scenario.parse(text: tinyScenario, file: "s.yaml")
         var tracker = RunTracker(scenario: scenario, chain: chain)
         let progress = ProgressReporter(mode: .quiet, isTerminal: false)
@@ -109,9 +110,10 @@ struct GuestBlackoutTests {
         tracker.handle(.hello(hello(stage: 1, marks: [:], anchor: anchored ? CounterReading(ticks: 7_000_000_000, hertz: nil, monotonicMicros: 950_000, printkMicros: 1_000_000) : nil)),
                        at: at(), reply: { _ in }, progress: progress)
         tracker.noteConsoleTime("[    3.900000] luo: preserving", at: at())
+        if startingLine, startingBeforeQuiesce { tracker.noteConsoleTime("[    4.200000] kexec_core: Starting new kernel", at: at()) }
         tracker.handle(.quiesce(counter: CounterReading(ticks: 10_000_000_000, hertz: nil, monotonicMicros: 4_000_000 - trail)), at: at(),
                        reply: { _ in }, progress: progress)
-        if startingLine { tracker.noteConsoleTime("[    4.200000] kexec_core: Starting new kernel", at: at()) }
+        if startingLine, !startingBeforeQuiesce { tracker.noteConsoleTime("[    4.200000] kexec_core: Starting new kernel", at: at()) }
         tracker.noteConsoleTime("[    0.000000] Linux version 7.3.4", at: at())
         tracker.noteConsoleTime("[    1.100000] Run /init as init process", at: at())
         tracker.handle(.resumed(retrieved: 1, microseconds: 50_000, clock: 1_300_000 - 2 * trail,
@@ -164,6 +166,11 @@ struct GuestBlackoutTests {
         let guest = try #require(try tracked(resumedTicks: 11_000_000_000).guestBlackout)
         #expect(guest.shutdown! < 0)
         #expect(guest.attributedShare! < 0.5)
+    }
+
+    @Test func theConsoleMayComeInBeforeTheQuiesce() throws {
+        let guest = try #require(try tracked(startingBeforeQuiesce: true).guestBlackout)
+        #expect(abs(guest.oldKernel! - 0.2) < 1e-9 && abs(guest.jump! - 0.1) < 1e-9)
     }
 
     @Test func withoutStartingNewKernelTheShutdownIsNotSplit() throws {
