@@ -87,6 +87,7 @@ def main():
         "scenario": args.scenario, "from": args.frm, "to": args.to, "runs": len(results), "hostLoad": args.load,
         "quietConsole": args.quiet_console,
         "guestTotalSeconds": [g["total"] for g in guest],
+        "guestBlackouts": guest,
         "guestSpread": spread([g["total"] for g in guest]),
         "hostTotalSeconds": host,
         "hostSpread": spread(host),
