@@ -109,6 +109,30 @@ int hv_reboot(unsigned int cmd) {
 }
 
 unsigned int hv_reboot_cmd_kexec(void) { return LINUX_REBOOT_CMD_KEXEC; }
+
+uint64_t hv_counter_ticks(void) {
+#if defined(__x86_64__)
+    uint32_t low, high;
+    __asm__ volatile("rdtsc" : "=a"(low), "=d"(high));
+    return ((uint64_t)high << 32) | low;
+#elif defined(__aarch64__)
+    uint64_t value;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(value) :: "memory");
+    return value;
+#else
+#error "no counter for this architecture"
+#endif
+}
+
+uint64_t hv_counter_hertz(void) {
+#if defined(__aarch64__)
+    uint64_t value;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(value));
+    return value;
+#else
+    return 0;
+#endif
+}
 unsigned int hv_reboot_cmd_restart(void) { return LINUX_REBOOT_CMD_RESTART; }
 unsigned int hv_reboot_cmd_power_off(void) { return LINUX_REBOOT_CMD_POWER_OFF; }
 

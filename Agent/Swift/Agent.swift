@@ -33,7 +33,7 @@ final class Agent {
             cmdline: cmdline, liveUpdateDevice: Files.exists("/dev/liveupdate"),
             liveUpdateNumber: kernelLog.liveUpdateNumber, previousRelease: previous?.release, kexecCount: previous?.count,
             uptimeAtStart: uptime, liveUpdateLog: kernelLog.liveUpdateLines, bootMarks: kernelLog.bootMarks,
-            initcalls: kernelLog.initcalls, modules: modules)
+            initcalls: kernelLog.initcalls, counter: kernelLog.counter, modules: modules)
     }
 
     func step(_ step: AgentStep, _ detail: String, started: Int) {

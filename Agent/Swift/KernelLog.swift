@@ -11,9 +11,14 @@ struct KernelLog {
     }
 
     var records: [Record] = []
+    /// The counter read right before a record was written to the log, with that record's time.
+    var counter: CounterReading?
+
+    static let anchorText = "handover: counter anchor"
 
     static func read() -> KernelLog {
         var log = KernelLog()
+        var counter = anchorCounter()
         let fd = hv_open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return log }
         defer { close(fd) }
@@ -28,9 +33,26 @@ struct KernelLog {
             let fields = text[..<semicolon].split(separator: ",")
             guard fields.count >= 3, let usec = Int(fields[2]) else { continue }
             let message = text[text.index(after: semicolon)...].split(separator: "\n", omittingEmptySubsequences: false).first ?? ""
+            if message == anchorText, counter != nil {
+                counter!.printkMicros = usec
+                log.counter = counter
+                continue
+            }
             log.records.append(Record(microseconds: usec, text: String(message)))
         }
         return log
+    }
+
+    /// Reads the counter and writes a debug record (kept off the console) that the kernel
+    /// stamps with its printk clock a few instructions later.
+    static func anchorCounter() -> CounterReading? {
+        let fd = hv_open("/dev/kmsg", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let reading = Machine.counter
+        let line = "<7>" + anchorText + "\n"
+        let written = line.withCString { write(fd, $0, strlen($0)) }
+        return written > 0 ? reading : nil
     }
 
     func first(_ message: KernelMessage) -> Record? { records.first { message.isIn($0.text) } }

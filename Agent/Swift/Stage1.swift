@@ -163,7 +163,7 @@ extension Agent {
         close(initrd)
         step(.kexecLoad, "\(next.kernel) with '\(next.cmdline)'", started: started)
 
-        port.send(.quiesce)
+        port.send(.quiesce(counter: Machine.counter))
         let rc = hv_reboot(hv_reboot_cmd_kexec())
         // Only reached when the kexec did not happen.
         fail(.kexec, SystemError(call: "reboot(LINUX_REBOOT_CMD_KEXEC)", errno: -rc))

@@ -48,8 +48,9 @@ extension Agent {
             fail(.retrieve, error)
             return nil
         }
-        let now = Machine.microseconds
-        port.send(.resumed(retrieved: restored.objects.count, microseconds: now - started, clock: now))
+        let counter = Machine.counter
+        let now = counter.monotonicMicros
+        port.send(.resumed(retrieved: restored.objects.count, microseconds: now - started, clock: now, counter: counter))
         if let setup = plan.devices?.vm {
             do {
                 guest = try GuestVM.resume(agent: self, plan: plan, setup: setup, restored: restored)

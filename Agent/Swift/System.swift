@@ -127,6 +127,13 @@ enum Machine {
         return now.tv_sec * 1_000_000 + now.tv_nsec / 1000
     }
 
+    /// The CPU's counter and the monotonic clock, read back to back.
+    static var counter: CounterReading {
+        let ticks = hv_counter_ticks()
+        let hertz = hv_counter_hertz()
+        return CounterReading(ticks: ticks, hertz: hertz == 0 ? nil : hertz, monotonicMicros: microseconds)
+    }
+
     /// VmHWM of this process, in KiB.
     static var peakRSSKiB: Int {
         let line = Files.read("/proc/self/status")?.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }

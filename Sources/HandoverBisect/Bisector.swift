@@ -49,6 +49,8 @@ public struct Bisector: Sendable {
     public var side: BisectSide
     /// Accelerator and reason are filled in by `accelerator` before the first run.
     public var options: RunOptions
+    /// The clock runs are timed on; nil: `Timing.preferred` for the accelerator chosen.
+    public var timing: Timing?
     /// Chooses the accelerator, given the first kernel of the first run.
     public var accelerator: @Sendable (KernelImage) async throws -> (Accelerator, String)
     public var folder: URL
@@ -203,6 +205,10 @@ public struct Bisector: Sendable {
         if chosen == nil {
             var options = self.options
             (options.accelerator, options.acceleratorReason) = try await accelerator(chain[0])
+            options.timing = timing ?? Timing.preferred(under: options.accelerator, on: options.backend)
+            if let refusal = options.timing.refusal(under: options.accelerator) ?? options.timing.refusal(on: options.backend) {
+                throw HarnessError(.configRejected, refusal)
+            }
             chosen = options
         }
         var runs: [RunResult] = []

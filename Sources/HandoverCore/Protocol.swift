@@ -24,11 +24,13 @@ public struct Hello: Sendable, Equatable {
     public var initcalls: [InitcallTiming]?
     /// The modules the agent loaded before anything else (an image built with `modules:`).
     public var modules: [ModuleLoad]?
+    /// The counter beside this kernel's printk clock (see `CounterReading.printkMicros`).
+    public var counter: CounterReading?
 
     public init(agentVersion: String, protocolVersion: Int, stage: Int, kernelRelease: String, bootID: String,
                 cmdline: String, liveUpdateDevice: Bool, liveUpdateNumber: Int?, previousRelease: String?,
                 kexecCount: Int?, uptimeAtStart: Double, liveUpdateLog: [String], bootMarks: [BootMark: Int],
-                initcalls: [InitcallTiming]? = nil, modules: [ModuleLoad]? = nil) {
+                initcalls: [InitcallTiming]? = nil, counter: CounterReading? = nil, modules: [ModuleLoad]? = nil) {
         self.agentVersion = agentVersion
         self.protocolVersion = protocolVersion
         self.stage = stage
@@ -44,6 +46,31 @@ public struct Hello: Sendable, Equatable {
         self.bootMarks = bootMarks
         self.initcalls = initcalls
         self.modules = modules
+        self.counter = counter
+    }
+}
+
+/// The guest's own cycle counter (x86 TSC, arm64 CNTVCT_EL0) read by the agent, with its
+/// CLOCK_MONOTONIC at the same moment. Under QEMU's icount both count virtual time, and a
+/// kexec resets neither the TSC nor the virtual counter, so two readings in different kernels
+/// bracket the blackout on the guest's clock.
+public struct CounterReading: Sendable, Equatable {
+    public var ticks: UInt64
+    /// The counter's frequency as the CPU declares it (arm64 CNTFRQ_EL0); nil on x86, which
+    /// declares none (QEMU's TSC under icount ticks once per virtual nanosecond).
+    public var hertz: UInt64?
+    /// CLOCK_MONOTONIC in microseconds, read right after the counter.
+    public var monotonicMicros: Int
+    /// The printk time the kernel gave a record the agent wrote to /dev/kmsg right after
+    /// reading the counter: where the counter lies on this kernel's printk clock, which
+    /// CLOCK_MONOTONIC trails by a few milliseconds (it ran on jiffies early in the boot).
+    public var printkMicros: Int?
+
+    public init(ticks: UInt64, hertz: UInt64?, monotonicMicros: Int, printkMicros: Int? = nil) {
+        self.ticks = ticks
+        self.hertz = hertz
+        self.monotonicMicros = monotonicMicros
+        self.printkMicros = printkMicros
     }
 }
 
@@ -150,10 +177,12 @@ public enum AgentMessage: Sendable, Equatable {
     /// Stage 1: the state of every object just before it was preserved.
     case fingerprints(stage: Int, [ObjectFingerprint])
     /// Stage 1: everything is preserved and the next kernel loaded; reboot(KEXEC) follows.
-    case quiesce
+    /// `counter` is read right before the reboot (absent from agents before guest timing).
+    case quiesce(counter: CounterReading?)
     /// The new kernel's agent holds every preserved object again. `microseconds` is how long
-    /// retrieval took; `clock` is the agent's CLOCK_MONOTONIC (µs since this kernel started) when sent.
-    case resumed(retrieved: Int, microseconds: Int, clock: Int)
+    /// retrieval took; `clock` is the agent's CLOCK_MONOTONIC (µs since this kernel started) when sent;
+    /// `counter` is read right after the last retrieve.
+    case resumed(retrieved: Int, microseconds: Int, clock: Int, counter: CounterReading? = nil)
     case located([LocatedDifference])
     case checks([CheckResult])
     /// The first kernel cannot do what the scenario needs; nothing was preserved.
@@ -217,6 +246,7 @@ extension Hello: JSONConvertible {
             $0.add("bootMarks", [String: Int](uniqueKeysWithValues: bootMarks.map { ($0.key.rawValue, $0.value) }))
             $0.add("initcalls", initcalls)
             $0.add("modules", modules)
+            $0.add("counter", counter)
         }
     }
 
@@ -240,6 +270,26 @@ extension Hello: JSONConvertible {
         for (name, micros) in marks { if let mark = BootMark(rawValue: name) { bootMarks[mark] = micros } }
         initcalls = try o.optional("initcalls")
         modules = try o.optional("modules")
+        counter = try o.optional("counter")
+    }
+}
+
+extension CounterReading: JSONConvertible {
+    public var json: JSON {
+        .build {
+            $0.add("ticks", ticks)
+            $0.add("hertz", hertz)
+            $0.add("monotonicMicros", monotonicMicros)
+            $0.add("printkMicros", printkMicros)
+        }
+    }
+
+    public init(json: JSON) throws(JSONError) {
+        let o = try JSONObject(json)
+        ticks = try o.required("ticks")
+        hertz = try o.optional("hertz")
+        monotonicMicros = try o.required("monotonicMicros")
+        printkMicros = try o.optional("printkMicros")
     }
 }
 

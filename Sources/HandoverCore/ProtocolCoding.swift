@@ -70,9 +70,10 @@ extension AgentMessage: JSONConvertible {
         case .hello(let hello): hello.json
         case .step(let step): step.json
         case .fingerprints(let stage, let objects): .build { $0.add("stage", stage); $0.add("objects", objects) }
-        case .quiesce, .done: .object([])
-        case .resumed(let retrieved, let microseconds, let clock):
-            .build { $0.add("retrieved", retrieved); $0.add("microseconds", microseconds); $0.add("clock", clock) }
+        case .done: .object([])
+        case .quiesce(let counter): .build { $0.add("counter", counter) }
+        case .resumed(let retrieved, let microseconds, let clock, let counter):
+            .build { $0.add("retrieved", retrieved); $0.add("microseconds", microseconds); $0.add("clock", clock); $0.add("counter", counter) }
         case .located(let differences): differences.json
         case .checks(let checks): checks.json
         case .unsupported(let reason, let errno): .build { $0.add("reason", reason); $0.add("errno", errno) }
@@ -92,11 +93,11 @@ extension AgentMessage: JSONConvertible {
         case "hello": self = .hello(try envelope.decode())
         case "step": self = .step(try envelope.decode())
         case "fingerprints": self = .fingerprints(stage: try envelope.field("stage"), try envelope.field("objects"))
-        case "quiesce": self = .quiesce
+        case "quiesce": self = .quiesce(counter: envelope.body == nil ? nil : try envelope.optionalField("counter"))
         case "done": self = .done
         case "resumed":
             self = .resumed(retrieved: try envelope.field("retrieved"), microseconds: try envelope.field("microseconds"),
-                            clock: try envelope.field("clock"))
+                            clock: try envelope.field("clock"), counter: try envelope.optionalField("counter"))
         case "located": self = .located(try envelope.decode())
         case "checks": self = .checks(try envelope.decode())
         case "unsupported": self = .unsupported(reason: try envelope.field("reason"), errno: try envelope.optionalField("errno"))

@@ -39,10 +39,23 @@ public enum FailureClass: String, Sendable, CaseIterable {
 }
 
 #if !hasFeature(Embedded)
+/// The clock a blackout's seconds are on.
+public enum BlackoutClock: String, Codable, Sendable, CaseIterable {
+    /// The runner's monotonic clock: what a user waits, and whatever the host did meanwhile.
+    case host
+    /// The guest's counter under QEMU's icount: virtual seconds, instructions times a constant.
+    case guest
+}
+
 /// The blackout: from the arrival of `quiesce` to the arrival of `resumed` on the host clock,
 /// split into phases. Guest-clock phases come from the new kernel's printk times and the
 /// agent's monotonic clock; `unaccounted` is what the host saw beyond their sum.
+/// A guest-clock blackout (`clock` guest) has the same phases, every one of them read on the
+/// guest's own clock: the counter at quiesce → the counter after the last retrieve.
 public struct Blackout: Codable, Sendable, Equatable {
+    /// Absent in host-clock blackouts recorded before guest timing.
+    public var clock: BlackoutClock?
+    public var measuredOn: BlackoutClock { clock ?? .host }
     public var total: Double
     /// quiesce → the new kernel's first console line (old kernel shutdown, kexec,
     /// decompression, early set-up before the console), or with a quiet console the agent's
@@ -138,6 +151,9 @@ public struct Statistics: Codable, Sendable, Equatable {
         let variance = sorted.count > 1 ? sorted.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(sorted.count - 1) : 0
         coefficientOfVariation = average > 0 ? variance.squareRoot() / average : 0
     }
+
+    /// max / min - 1: how far apart the extremes are (0 for one value).
+    public var spread: Double { min > 0 ? max / min - 1 : 0 }
 
     /// Linear interpolation between closest ranks.
     static func quantile(_ sorted: [Double], _ q: Double) -> Double {

@@ -21,6 +21,8 @@ public struct CellComparison: Codable, Sendable, Equatable {
     public var regressions: [Regression]
     /// The blackout judged with its interval, when both sides have repeats with a blackout.
     public var blackoutChange: BlackoutChange? = nil
+    /// The clock the medians and the change are on: guest when both sides were guest-timed.
+    public var clock: BlackoutClock? = nil
     /// "added", "removed", "regressed (…)", "improved (…)" or "unchanged".
     public var note: String
 
@@ -31,7 +33,9 @@ public struct CellComparison: Codable, Sendable, Equatable {
 public enum MatrixComparison {
     /// Every cell of `new` in its order, then the cells only `base` has. Regressions are judged
     /// as against a baseline (see `RegressionCheck`), with `base` as the baseline of every cell.
-    public static func compare(base: MatrixSummary, new: MatrixSummary, threshold: Double, sensitivity: Double? = nil) -> [CellComparison] {
+    /// `absoluteThreshold` (seconds), when given, replaces the fraction `threshold`.
+    public static func compare(base: MatrixSummary, new: MatrixSummary, threshold: Double, sensitivity: Double? = nil,
+                               absoluteThreshold: Double? = nil) -> [CellComparison] {
         var baseCells: [String: MatrixCell] = [:]
         for cell in base.cells where baseCells[key(cell)] == nil { baseCells[key(cell)] = cell }
         let label = "\(base.name) of \(timestamp(base.startedAt))"
@@ -47,13 +51,18 @@ public enum MatrixComparison {
             }
             let (regressions, judged) = RegressionCheck.judge(
                 cell: cell, baseVerdict: old.verdict, baseFailureClass: old.failureClass, baseSamples: old.blackoutSamples,
-                baselineMatrix: base.name, label: label, threshold: threshold, sensitivity: sensitivity)
-            let change = RegressionCheck.change(from: old.blackout?.median, to: cell.blackout?.median)
+                baseGuestSamples: old.guestBlackoutSamples, baselineMatrix: base.name, label: label, threshold: threshold,
+                absoluteThreshold: absoluteThreshold, sensitivity: sensitivity)
+            // Judged on the guest clock: the medians shown are the guest clock's too.
+            let guest = judged?.clock == .guest
+            let baseMedian = guest ? judged?.baseMedian : old.blackout?.median
+            let newMedian = guest ? judged?.newMedian : cell.blackout?.median
+            let change = RegressionCheck.change(from: baseMedian, to: newMedian)
             comparisons.append(CellComparison(
                 scenario: cell.scenario, chain: cell.chain, baseVerdict: old.verdict, newVerdict: cell.verdict,
-                baseFailureClass: old.failureClass, newFailureClass: cell.failureClass, baseMedian: old.blackout?.median,
-                newMedian: cell.blackout?.median, change: change.map { $0 * 100 }, regressions: regressions, blackoutChange: judged,
-                note: note(old: old, new: cell, judged: judged, regressions: regressions)))
+                baseFailureClass: old.failureClass, newFailureClass: cell.failureClass, baseMedian: baseMedian,
+                newMedian: newMedian, change: change.map { $0 * 100 }, regressions: regressions, blackoutChange: judged,
+                clock: guest ? .guest : .host, note: note(old: old, new: cell, judged: judged, regressions: regressions)))
         }
         for cell in base.cells where seen.insert(key(cell)).inserted {
             comparisons.append(CellComparison(
@@ -66,7 +75,7 @@ public enum MatrixComparison {
 
     /// A table, one line per cell, then the regressions spelled out.
     public static func text(_ comparisons: [CellComparison]) -> String {
-        let header = ["CELL", "BASE", "NEW", "BASE MEDIAN", "NEW MEDIAN", "CHANGE", "NOTE"]
+        let header = ["CELL", "BASE", "NEW", "BASE MEDIAN", "NEW MEDIAN", "CLOCK", "CHANGE", "NOTE"]
         let rows = comparisons.map {
             [
                 $0.name,
@@ -74,6 +83,7 @@ public enum MatrixComparison {
                 RegressionCheck.verdictText($0.newVerdict, $0.newFailureClass),
                 RegressionCheck.milliseconds($0.baseMedian),
                 RegressionCheck.milliseconds($0.newMedian),
+                ($0.clock ?? .host).rawValue,
                 $0.blackoutChange?.interval != nil ? $0.blackoutChange!.changeText : $0.change.map { String(format: "%+.1f%%", $0) } ?? "-",
                 $0.note,
             ]
@@ -94,7 +104,7 @@ public enum MatrixComparison {
         lines.append("\(comparisons.count) cells: \(regressed.count) regressed, \(added) added, \(removed) removed")
         let judged = comparisons.filter { $0.blackoutChange != nil }
         if !judged.isEmpty {
-            lines.append("Blackouts (bootstrap interval of the ratio of medians and Mann–Whitney, disturbed repeats left out):")
+            lines.append("Blackouts (guest clock: the medians against the threshold; host clock: bootstrap interval of the ratio of medians and Mann–Whitney, disturbed repeats left out):")
             for comparison in judged { lines.append("  \(comparison.name): \(comparison.blackoutChange!.text)") }
         }
         if !regressed.isEmpty {

@@ -21,18 +21,24 @@ public enum RegressionCheck {
 
     /// The regressions and the blackout's judgement.
     /// `judgeDisturbed` keeps repeats taken under host contention in (`matrix --allow-contention`).
+    /// When both sides carry guest-clock blackouts (guest timing), those are judged instead:
+    /// deterministic, one repeat a side decides, against `threshold` or `absoluteThreshold`
+    /// (seconds) as given; contention leaves nothing out there.
     public static func judge(cell: MatrixCell, baseline: StoredCell?, baselineLabel: String?, threshold: Double,
-                             sensitivity: Double? = nil, judgeDisturbed: Bool = false) -> (regressions: [Regression], change: BlackoutChange?) {
+                             sensitivity: Double? = nil, judgeDisturbed: Bool = false,
+                             absoluteThreshold: Double? = nil) -> (regressions: [Regression], change: BlackoutChange?) {
         guard let baseline else { return ([], nil) }
         return judge(
             cell: cell, baseVerdict: baseline.verdict, baseFailureClass: baseline.failureClass,
-            baseSamples: baseline.cell.blackoutSamples, baselineMatrix: baseline.matrixRunId,
-            label: baselineLabel ?? baseline.matrixRunId, threshold: threshold, sensitivity: sensitivity, judgeDisturbed: judgeDisturbed)
+            baseSamples: baseline.cell.blackoutSamples, baseGuestSamples: baseline.cell.guestBlackoutSamples,
+            baselineMatrix: baseline.matrixRunId, label: baselineLabel ?? baseline.matrixRunId, threshold: threshold,
+            absoluteThreshold: absoluteThreshold, sensitivity: sensitivity, judgeDisturbed: judgeDisturbed)
     }
 
     static func judge(
         cell: MatrixCell, baseVerdict: Verdict, baseFailureClass: FailureClass?, baseSamples: [BlackoutSample],
-        baselineMatrix: String?, label: String, threshold: Double, sensitivity: Double?, judgeDisturbed: Bool = false
+        baseGuestSamples: [BlackoutSample] = [], baselineMatrix: String?, label: String, threshold: Double,
+        absoluteThreshold: Double? = nil, sensitivity: Double?, judgeDisturbed: Bool = false
     ) -> (regressions: [Regression], change: BlackoutChange?) {
         var found: [Regression] = []
         let worse = cell.verdict > baseVerdict
@@ -44,9 +50,25 @@ public enum RegressionCheck {
                 kind: .verdict, message: "verdict \(before) → \(after) since \(label)",
                 baselineMatrix: baselineMatrix, baselineValue: before, newValue: after))
         }
+        let newGuestSamples = cell.guestBlackoutSamples
+        if !baseGuestSamples.isEmpty, !newGuestSamples.isEmpty {
+            let limit: BlackoutThreshold = absoluteThreshold.map { .seconds($0) } ?? .fraction(threshold)
+            let judged = BlackoutChange(guestBase: baseGuestSamples, new: newGuestSamples, threshold: limit, sensitivity: sensitivity)
+            if judged.finding == .regressed, let baseMedian = judged.baseMedian, let newMedian = judged.newMedian {
+                found.append(Regression(
+                    kind: .blackout,
+                    message: "guest-clock blackout median \(guestMilliseconds(baseMedian)) → \(guestMilliseconds(newMedian)), \(judged.text), since \(label)",
+                    baselineMatrix: baselineMatrix, baselineValue: guestMilliseconds(baseMedian), newValue: guestMilliseconds(newMedian)))
+            }
+            return (found, judged)
+        }
         var baseSamples = baseSamples
         var newSamples = cell.blackoutSamples
         guard !baseSamples.isEmpty, !newSamples.isEmpty else { return (found, nil) }
+        var threshold = threshold
+        if let absoluteThreshold {
+            threshold = BlackoutThreshold.seconds(absoluteThreshold).fraction(of: SampleMath.median(baseSamples.map(\.total)))
+        }
         if judgeDisturbed {
             for index in baseSamples.indices { baseSamples[index].disturbed = false }
             for index in newSamples.indices { newSamples[index].disturbed = false }
@@ -66,7 +88,7 @@ public enum RegressionCheck {
     /// `summary.baseline`. `excluding` names this run when it is already recorded, so it is not
     /// its own baseline.
     public static func apply(to summary: inout MatrixSummary, store: HistoryStore, threshold: Double, sensitivity: Double? = nil,
-                             judgeDisturbed: Bool = false, excluding: String? = nil) throws {
+                             judgeDisturbed: Bool = false, excluding: String? = nil, absoluteThreshold: Double? = nil) throws {
         var sources: [String: Int] = [:]
         var without = 0
         for index in summary.cells.indices {
@@ -80,7 +102,7 @@ public enum RegressionCheck {
                 without += 1
             }
             let judged = judge(cell: cell, baseline: baseline, baselineLabel: baseline?.matrixRunId, threshold: threshold,
-                               sensitivity: sensitivity, judgeDisturbed: judgeDisturbed)
+                               sensitivity: sensitivity, judgeDisturbed: judgeDisturbed, absoluteThreshold: absoluteThreshold)
             summary.cells[index].regressions = judged.regressions
             summary.cells[index].blackoutChange = judged.change
         }
@@ -117,6 +139,11 @@ public enum RegressionCheck {
     static func milliseconds(_ seconds: Double?) -> String {
         guard let seconds else { return "-" }
         return String(format: "%.1f ms", seconds * 1000)
+    }
+
+    /// Guest-clock seconds, to the microsecond.
+    static func guestMilliseconds(_ seconds: Double) -> String {
+        String(format: "%.3f ms", seconds * 1000)
     }
 
     static func percent(_ fraction: Double) -> String {

@@ -155,6 +155,7 @@ public final class LibvirtMachine: VirtualMachine, @unchecked Sendable {
     }
 
     private func startBlocking() throws {
+        if let refusal = config.timing.refusal(on: .libvirt(uri: uri)) { throw HarnessError(.configRejected, refusal) }
         let begin = Self.monotonicNow()
         let action = ChildProcesses.shared.onInterrupt { [weak self] in self?.stop() }
         locked { interruptAction = action }

@@ -5,8 +5,8 @@ import HandoverImages
 /// The arm64 side of the QEMU backend (issue 20): qemu-system-aarch64's virt machine with
 /// direct kernel boot of an arm64 `Image`. The kernel console is the virt machine's single
 /// PL011 (ttyAMA0); QEMU 7.2's virt has no second UART, so the agent's channel is a virtio
-/// console (hvc0) on virtio-mmio, a tty like x86_64's ttyS1. Both are unix sockets the runner
-/// listens on, as on x86_64. KVM only runs an arm64 guest on an arm64 host; elsewhere TCG.
+/// console (hvc0) on virtio-mmio, a tty like x86_64's ttyS1. The console is a FIFO pair and the
+/// agent's channel a unix socket the runner listens on, as on x86_64. KVM only runs an arm64 guest on an arm64 host; elsewhere TCG.
 extension QemuCommand {
     public static func executable(for arch: Architecture) -> String { arch.qemuBinary }
 
@@ -15,19 +15,19 @@ extension QemuCommand {
     /// tell the difference).
     static let arm64TCGCPU = "max,pauth-impdef=on"
 
-    static func arm64Arguments(_ config: VMConfig, consoleSocket: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
-        [
+    static func arm64Arguments(_ config: VMConfig, consolePipe: URL, agentSocket: URL, qmpSocket: URL) -> [String] {
+        icountArguments(config) + [
             "-name", "handover",
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
             "-machine", "virt",
-            "-accel", config.accelerator == .kvm ? "kvm" : "tcg,thread=multi",
+            "-accel", accelArgument(config),
             "-cpu", config.accelerator == .kvm ? "host" : arm64TCGCPU,
-            "-smp", String(config.cpus),
+            "-smp", String(config.vcpus),
             "-m", "\(config.memoryMiB)M",
             "-kernel", config.kernel.path,
             "-initrd", config.initrd.path,
             "-append", config.cmdline,
-            "-chardev", "socket,id=console,path=\(consoleSocket.path)",
+            "-chardev", "pipe,id=console,path=\(consolePipe.path)",
             "-serial", "chardev:console",
             "-chardev", "socket,id=agent,path=\(agentSocket.path)",
             "-device", "virtio-serial-device",

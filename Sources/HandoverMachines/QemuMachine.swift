@@ -37,7 +37,7 @@ public final class QemuMachine: VirtualMachine {
     var qmpSocket: URL { directory.file("qmp.sock") }
 
     public var arguments: [String] {
-        QemuCommand.arguments(config, consoleSocket: directory.file("console.sock"),
+        QemuCommand.arguments(config, consolePipe: directory.file("console"),
                               agentSocket: directory.file("agent.sock"), qmpSocket: qmpSocket)
     }
 
@@ -59,12 +59,9 @@ public final class QemuMachine: VirtualMachine {
 
     /// Starts QEMU and waits until it has connected to both channels.
     public func start(connectTimeout: TimeInterval) async throws {
-        let consoleListener = try UnixListener(path: directory.file("console.sock"))
+        let consolePipe = try ConsolePipe(path: directory.file("console"))
         let agentListener = try UnixListener(path: directory.file("agent.sock"))
-        defer {
-            consoleListener.close()
-            agentListener.close()
-        }
+        defer { agentListener.close() }
         let recorder = try ChannelRecorder(consoleLog: consoleLog, transcript: transcript, events: events)
         self.recorder.withLock { $0 = recorder }
         try AtomicFile.write(QemuCommand.display(arguments, arch: config.arch) + "\n", to: directory.file("qemu-command"))
@@ -80,24 +77,24 @@ public final class QemuMachine: VirtualMachine {
         }
         state.withLock { $0.pid = pid }
 
-        // QEMU connects to the chardev sockets while it sets up, before the guest runs.
-        var console: SocketConnection?
+        // QEMU opens the console's FIFOs and connects to the agent's socket while it sets up,
+        // before the guest runs; the console chardev comes first on its command line.
         var agent: SocketConnection?
         let accepting = Date()
-        while console == nil || agent == nil {
+        while agent == nil {
             if Date().timeIntervalSince(accepting) > connectTimeout || state.withLock({ $0.exited }) {
                 stop()
                 let said = hostErrors.filter { !$0.isEmpty }.suffix(3).joined(separator: " | ")
-                throw HarnessError(.toolFailed, "QEMU did not connect to its console and agent sockets" + (said.isEmpty ? "" : "; QEMU said: \(said)"), tail: hostErrors)
+                throw HarnessError(.toolFailed, "QEMU did not connect to its agent socket" + (said.isEmpty ? "" : "; QEMU said: \(said)"), tail: hostErrors)
             }
-            if console == nil { console = consoleListener.accept(timeout: 0.05) }
-            if agent == nil { agent = agentListener.accept(timeout: 0.05) }
+            agent = agentListener.accept(timeout: 0.05)
         }
+        let console = consolePipe.reader()
         state.withLock {
             $0.console = console
             $0.agent = agent
         }
-        startReaders(console: console!, agent: agent!, recorder: recorder)
+        startReaders(console: console, agent: agent!, recorder: recorder)
     }
 
     private func runProcess(arguments: [String], launched: Mailbox<Result<pid_t, HarnessError>>) async {

@@ -48,6 +48,38 @@ package final class UnixListener: @unchecked Sendable {
     }
 }
 
+/// The console's FIFOs in the run directory, NAME.in and NAME.out: QEMU's pipe chardev opens
+/// both read-write, writes the console to NAME.out and never gets input on NAME.in. The runner
+/// holds NAME.out's read end, grown to what the host allows (1 MiB by default).
+package final class ConsolePipe {
+    let output: URL
+    private let fd: Int32
+    /// F_SETPIPE_SZ (linux/fcntl.h), which Glibc's module leaves out (it is _GNU_SOURCE only).
+    static let setPipeSize: Int32 = 1031
+
+    init(path: URL) throws {
+        let input = URL(fileURLWithPath: path.path + ".in")
+        output = URL(fileURLWithPath: path.path + ".out")
+        for fifo in [input, output] {
+            unlink(fifo.path)
+            guard mkfifo(fifo.path, 0o600) == 0 else { throw HarnessError(.io, "mkfifo \(fifo.path): \(String(cString: strerror(errno)))") }
+        }
+        // Non-blocking: no writer has opened it yet.
+        fd = open(output.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw HarnessError(.io, "cannot open \(output.path): \(String(cString: strerror(errno)))") }
+        if let text = try? String(contentsOfFile: "/proc/sys/fs/pipe-max-size", encoding: .utf8), let most = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            _ = fcntl(fd, Self.setPipeSize, most)
+        }
+    }
+
+    /// The read end, blocking from now on: call once QEMU has opened the FIFO (a blocking read
+    /// with no writer yet would end at once). It ends when QEMU, its only writer, exits.
+    func reader() -> SocketConnection {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return SocketConnection(fd: fd)
+    }
+}
+
 /// One connected stream socket: lines in, lines out.
 final class SocketConnection: @unchecked Sendable {
     let fd: Int32

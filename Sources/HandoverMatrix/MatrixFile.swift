@@ -44,9 +44,11 @@ public struct MatrixFile: Sendable, Equatable {
     public var regressionSensitivity: Double? = nil
     /// Boot the kernels after the first with initcall_debug (see `RunOptions.initcalls`).
     public var initcalls = false
+    /// The clock blackouts are judged on; nil: guest under TCG on the qemu backend, else host.
+    public var timing: Timing? = nil
 
     package static let keys = ["name", "images", "scenarios", "pairs", "chains", "repeats", "timeout", "jobs",
-                       "regression-threshold", "regression-sensitivity", "allow-unsupported", "accel", "cpus", "memory", "backends", "initcalls"]
+                       "regression-threshold", "regression-sensitivity", "allow-unsupported", "accel", "cpus", "memory", "backends", "initcalls", "timing"]
 
     public static func load(from url: URL) throws(InputError) -> MatrixFile {
         try parse(text: try YAMLValue.readText(url), file: url.path)
@@ -131,6 +133,14 @@ public struct MatrixFile: Sendable, Equatable {
                                 allowUnsupported: allowUnsupported, accelerator: accelerator, cpus: cpus, memoryMiB: memory)
         matrix.regressionSensitivity = sensitivity
         matrix.initcalls = try top["initcalls"]?.bool() ?? false
+        if let value = top["timing"] {
+            let text = try value.string()
+            guard let timing = Timing(rawValue: text) else {
+                throw value.error("expected \(Timing.allCases.map(\.rawValue).joined(separator: " or ")), found '\(text)'")
+            }
+            if let refusal = timing.refusal(under: .kvm), accelerator == "kvm" { throw value.error(refusal) }
+            matrix.timing = timing
+        }
         if let value = top["backends"] {
             var slots: [BackendSlot] = []
             for item in try value.list() {
@@ -158,6 +168,9 @@ public struct MatrixFile: Sendable, Equatable {
             guard !slots.isEmpty else { throw value.error("expected at least one backend") }
             if let duplicate = slots.map(\.backend.label).firstDuplicate { throw value.error("backend \(duplicate) is listed twice") }
             matrix.backends = slots
+        }
+        if let timing = matrix.timing, let refusal = matrix.backends.lazy.compactMap({ timing.refusal(on: $0.backend) }).first {
+            throw top["timing"]!.error(refusal)
         }
         if case .none = pairs, chains.isEmpty { throw top.owner.error("the matrix has no pairs and no chains: nothing would run") }
         return matrix

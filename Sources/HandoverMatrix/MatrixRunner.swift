@@ -100,6 +100,12 @@ public struct MatrixRunner: Sendable {
             let probe = matrix.images.compactMap { images[$0] }.first { ArchitectureCheck.crossAccelerator($0) == nil }
             (accel, reason) = try await chooseAccelerator(probeWith: probe ?? images[matrix.images[0]]!)
         }
+        if let timing = matrix.timing {
+            if let refusal = timing.refusal(under: accel) { throw InputError(file: matrix.file, keyPath: "timing", message: refusal) }
+            if let refusal = slots.lazy.compactMap({ timing.refusal(on: $0.backend) }).first {
+                throw InputError(file: matrix.file, keyPath: "timing", message: refusal)
+            }
+        }
         let placement = slots.map { "\($0.jobs) on \($0.backend.label)" }.joined(separator: ", ")
         progress.step("matrix \(plan.name): \(plan.cells.count) cells, \(plan.runs.count) runs, \(placement), under \(accel.rawValue) (\(reason))")
 
@@ -146,6 +152,7 @@ public struct MatrixRunner: Sendable {
                     queue = queue.dropFirst()
                     var options = baseOptions
                     options.backend = slots[slot].backend
+                    options.timing = matrix.timing ?? Timing.preferred(under: options.accelerator, on: options.backend)
                     if options.backend == .qemu {
                         options.blackoutGate = gate
                         options.cpuAffinity = tally.state.withLock { $0.freeCores.popLast() }
@@ -186,6 +193,9 @@ public struct MatrixRunner: Sendable {
         if let cross = ArchitectureCheck.crossAccelerator(image) {
             if matrix.accelerator == "kvm" { throw InputError(file: matrix.file, keyPath: "accel", message: "kvm: \(cross.1)") }
             return cross
+        }
+        if matrix.timing == .guest, matrix.accelerator == "auto" {
+            return (.tcg, "timing: guest: instruction counting (icount) exists only under TCG")
         }
         switch matrix.accelerator {
         case "kvm": return (.kvm, "asked for with accel: kvm")

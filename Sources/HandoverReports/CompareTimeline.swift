@@ -12,18 +12,27 @@ public enum CompareTimeline {
         public var new: Blackout
     }
 
+    /// Guest-clock timelines when both sides have them (guest timing), else the host clock's.
     public static func pairs(base: MatrixSummary, new: MatrixSummary) -> [Pair] {
         new.cells.compactMap { cell in
-            guard let old = base.cells.first(where: { $0.scenario == cell.scenario && $0.chain == cell.chain }),
-                  let a = old.medianTimelineRun?.blackoutDetail, let b = cell.medianTimelineRun?.blackoutDetail else { return nil }
+            guard let old = base.cells.first(where: { $0.scenario == cell.scenario && $0.chain == cell.chain }) else { return nil }
+            if let a = old.medianGuestTimeline, let b = cell.medianGuestTimeline { return Pair(name: cell.name + " (guest clock)", base: a, new: b) }
+            guard let a = old.medianTimelineRun?.blackoutDetail, let b = cell.medianTimelineRun?.blackoutDetail else { return nil }
             return Pair(name: cell.name, base: a, new: b)
         }
     }
 
-    /// Segments matched by name (the other initcalls whatever their count), in the new run's
-    /// order, then those only the base has.
+    /// Segments matched by kind (a label carries figures that differ between the sides, such
+    /// as the initramfs unpack time in the kernel boot's), by name only for the kinds a
+    /// timeline has several of (initcalls, the gaps between them), in the new run's order,
+    /// then those only the base has.
     static func rows(_ pair: Pair) -> [(name: String, base: Double?, new: Double?)] {
-        func key(_ segment: TimelineSegment) -> String { segment.kind == .otherInitcalls ? "other initcalls" : segment.name }
+        func key(_ segment: TimelineSegment) -> String {
+            switch segment.kind {
+            case .initcall, .between: "\(segment.kind.rawValue): \(segment.name)"
+            default: segment.kind.rawValue
+            }
+        }
         let old = pair.base.timeline, now = pair.new.timeline
         var rows = now.map { segment in (name: segment.name, base: old.first { key($0) == key(segment) }?.seconds, new: Optional(segment.seconds)) }
         for segment in old where !now.contains(where: { key($0) == key(segment) }) {

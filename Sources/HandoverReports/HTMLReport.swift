@@ -197,6 +197,11 @@ public enum HTMLReport {
                 + (stats.count > 1 ? String(format: " · CV %.1f%%", stats.coefficientOfVariation * 100) : "")
                 + " (\(stats.count) value\(stats.count == 1 ? "" : "s"))"
         }
+        if let stats = cell.guestBlackout {
+            blackout = "host clock: " + blackout
+                + String(format: "; guest clock (icount, virtual time): median %.3f ms · min %.3f ms · max %.3f ms · spread %.3f%%",
+                         stats.median * 1000, stats.min * 1000, stats.max * 1000, stats.spread * 100)
+        }
         if let stats = cell.vmBlackout {
             blackout += "; the VM's own: median \(ReportText.milliseconds(stats.median)) · min \(ReportText.milliseconds(stats.min)) · max \(ReportText.milliseconds(stats.max))"
         }

@@ -30,6 +30,7 @@ extension RunTracker {
         let accounted = shutdown + (kernelBoot ?? 0) + (agentStart ?? restoreStart) + restore
         var blackout = Blackout(total: total, shutdown: shutdown, kernelBoot: kernelBoot, agentStart: agentStart, restore: restore,
                                 unaccounted: total - accounted)
+        blackout.clock = .host
         if let kernelBoot, let runInit { blackout.printkClockLag = kernelBoot - runInit }
         if let started = hop.kexecStarted, started.seconds <= kernelZero {
             blackout.oldKernel = started.seconds - quiesce.seconds
@@ -51,11 +52,75 @@ extension RunTracker {
         return blackout
     }
 
+    /// The blackout on the guest's own clock (guest timing): the counter at quiesce → the
+    /// counter after the last retrieve, in virtual seconds. Every phase is on the guest's
+    /// clocks: each kernel's hello anchors the counter on that kernel's printk clock (a record
+    /// the agent wrote to /dev/kmsg right after reading the counter), so the old kernel's
+    /// printk time of "Starting new kernel" and the new kernel's of "Run /init" split it.
+    /// Without anchors (an older agent) each kernel's monotonic clock stands in for its printk
+    /// clock. The phases add up to the total by construction; what is checked is that none
+    /// comes out negative, which is what a counter reset by the kexec, or clocks placed wrongly,
+    /// would show. Nil when a reading is missing or the counter went backwards.
+    static func guestBlackout(of hop: Hop, oldHello: Hello?) -> Blackout? {
+        guard let quiesce = hop.quiesceCounter, let resumed = hop.resumedCounter, let restoreMicros = hop.resumed?.restoreMicros,
+              quiesce.hertz == resumed.hertz, resumed.ticks > quiesce.ticks else { return nil }
+        let hertz = Double(resumed.hertz ?? 1_000_000_000)
+        func seconds(_ ticks: UInt64) -> Double { Double(ticks) / hertz }
+        /// Where a kernel's printk clock reads zero, on the counter.
+        func zero(_ reading: CounterReading, anchor: CounterReading?) -> Double {
+            if let anchor, anchor.hertz == reading.hertz, let printk = anchor.printkMicros { return seconds(anchor.ticks) - Double(printk) / 1e6 }
+            return seconds(reading.ticks) - Double(reading.monotonicMicros) / 1e6
+        }
+        let oldZero = zero(quiesce, anchor: oldHello?.counter)
+        let newZero = zero(resumed, anchor: hop.hello?.counter)
+        let total = seconds(resumed.ticks) - seconds(quiesce.ticks)
+        let restore = Double(restoreMicros) / 1e6
+        // Quiesce → the new kernel's printk zero.
+        let shutdown = newZero - seconds(quiesce.ticks)
+        let restoreStart = seconds(resumed.ticks) - newZero - restore
+        var blackout = Blackout(total: total, shutdown: shutdown, restore: restore)
+        blackout.clock = .guest
+        var phases = [shutdown, restore]
+        if let started = hop.kexecStartedPrintk {
+            let oldKernel = started - (seconds(quiesce.ticks) - oldZero)
+            blackout.oldKernel = oldKernel
+            blackout.jump = shutdown - oldKernel
+            phases += [oldKernel, shutdown - oldKernel]
+        }
+        if let runInitMicros = hop.hello?.bootMarks[.runInit] {
+            let runInit = Double(runInitMicros) / 1e6
+            blackout.kernelBoot = runInit
+            blackout.agentStart = restoreStart - runInit
+            phases += [runInit, restoreStart - runInit]
+            if let hello = hop.hello, let recorded = hello.initcalls {
+                let initcalls = InitcallNames.load(hop.to)?.resolve(recorded) ?? recorded
+                blackout.kernelBootSteps = BootAttribution.steps(initcalls: initcalls, marks: hello.bootMarks, runInit: runInitMicros,
+                                                                 zero: 0, host: { Double($0) / 1e6 })
+            }
+        } else {
+            phases.append(restoreStart)
+        }
+        if let marks = hop.hello?.bootMarks, let start = marks[.unpackStart], let end = marks[.unpackEnd], end >= start {
+            blackout.initramfsUnpack = Double(end - start) / 1e6
+        }
+        let accounted = shutdown + (blackout.kernelBoot ?? 0) + (blackout.agentStart ?? restoreStart) + restore
+        blackout.unaccounted = total - accounted
+        let misplaced = phases.filter { $0 < 0 }.reduce(0) { $0 - $1 }
+        if total > 0 { blackout.attributedShare = max(0, 1 - (abs(total - accounted) + misplaced) / total) }
+        return blackout
+    }
+
+    /// The hello of the kernel a hop leaves.
+    func oldHello(ofHop index: Int) -> Hello? {
+        index == 0 ? hellos.first { $0.stage == 1 } : hops[index - 1].hello
+    }
+
     /// Compares what came back with what went in, hop by hop, and fills the result.
     package func conclude(into result: inout RunResult) {
         result.hellos = hellos
         result.steps = steps
         result.blackout = Self.blackout(of: hops[0])
+        if result.timing == .guest { result.guestBlackout = Self.guestBlackout(of: hops[0], oldHello: oldHello(ofHop: 0)) }
         let vm = vmResult()
         result.vm = vm
         result.contention = hops[0].contention
@@ -71,7 +136,8 @@ extension RunTracker {
             hopResults.append(HopResult(from: hop.from.recipe, to: hop.to.recipe, toRelease: hop.to.kernelRelease,
                                         blackout: Self.blackout(of: hop), objectsIntact: objects.filter(\.ok).count,
                                         objectsTotal: objects.count, checks: checks, vmBlackout: vm?.hops[index].blackout,
-                                        contention: hop.contention))
+                                        contention: hop.contention,
+                                        guestBlackout: result.timing == .guest ? Self.guestBlackout(of: hop, oldHello: oldHello(ofHop: index)) : nil))
         }
         result.hops = hopResults
         result.objects = firstMismatch?.objects ?? lastObjects

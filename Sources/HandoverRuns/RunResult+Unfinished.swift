@@ -15,6 +15,7 @@ extension RunResult {
             reason: "the run did not finish", prediction: HandoverPrediction(from: chain[0], to: chain[1]), startedAt: Date())
         result.via = chain.dropFirst().dropLast().map(ImageRef.init)
         result.backend = options.backend.label
+        result.timing = options.timing
         if options.initcalls { result.initcalls = true }
         if options.quietConsole { result.quietConsole = true }
         if scenario.devices != nil {

@@ -19,6 +19,8 @@ public struct RunOptions: Sendable {
     public var overallTimeout: TimeInterval?
     public var memoryMiB: Int?
     public var cpus = 2
+    /// Which clock the blackout is judged on; guest timing runs QEMU with icount and one vCPU.
+    public var timing: Timing = .host
     /// Keep the private run directory (sockets, initramfs, logs) after the run.
     public var keep = false
     /// Where console.log, transcript.jsonl and qemu-command are copied.
@@ -83,6 +85,10 @@ public struct RunSession: Sendable {
     public func run() async -> RunResult {
         var result = RunResult.unfinished(scenario, chain: chain, options: options)
         if ArchitectureCheck.refuse(scenario, chain: chain, options: options, into: &result) { return result }
+        if let refusal = options.timing.refusal(under: options.accelerator) ?? options.timing.refusal(on: options.backend) {
+            result.reason = refusal
+            return result
+        }
         do {
             try await execute(into: &result)
         } catch let error as HarnessError {
@@ -153,6 +159,7 @@ public struct RunSession: Sendable {
             config.topology = scenario.topology
             config.memoryMiB = memoryMiB
             config.cpus = options.cpus
+            config.timing = options.timing
             config.arch = from.arch
             return config
         }) { machine, _ in

@@ -11,17 +11,8 @@ public enum RunSummary {
         if let evidence = result.evidence { lines.append("  kernel said: \(evidence)") }
         lines.append("  from \(result.from.recipe): \(result.from.kernelRelease) (\(result.from.version)); to \(result.to.recipe): \(result.to.kernelRelease) (\(result.to.version))")
         lines.append("  accelerator: \(result.accelerator.rawValue) (\(result.acceleratorReason))")
-        if let blackout = result.blackout, blackout.shutdown == nil {
-            lines.append("  blackout: \(ms(blackout.total)) (quiesce to the new kernel's hello; shortest over the tests)")
-        } else if let blackout = result.blackout {
-            lines.append("  blackout: \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))")
-            if let old = blackout.oldKernel, let jump = blackout.jump {
-                lines.append("    shutdown = old kernel \(ms(old)) (quiesce to \"Starting new kernel\") + jump \(ms(jump)) (purgatory, decompression, early boot)")
-            }
-            if let unpack = blackout.initramfsUnpack { lines.append("    kernel boot includes unpacking the initramfs: \(ms(unpack)) (beside the initcalls)") }
-            for step in blackout.kernelBootSteps ?? [] { lines.append("    kernel boot: \(step.name) \(ms(step.seconds))") }
-            if let share = blackout.attributedShare { lines.append(String(format: "    attributed to named phases: %.1f%%", share * 100)) }
-        }
+        if let blackout = result.blackout { lines += blackoutLines(blackout, guestTimed: result.guestBlackout != nil) }
+        if let guest = result.guestBlackout { lines += blackoutLines(guest, guestTimed: true) }
         if let payload = result.payload, !payload.isEmpty {
             lines.append("  payload: " + payload.map { "stage \($0.stage) (\($0.kernel)) initramfs \(bytes($0.initramfsBytes))" }.joined(separator: ", "))
         }
@@ -58,6 +49,25 @@ public enum RunSummary {
         return lines.joined(separator: "\n")
     }
 
+    /// A blackout and its phases, saying which clock they are on (with guest timing the host
+    /// clock's figures are labelled too).
+    static func blackoutLines(_ blackout: Blackout, guestTimed: Bool) -> [String] {
+        let guest = blackout.measuredOn == .guest
+        let name = guest ? "blackout on the guest clock (icount, virtual time)" : guestTimed ? "blackout on the host clock" : "blackout"
+        let ms: (Double?) -> String = guest ? { fine($0) } : { Self.ms($0) }
+        guard blackout.shutdown != nil else {
+            return ["  \(name): \(ms(blackout.total)) (quiesce to the new kernel's hello; shortest over the tests)"]
+        }
+        var lines = ["  \(name): \(ms(blackout.total))  = shutdown \(ms(blackout.shutdown)) + kernel boot \(ms(blackout.kernelBoot)) + agent start \(ms(blackout.agentStart)) + restore \(ms(blackout.restore)) + unaccounted \(ms(blackout.unaccounted))"]
+        if let old = blackout.oldKernel, let jump = blackout.jump {
+            lines.append("    shutdown = old kernel \(ms(old)) (quiesce to \"Starting new kernel\") + jump \(ms(jump)) (purgatory, decompression, early boot)")
+        }
+        if let unpack = blackout.initramfsUnpack { lines.append("    kernel boot includes unpacking the initramfs: \(ms(unpack)) (beside the initcalls)") }
+        for step in blackout.kernelBootSteps ?? [] { lines.append("    kernel boot: \(step.name) \(ms(step.seconds))") }
+        if let share = blackout.attributedShare { lines.append(String(format: "    attributed to named phases: %.1f%%", share * 100)) }
+        return lines
+    }
+
     /// The guest's own story: its blackout and what it spent, its progress across the pause.
     static func vmLines(_ vm: VMResult) -> [String] {
         var lines: [String] = []
@@ -81,7 +91,13 @@ public enum RunSummary {
         let counts = Dictionary(grouping: repeated.runs, by: \.verdict).mapValues(\.count)
         lines.append("  verdicts: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", "))
         if let stats = repeated.blackout {
-            lines.append("  blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
+            lines.append("  blackout\(repeated.guestBlackout == nil ? "" : " on the host clock"): min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
+        }
+        if let stats = repeated.guestBlackout {
+            lines.append("  blackout on the guest clock (icount, virtual time): min \(fine(stats.min)), median \(fine(stats.median)), max \(fine(stats.max)), spread (max/min - 1) \(String(format: "%.3f%%", stats.spread * 100))")
+            for name in ["shutdown", "oldKernel", "jump", "kernelBoot", "initramfsUnpack", "agentStart", "restore", "unaccounted"] {
+                if let phase = repeated.guestPhases?[name] { lines.append("    \(name): median \(fine(phase.median)) (min \(fine(phase.min)), max \(fine(phase.max)))") }
+            }
         }
         let disturbed = repeated.runs.filter { $0.contention?.disturbed == true }.count
         if disturbed > 0 {
@@ -91,6 +107,7 @@ public enum RunSummary {
         if let stats = repeated.vmBlackout {
             lines.append("  VM blackout: min \(ms(stats.min)), median \(ms(stats.median)), p95 \(ms(stats.p95)), max \(ms(stats.max)), CV \(String(format: "%.1f%%", stats.coefficientOfVariation * 100))")
         }
+        if repeated.guestBlackout != nil { lines.append("  host clock phases:") }
         for name in ["shutdown", "oldKernel", "jump", "kernelBoot", "initramfsUnpack", "agentStart", "restore", "unaccounted"] {
             if let stats = repeated.phases[name] { lines.append("    \(name): median \(ms(stats.median)) (min \(ms(stats.min)), max \(ms(stats.max)))") }
         }
@@ -102,6 +119,12 @@ public enum RunSummary {
 
     static func bytes(_ count: Int) -> String {
         count >= 1 << 20 ? String(format: "%.1f MiB", Double(count) / 1048576) : String(format: "%.0f KiB", Double(count) / 1024)
+    }
+
+    /// Guest-clock seconds: reproducible to well under a millisecond, so shown to the microsecond.
+    static func fine(_ seconds: Double?) -> String {
+        guard let seconds else { return "?" }
+        return String(format: "%.3f ms", seconds * 1000)
     }
 
     static func ms(_ seconds: Double?) -> String {

@@ -31,9 +31,14 @@ package struct RunTracker {
         let to: KernelImage
         var quiesce: HostTime?
         var resumed: (time: HostTime, restoreMicros: Int, clockMicros: Int)?
+        /// The guest's counter right before reboot(KEXEC) and right after the last retrieve.
+        var quiesceCounter: CounterReading?
+        var resumedCounter: CounterReading?
         var hello: Hello?
         /// Host time of the old kernel's last words before it jumps ("Starting new kernel").
         var kexecStarted: HostTime?
+        /// The old kernel's printk time on that line.
+        var kexecStartedPrintk: Double?
         var newKernelSeen = false
         /// The new kernel's console lines' printk times against their arrival on the host.
         var consoleClock = ConsoleClock()
@@ -156,6 +161,12 @@ package struct RunTracker {
            KernelMessage.kexecStarting.isIn(line) {
             hops[current].kexecStarted = time
         }
+        // The printk time places the line on the guest's clock whichever channel the host read
+        // first: the console's line may come in before the agent's quiesce.
+        if hops[current].kexecStartedPrintk == nil, !hops[current].newKernelSeen, phase == .preserving || phase == .kexec,
+           KernelMessage.kexecStarting.isIn(line) {
+            hops[current].kexecStartedPrintk = ConsoleAnalysis.printkTime(line)
+        }
         guard let printk = ConsoleAnalysis.printkTime(line) else { return }
         if hops[current].quiesce != nil, !hops[current].newKernelSeen, printk + 0.5 < lastPrintk {
             hops[current].newKernelSeen = true
@@ -188,14 +199,16 @@ package struct RunTracker {
         case .fingerprints(let stage, let objects):
             received.insert(.fingerprints(stage: stage))
             if stage == 1 { before = objects } else if stage >= 2, stage - 2 < hops.count { hops[stage - 2].after = objects }
-        case .quiesce:
+        case .quiesce(let counter):
             received.insert(.quiesce(stage: current + 1))
             hops[current].quiesce = time
+            hops[current].quiesceCounter = counter
             hops[current].loadAtQuiesce = HostLoad.sample()
             phase = .kexec
-        case .resumed(_, let restoreMicros, let clock):
+        case .resumed(_, let restoreMicros, let clock, let counter):
             received.insert(.resumed(stage: current + 2))
             hops[current].resumed = (time, restoreMicros, clock)
+            hops[current].resumedCounter = counter
             hops[current].contention = hops[current].loadAtQuiesce.flatMap { HostLoad.contention(from: $0, to: HostLoad.sample()) }
             phase = .verifying
             reply(.verify(before))

@@ -3,6 +3,7 @@ import Foundation
 import HandoverCore
 import HandoverSupport
 import HandoverImages
+import HandoverMachines
 import HandoverRuns
 import HandoverBisect
 
@@ -40,6 +41,7 @@ struct BisectCommand: AsyncParsableCommand {
     @Option(help: "Runs per step.") var `repeat`: Int = 1
     @Flag(help: "Judge blackouts taken under host CPU contention like the others (each result records the pressure).") var allowContention = false
     @Option(help: "Results folder (default: results/<time>-bisect-<scenario>); the same folder continues a bisection.") var out: String?
+    @Option(help: "The clock blackouts are measured on: guest (icount, one vCPU; TCG only) or host. Default: guest under TCG on the qemu backend, else host.") var timing: Timing?
     @Option(help: "Guest memory in MiB (default: enough for the scenario).") var memory: Int?
     @Option(help: "Seconds to wait for the new kernel's agent after the kexec.") var kexecTimeout: Double = 120
 
@@ -77,6 +79,10 @@ struct BisectCommand: AsyncParsableCommand {
             try checkImageName(to, option: "--to")
             if !["kvm", "tcg", "auto"].contains(acceleratorOption.accel) {
                 throw BisectInputError(option: "--accel", "expected kvm, tcg or auto, got '\(acceleratorOption.accel)'")
+            }
+            if timing == .guest {
+                if let refusal = Timing.guest.refusal(on: backendOptions.value) { throw BisectInputError(option: "--timing", refusal) }
+                if acceleratorOption.accel == "kvm" { throw BisectInputError(option: "--timing", Timing.guest.refusal(under: .kvm)!) }
             }
             let builder = ImageBuilder(paths: global.paths, progress: global.progress)
 
@@ -133,9 +139,9 @@ struct BisectCommand: AsyncParsableCommand {
             runOptions.machines = Handover.machines
             let accelerator = acceleratorOption
             let global = self.global
-            let bisector = Bisector(
+            var bisector = Bisector(
                 scenario: parsed, request: request, candidates: candidates, side: side, options: runOptions,
-                accelerator: { image in try await accelerator.choose(image: image, global: global) },
+                accelerator: { [timing] image in try await accelerator.choose(image: image, global: global, timing: timing) },
                 folder: folder, progress: global.progress,
                 image: { [stepBuilder, recipeList, candidates] index, failedLog in
                     if let stepBuilder {
@@ -143,6 +149,7 @@ struct BisectCommand: AsyncParsableCommand {
                     }
                     return try await Self.recipeImage(recipeList[index], builder: builder)
                 })
+            bisector.timing = timing
             // A folder holding another bisection is refused here, before the first build.
             _ = try bisector.loadPrevious()
             if let stepBuilder {

@@ -10,12 +10,20 @@ struct AcceleratorOption: ParsableArguments {
     @Option(help: "kvm, tcg or auto (KVM only if a probe boot works here).")
     var accel: String = "auto"
 
-    func choose(image: KernelImage, global: GlobalOptions) async throws -> (Accelerator, String) {
+    /// With guest timing, auto means TCG without a probe: only TCG counts instructions.
+    func choose(image: KernelImage, global: GlobalOptions, timing: Timing? = nil) async throws -> (Accelerator, String) {
         // Another architecture than the host's (an arm64 image here): TCG, never a KVM probe.
         if let cross = ArchitectureCheck.crossAccelerator(image) {
             if accel == "kvm" { throw ValidationError("--accel kvm: \(cross.1)") }
             if accel != "tcg" && accel != "auto" { throw ValidationError("--accel takes kvm, tcg or auto, not '\(accel)'") }
             return cross
+        }
+        if timing == .guest {
+            switch accel {
+            case "kvm": throw ValidationError("--timing guest with --accel kvm: \(Timing.guest.refusal(under: .kvm)!)")
+            case "auto": return (.tcg, "--timing guest: instruction counting (icount) exists only under TCG")
+            default: break
+            }
         }
         switch accel {
         case "kvm": return (.kvm, "asked for with --accel kvm")
@@ -27,6 +35,8 @@ struct AcceleratorOption: ParsableArguments {
         }
     }
 }
+
+extension Timing: ExpressibleByArgument {}
 
 struct BackendOptions: ParsableArguments {
     @Option(help: "Where VMs run: qemu (started directly) or libvirt.")

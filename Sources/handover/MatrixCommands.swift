@@ -158,7 +158,7 @@ struct CompareCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The baseline: a results folder or a history id.") var base: String
     @Argument(help: "The new run.") var new: String
-    @Option(help: "Blackout growth flagged as a regression (fraction): the interval of the change must lie above it.") var threshold: Double = 0.10
+    @Option(help: "Blackout growth flagged as a regression: a fraction (0.10), a percentage (2%) or a time (20ms). On the host clock the interval of the change must lie above it (a time is taken as a fraction of the base median); on the guest clock (both sides guest-timed) the medians decide.") var threshold: String = "0.10"
     @Option(help: "The growth the report says how many repeats would catch (fraction; default twice the threshold).") var sensitivity: Double?
     @Option(help: "The history database.") var history: String?
     @Option(help: ArgumentHelp("Also write an HTML page with each cell's two blackout timelines side by side.", valueName: "file")) var html: String?
@@ -169,11 +169,19 @@ struct CompareCommand: AsyncParsableCommand {
             let store = FileManager.default.fileExists(atPath: path.path) ? try HistoryStore(path: path) : nil
             let a = try MatrixComparison.loadSummary(base, store: store)
             let b = try MatrixComparison.loadSummary(new, store: store)
-            guard threshold >= 0, threshold <= 100 else { throw ValidationError("--threshold takes a fraction such as 0.10 (at most 100, that is +10000%), found \(threshold)") }
-            if let sensitivity, sensitivity <= threshold {
+            let refusal = ValidationError("--threshold takes a fraction such as 0.10, a percentage such as 2% (at most 10000%) or a time such as 20ms, found '\(threshold)'")
+            guard let limit = BlackoutThreshold.parse(threshold) else { throw refusal }
+            var fraction = 0.10, absolute: Double?
+            switch limit {
+            case .fraction(let value):
+                guard value <= 100 else { throw refusal }
+                fraction = value
+            case .seconds(let value): absolute = value
+            }
+            if let sensitivity, absolute == nil, sensitivity <= fraction {
                 throw ValidationError("--sensitivity (\(sensitivity)) must be above --threshold (\(threshold))")
             }
-            let comparisons = MatrixComparison.compare(base: a, new: b, threshold: threshold, sensitivity: sensitivity)
+            let comparisons = MatrixComparison.compare(base: a, new: b, threshold: fraction, sensitivity: sensitivity, absoluteThreshold: absolute)
             let text = MatrixComparison.text(comparisons)
             let timelines = CompareTimeline.pairs(base: a, new: b)
             print(text)
@@ -198,6 +206,7 @@ enum MatrixText {
             var line = "  \(cell.verdict.rawValue.uppercased().padding(toLength: 11, withPad: " ", startingAt: 0)) \(cell.name)"
             if let failureClass = cell.failureClass { line += " [\(failureClass.rawValue)]" }
             if let stats = cell.blackout { line += String(format: "  blackout median %.0f ms over %d", stats.median * 1000, stats.count) }
+            if let stats = cell.guestBlackout { line += String(format: " (host clock); %.3f ms on the guest clock, spread %.3f%%", stats.median * 1000, stats.spread * 100) }
             lines.append(line)
             if cell.verdict != .pass { lines.append("      \(cell.reason)") }
             for regression in cell.regressions { lines.append("      REGRESSION: \(regression.message)") }

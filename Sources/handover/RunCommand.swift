@@ -3,6 +3,7 @@ import Foundation
 import HandoverCore
 import HandoverSupport
 import HandoverImages
+import HandoverMachines
 import HandoverResults
 import HandoverRuns
 
@@ -26,6 +27,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the new kernel's agent after the kexec.") var kexecTimeout: Double = 120
     @Flag(help: "Boot the kernels after the first with initcall_debug and split the blackout's kernel boot by initcall (read from /dev/kmsg, not the console).") var initcalls = false
     @Flag(help: "Boot every kernel with a quiet console (loglevel 4), to measure what the full console costs; the shutdown is then not split.") var quietConsole = false
+    @Option(help: "The clock the blackout is measured on: guest (QEMU counts instructions with -icount, one vCPU: reproducible whatever the host does; TCG only) or host (the runner's monotonic clock).") var timing: Timing = .host
     @Flag(help: "Keep the private run directory.") var keep = false
     @Flag(help: "Print the result JSON on stdout instead of the summary.") var json = false
 
@@ -44,6 +46,8 @@ struct RunCommand: AsyncParsableCommand {
             preflight.quietConsole = quietConsole
             try preflight.check()
             try global.requireOneArchitecture([from] + via + [to])
+            if let refusal = timing.refusal(on: backendOptions.value) { throw ValidationError("--timing guest: \(refusal)") }
+            if timing == .guest, acceleratorOption.accel == "kvm" { throw ValidationError("--timing guest with --accel kvm: \(Timing.guest.refusal(under: .kvm)!)") }
             let first = try await global.image(named: from)
             var middle: [KernelImage] = []
             for name in via { middle.append(try await global.image(named: name)) }
@@ -51,7 +55,7 @@ struct RunCommand: AsyncParsableCommand {
             let chain = [first] + middle + [second]
             // Refused before anything boots: kernels of two architectures.
             try ArchitectureCheck.sameArchitecture(chain)
-            let (accelerator, reason) = try await acceleratorOption.choose(image: first, global: global)
+            let (accelerator, reason) = try await acceleratorOption.choose(image: first, global: global, timing: timing)
             var options = RunOptions(accelerator: accelerator, acceleratorReason: reason)
             options.injections = injections
             options.memoryMiB = memory
@@ -61,6 +65,7 @@ struct RunCommand: AsyncParsableCommand {
             options.machines = Handover.machines
             options.initcalls = initcalls
             options.quietConsole = quietConsole
+            options.timing = timing
 
             let folder = URL(fileURLWithPath: out ?? ResultsFolder.defaultPath(scenario: parsed.name, from: first.recipe, to: second.recipe))
             try ResultsFolder.prepare(folder)
@@ -68,7 +73,7 @@ struct RunCommand: AsyncParsableCommand {
             for index in 1...self.repeat {
                 if self.repeat > 1 { options.artifacts = folder.appendingPathComponent(String(format: "run-%03d", index)) }
                 else { options.artifacts = folder }
-                global.progress.step("run \(index)/\(self.repeat): \(parsed.name) \(first.recipe) -> \(second.recipe) under \(accelerator.rawValue)")
+                global.progress.step("run \(index)/\(self.repeat): \(parsed.name) \(first.recipe) -> \(second.recipe) under \(accelerator.rawValue), \(timing.rawValue) timing")
                 let result = await ScenarioRunner.run(parsed, chain: chain, options: options, progress: global.progress)
                 ChildProcesses.shared.exitIfInterrupted()
                 runs.append(result)

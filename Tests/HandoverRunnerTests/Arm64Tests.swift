@@ -150,7 +150,7 @@ struct Arm64QemuCommandTests {
         var config = VMConfig(kernel: URL(fileURLWithPath: "/c/Image"), initrd: URL(fileURLWithPath: "/r/i.cpio"),
                               cmdline: QemuCommand.kernelCommandLine(stage: 1, arch: .arm64), accelerator: accelerator)
         config.arch = .arm64
-        return QemuCommand.arguments(config, consoleSocket: URL(fileURLWithPath: "/r/console.sock"),
+        return QemuCommand.arguments(config, consolePipe: URL(fileURLWithPath: "/r/console"),
                                      agentSocket: URL(fileURLWithPath: "/r/agent.sock"), qmpSocket: URL(fileURLWithPath: "/r/qmp.sock"))
     }
 
@@ -174,7 +174,7 @@ struct Arm64QemuCommandTests {
         let args = arguments()
         // One UART (the PL011) carries the console; the agent's socket is a virtconsole.
         #expect(values(args, "-serial") == ["chardev:console"])
-        #expect(values(args, "-chardev") == ["socket,id=console,path=/r/console.sock", "socket,id=agent,path=/r/agent.sock"])
+        #expect(values(args, "-chardev") == ["pipe,id=console,path=/r/console", "socket,id=agent,path=/r/agent.sock"])
         #expect(values(args, "-device") == ["virtio-serial-device", "virtconsole,chardev=agent,name=handover"])
         let cmdline = values(args, "-append")[0].split(separator: " ").map(String.init)
         #expect(cmdline.contains("console=ttyAMA0"))

@@ -133,7 +133,7 @@ struct TopologyTests {
     private func arguments(_ topology: Topology) -> [String] {
         var config = VMConfig(kernel: URL(fileURLWithPath: "/k"), initrd: URL(fileURLWithPath: "/i"), cmdline: "c", accelerator: .tcg)
         config.topology = topology
-        return QemuCommand.arguments(config, consoleSocket: URL(fileURLWithPath: "/c"), agentSocket: URL(fileURLWithPath: "/a"),
+        return QemuCommand.arguments(config, consolePipe: URL(fileURLWithPath: "/c"), agentSocket: URL(fileURLWithPath: "/a"),
                                      qmpSocket: URL(fileURLWithPath: "/q"))
     }
 

@@ -8,7 +8,7 @@ import Testing
 
 private let kernel = URL(fileURLWithPath: "/cache/images/linux-7.3/bzImage")
 private let initrd = URL(fileURLWithPath: "/runs/42/stage-1.cpio")
-private let consoleSocket = URL(fileURLWithPath: "/runs/42/console.sock")
+private let consolePipe = URL(fileURLWithPath: "/runs/42/console")
 private let agentSocket = URL(fileURLWithPath: "/runs/42/agent.sock")
 private let qmpSocket = URL(fileURLWithPath: "/runs/42/qmp.sock")
 
@@ -17,7 +17,7 @@ private func config(_ accelerator: Accelerator, cmdline: String = QemuCommand.ke
 }
 
 private func arguments(_ config: VMConfig) -> [String] {
-    QemuCommand.arguments(config, consoleSocket: consoleSocket, agentSocket: agentSocket, qmpSocket: qmpSocket)
+    QemuCommand.arguments(config, consolePipe: consolePipe, agentSocket: agentSocket, qmpSocket: qmpSocket)
 }
 
 /// Every value given after `flag`, in order.
@@ -85,9 +85,9 @@ private func options(_ value: String) -> [String: String] {
         let chardevs = values(args, "-chardev").map(options)
         #expect(chardevs.count == 2)
         let console = try #require(chardevs.first { $0["id"] == "console" })
-        #expect(console[""] == "socket")
-        #expect(console["path"] == consoleSocket.path)
-        #expect(console["server"] == nil, "the runner listens; QEMU connects")
+        // A FIFO pair (console.in, console.out): a megabyte of console before QEMU waits on it.
+        #expect(console[""] == "pipe")
+        #expect(console["path"] == consolePipe.path)
         let agent = try #require(chardevs.first { $0["id"] == "agent" })
         #expect(agent[""] == "socket")
         #expect(agent["path"] == agentSocket.path)

@@ -33,7 +33,7 @@ private struct GuestRun {
             (2.0, .vcpuStopped(GuestSample(stage: 1, counter: 4096, exits: 4, clock: 1_900_000))),
             (2.1, .vm(VMStageReport(stage: 1, backing: .memfd, ramBytes: 16 << 20, counterStart: 0, counterEnd: 4096, exits: 4, runMicros: 300_000,
                                     pausedRegisters: registers(counter: 4096)))),
-            (2.5, .quiesce),
+            (2.5, .quiesce(counter: nil)),
             (7.0, .resumed(retrieved: 2, microseconds: 1_000, clock: 2_500_000)),
             (7.5, .vcpuRunning(GuestSample(stage: 2, counter: 5120, exits: 1, clock: 3_000_000))),
             (7.6, .hello(hello(stage: 2, release: "7.3.4", number: 1))),

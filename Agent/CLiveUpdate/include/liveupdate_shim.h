@@ -35,6 +35,11 @@ unsigned int hv_reboot_cmd_power_off(void);
 
 int hv_mount(const char *source, const char *target, const char *type);
 
+/* The CPU's free-running counter: x86 rdtsc, arm64 CNTVCT_EL0 (after an isb, so it is not
+ * read early). Its frequency: arm64 CNTFRQ_EL0; 0 on x86, which declares none. */
+uint64_t hv_counter_ticks(void);
+uint64_t hv_counter_hertz(void);
+
 /* A 128-bit digest of a chunk. Each step is a bijection of the state for a fixed input
  * word, so any change confined to one 64-bit word always changes the digest; other changes
  * are caught with probability 1 - 2^-128. Not cryptographic: it detects corruption, not tampering. */

@@ -38,6 +38,8 @@ public struct MatrixRunRecord: Codable, Sendable, Equatable {
     public var blackoutDetail: Blackout? = nil
     /// The initramfs bytes of each stage.
     public var payload: [StagePayload]? = nil
+    /// With guest timing: the blackout and its phases on the guest's clock.
+    public var guestBlackout: Blackout? = nil
 
     package init(
         id: String,
@@ -171,6 +173,15 @@ public struct MatrixCell: Codable, Sendable, Equatable {
         let timed = runs.filter { $0.blackoutDetail != nil }.sorted { $0.blackoutDetail!.total < $1.blackoutDetail!.total }
         return timed.isEmpty ? nil : timed[(timed.count - 1) / 2]
     }
+
+    /// With guest timing: the guest-clock blackout of the run with the median one.
+    public var medianGuestTimeline: Blackout? {
+        let timed = runs.compactMap(\.guestBlackout).sorted { $0.total < $1.total }
+        return timed.isEmpty ? nil : timed[(timed.count - 1) / 2]
+    }
+
+    /// With guest timing: the guest-clock blackout over its runs.
+    public var guestBlackout: Statistics? { Statistics(runs.compactMap { $0.guestBlackout?.total }) }
 
     /// The median share of the blackout its runs attributed to named phases.
     public var attributedShare: Double? {

@@ -28,6 +28,7 @@ public enum MatrixSummaryBuilder {
                     consoleTail: result.consoleTail, vmBlackout: result.vm?.blackout, vmSeconds: result.vmSeconds,
                     setupSeconds: result.setup?.seconds, phases: result.blackout?.phaseSeconds, contention: result.contention,
                     blackoutDetail: result.blackout, payload: result.payload))
+                records[records.count - 1].guestBlackout = result.guestBlackout
             }
             guard !records.isEmpty else { continue }
             let worst = records.max { $0.verdict < $1.verdict }!

@@ -37,6 +37,8 @@ public struct HopResult: Codable, Sendable, Equatable {
     public var vmBlackout: Double?
     /// The host's CPU contention over this hop's blackout window.
     public var contention: HostContention? = nil
+    /// With guest timing: this hop's blackout on the guest's own clock.
+    public var guestBlackout: Blackout? = nil
 
     package init(
         from: String,
@@ -47,7 +49,8 @@ public struct HopResult: Codable, Sendable, Equatable {
         objectsTotal: Int,
         checks: [CheckResult],
         vmBlackout: Double? = nil,
-        contention: HostContention? = nil
+        contention: HostContention? = nil,
+        guestBlackout: Blackout? = nil
     ) {
         self.from = from
         self.to = to
@@ -58,6 +61,7 @@ public struct HopResult: Codable, Sendable, Equatable {
         self.checks = checks
         self.vmBlackout = vmBlackout
         self.contention = contention
+        self.guestBlackout = guestBlackout
     }
 }
 
@@ -131,6 +135,8 @@ public struct RunResult: Codable, Sendable {
     public var acceleratorReason: String
     /// Where the VM ran: "qemu" or "libvirt URI".
     public var backend: String = "qemu"
+    /// The clock the run was timed for; absent in results recorded before guest timing (host).
+    public var timing: Timing?
     public var verdict: Verdict
     public var failureClass: FailureClass?
     /// One sentence a person reads first.
@@ -142,8 +148,11 @@ public struct RunResult: Codable, Sendable {
     public var steps: [StepReport] = []
     public var objects: [ObjectResult] = []
     public var checks: [CheckResult] = []
-    /// The first hop's blackout; `hops` has each hop's.
+    /// The first hop's blackout on the host clock; `hops` has each hop's.
     public var blackout: Blackout?
+    /// With guest timing: the first hop's blackout on the guest's own clock (virtual seconds
+    /// under icount), beside the host-clock one.
+    public var guestBlackout: Blackout?
     /// A vm scenario's guest: its progress, checks and its own blackout per hop.
     public var vm: VMResult?
     /// The initramfs bytes of each stage.
@@ -180,7 +189,8 @@ public struct RunResult: Codable, Sendable {
         if let failureClass { text += " (\(failureClass.rawValue))" }
         let path = ([from] + via + [to]).map { "\($0.recipe) \($0.kernelRelease)" }.joined(separator: " -> ")
         text += " \(scenario): \(path) under \(accelerator.rawValue)"
-        if let blackout { text += String(format: ", blackout %.3f s", blackout.total) }
+        if let blackout { text += String(format: ", blackout %.3f s (host clock)", blackout.total) }
+        if let guestBlackout { text += String(format: ", %.4f s (guest clock)", guestBlackout.total) }
         if let vmBlackout = vm?.blackout { text += String(format: ", VM blackout %.3f s", vmBlackout) }
         return text
     }
@@ -278,6 +288,9 @@ public struct RepeatedRunResult: Codable, Sendable {
     public var phases: [String: Statistics]
     /// A vm scenario's own blackout (the guest's last exit before the pause to its first after).
     public var vmBlackout: Statistics?
+    /// With guest timing: the blackout and its phases on the guest's clock.
+    public var guestBlackout: Statistics?
+    public var guestPhases: [String: Statistics]?
 
     public init(runs: [RunResult]) {
         let first = runs[0]
@@ -289,6 +302,14 @@ public struct RepeatedRunResult: Codable, Sendable {
         self.runs = runs
         let blackouts = runs.compactMap(\.blackout)
         blackout = Statistics(blackouts.map(\.total))
+        phases = Self.phaseStatistics(blackouts)
+        vmBlackout = Statistics(runs.compactMap { $0.vm?.blackout })
+        let guest = runs.compactMap(\.guestBlackout)
+        guestBlackout = Statistics(guest.map(\.total))
+        guestPhases = guest.isEmpty ? nil : Self.phaseStatistics(guest)
+    }
+
+    static func phaseStatistics(_ blackouts: [Blackout]) -> [String: Statistics] {
         var phases: [String: Statistics] = [:]
         let named: [(String, KeyPath<Blackout, Double?>)] = [
             ("shutdown", \.shutdown), ("kernelBoot", \.kernelBoot), ("agentStart", \.agentStart),
@@ -298,7 +319,6 @@ public struct RepeatedRunResult: Codable, Sendable {
         for (name, path) in named {
             if let stats = Statistics(blackouts.compactMap { $0[keyPath: path] }) { phases[name] = stats }
         }
-        self.phases = phases
-        vmBlackout = Statistics(runs.compactMap { $0.vm?.blackout })
+        return phases
     }
 }

@@ -64,6 +64,14 @@ public struct BlackoutChange: Codable, Sendable, Equatable {
     /// Repeats per side the sensitivity needs at 90% power, from `cv`.
     public var repeatsNeeded: Int?
     public var phases: [PhaseChange]
+    /// The clock the totals are on; nil: the host's (judgements made before guest timing).
+    public var clock: BlackoutClock? = nil
+    /// A guest-clock judgement against a time rather than a fraction.
+    public var thresholdSeconds: Double? = nil
+    /// A guest-clock judgement: repeats taken under host contention, kept.
+    public var disturbedKept: Int? = nil
+    /// A guest-clock judgement: the larger side's max / min - 1.
+    public var spread: Double? = nil
 
     public init(base: [BlackoutSample], new: [BlackoutSample], threshold: Double, sensitivity: Double? = nil,
                 seed: UInt64 = SeededGenerator.reportSeed) {
@@ -150,6 +158,7 @@ public struct BlackoutChange: Codable, Sendable, Equatable {
 
     /// One paragraph a person reads: what changed, how sure, why, and what was used.
     public var text: String {
+        if clock == .guest { return guestText }
         var parts: [String] = []
         switch finding {
         case .notJudged:

@@ -6,7 +6,7 @@ extension Blackout {
     public var phaseSeconds: [String: Double] {
         var phases: [String: Double] = [:]
         for child in Mirror(reflecting: self).children {
-            guard let label = child.label, label != "total", label != "attributedShare", label != "printkClockLag" else { continue }
+            guard let label = child.label, label != "total", label != "attributedShare", label != "printkClockLag", label != "clock" else { continue }
             if let value = child.value as? Double { phases[label] = value }
             if let value = child.value as? Double?, let value { phases[label] = value }
         }
@@ -30,6 +30,16 @@ extension MatrixCell {
     public var blackoutSamples: [BlackoutSample] {
         runs.compactMap { run in
             run.blackout.map { BlackoutSample(total: $0, phases: run.phases ?? [:], disturbed: run.contention?.disturbed ?? false) }
+        }
+    }
+}
+
+extension MatrixCell {
+    /// The guest-clock blackouts of its runs (guest timing). Contention is kept on each sample
+    /// but does not leave it out: the host cannot move virtual time.
+    public var guestBlackoutSamples: [BlackoutSample] {
+        runs.compactMap { run in
+            run.guestBlackout.map { BlackoutSample(total: $0.total, phases: $0.phaseSeconds, disturbed: run.contention?.disturbed ?? false) }
         }
     }
 }
