@@ -20,8 +20,9 @@ public struct BisectWorkspace: Sendable {
 
     public init(tree: URL, recipe: Recipe, paths: CachePaths) throws {
         self.tree = tree
-        root = paths.root.appendingPathComponent("bisect").appendingPathComponent(try Self.slug(tree: tree, recipe: recipe))
-        build = IncrementalBuild.make(folder: source.appendingPathComponent(Self.buildFolderName), paths: paths)
+        let root = paths.root.appendingPathComponent("bisect").appendingPathComponent(try Self.slug(tree: tree, recipe: recipe))
+        self.root = root
+        build = IncrementalBuild.make(folder: root.appendingPathComponent("src").appendingPathComponent(Self.buildFolderName), paths: paths)
     }
 
     static let buildFolderName = ".handover-build"
