@@ -163,8 +163,34 @@ public struct MailFolders: Sendable, Equatable {
             // Drop the separator line itself: `patch` and `git am` read from the headers on.
             let body = bytes[start..<end]
             let afterSeparator = body.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? end
-            return Data(bytes[afterSeparator..<end])
+            var message = Array(bytes[afterSeparator..<end])
+            // The blank line before the next separator belongs to the mbox, not to the message.
+            if message.count >= 2, message[message.count - 1] == UInt8(ascii: "\n"), message[message.count - 2] == UInt8(ascii: "\n") {
+                message.removeLast()
+            }
+            return Data(unescapeFromLines(message))
         }
+    }
+
+    /// mboxrd writes a body line "From ..." as ">From ...", and ">From" as ">>From": one '>'
+    /// comes off each.
+    static func unescapeFromLines(_ bytes: [UInt8]) -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count)
+        var atLineStart = true
+        var index = 0
+        while index < bytes.count {
+            if atLineStart && bytes[index] == UInt8(ascii: ">") {
+                var probe = index
+                while probe < bytes.count && bytes[probe] == UInt8(ascii: ">") { probe += 1 }
+                if bytes[probe...].starts(with: Array("From ".utf8)) { index += 1 }
+            }
+            let byte = bytes[index]
+            result.append(byte)
+            atLineStart = byte == UInt8(ascii: "\n")
+            index += 1
+        }
+        return result
     }
 }
 

@@ -720,3 +720,15 @@ struct VMScenarioTests {
         #expect(scenario.objects.first { $0.name == "ram" }?.backing == .guestMemfd)
     }
 }
+
+@Suite("Handlers a scenario needs")
+struct HandlerNeedTests {
+    @Test func theRepositoryScenariosNeedWhatTheirSessionsHold() throws {
+        #expect(try loadReal("memfd-basic").handlerNeeds.isEmpty)
+        // vm-basic's RAM and vCPU state are memfds: memfd's handler is all it needs.
+        #expect(try loadReal("vm-basic").handlerNeeds.isEmpty)
+        #expect(try loadReal("vm-guest-memfd").handlerNeeds.map(\.abiFamily) == ["guest_memfd_luo", "kvm_vm_luo"])
+        #expect(try loadReal("vm-guest-memfd").handlerNeeds.allSatisfy { $0.configOption == "LIVEUPDATE_GUEST_MEMFD" })
+        #expect(try loadReal("iommufd-basic").handlerNeeds.map(\.abiFamily) == ["iommufd", "vfio-pci"])
+    }
+}

@@ -197,6 +197,13 @@ struct PostedSeriesTests {
         #expect(fromMbox.patches.allSatisfy { $0.message.source == mboxFile })
     }
 
+    @Test func mboxrdEscapesAreUndone() {
+        let mbox = "From a@b Mon Nov  2 10:00:00 2026\nMessage-ID: <m1@b>\nSubject: one\n\n>From here\n>>From there\n> quoted\n\nFrom a@b Mon Nov  2 10:00:01 2026\nMessage-ID: <m2@b>\nSubject: two\n\nbody\n"
+        let messages = MailFolders.splitMbox(Data(mbox.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        #expect(messages == ["Message-ID: <m1@b>\nSubject: one\n\nFrom here\n>From there\n> quoted\n",
+                             "Message-ID: <m2@b>\nSubject: two\n\nbody\n"])
+    }
+
     @Test func foldersFromTheEnvironment() {
         let folders = MailFolders.fromEnvironment(["HANDOVER_MAIL": "../shared/series::/var/mail/lkml"], currentDirectory: "/work/pkg")
         #expect(folders.entries.map(\.path) == ["/work/shared/series", "/var/mail/lkml"])
