@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build
 .build/debug/handover image build linux-7.2 linux-7.3 linux-6.12 linux-7.3-luo-v6
+# The series kernels read the posted series from the mail folders in HANDOVER_MAIL; by default
+# the archive copy beside the checkout. Without it their build stops with an error that says so.
+if [ -z "${HANDOVER_MAIL:-}" ] && [ -d "$PWD/../shared/series" ]; then
+    export HANDOVER_MAIL="$PWD/../shared/series"
+fi
+.build/debug/handover image build linux-7.3-gmem linux-7.3-vfio
 # The arm64 pair (Tests/EndToEndTests/Arm64Tests.swift), cross-built: about 9 minutes each on two
 # idle cores with the cache cold, from the same unpacked sources as linux-7.2 and linux-7.3.
 .build/debug/handover image build linux-7.2-arm64 linux-7.3-arm64

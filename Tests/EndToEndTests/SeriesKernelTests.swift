@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+extension EndToEnd {
+/// vm-guest-memfd on linux-7.3-gmem, the kernel built from 7.3 and the posted guest_memfd
+/// preservation series (read from HANDOVER_MAIL), against itself and against mainline 7.3.
+@Suite("guest_memfd preservation on a kernel built from the posted series")
+struct SeriesKernelTests {
+    static let images = ["linux-7.3", "linux-7.3-gmem"]
+
+    func run(_ arguments: [String]) throws -> (E2E.Output, [String: Any], URL) {
+        try E2E.runScenario(arguments, images: Self.images)
+    }
+
+    func check(_ result: [String: Any], _ name: String) -> [String: Any]? {
+        (result["checks"] as? [[String: Any]] ?? []).first { $0["name"] as? String == name }
+    }
+
+    @Test("the series kernel carries its handlers and every series patch with how it applied")
+    func imageShowsTheSeries() throws {
+        try E2E.requirePrerequisites(images: Self.images)
+        let show = try E2E.run(["image", "show", "linux-7.3-gmem"])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stdout.contains("guest_memfd_luo_v1") && show.stdout.contains("kvm_vm_luo_v1"), "\(show.stdout)")
+        #expect(show.stdout.contains("series:         <cover.1780676742.git.tarunsahu@google.com> (10 patches)"), "\(show.stdout)")
+        let image = try E2E.json(try E2E.run(["image", "show", "linux-7.3-gmem", "--json"]).stdout)
+        let patches = try #require(image["patches"] as? [[String: Any]])
+        let series = patches.filter { $0["messageID"] != nil }
+        #expect(series.count == 10)
+        #expect(series.compactMap { $0["applied"] as? String }.filter { $0 == "ported" }.count == 4)
+        #expect(patches.count == 14, "ten series patches and four port fixups")
+    }
+
+    @Test("vm-guest-memfd passes across linux-7.3-gmem -> linux-7.3-gmem: the VM rebuilt from the retrieved VM file and guest_memfd")
+    func passesOnTheSeriesKernel() throws {
+        let (output, result, out) = try run(["Scenarios/vm-guest-memfd.yaml", "--from", "linux-7.3-gmem", "--to", "linux-7.3-gmem"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 0, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "pass")
+        try VMTests().expectContinued(result, hops: 1)
+        let steps = E2E.steps(result)
+        for name in ["create-guest-memfd", "fill-guest-memfd", "vm-memory-slot", "vm-run", "vm-pause", "preserve-fd", "vm-verify-ram"] {
+            #expect(steps[name]?["ok"] as? Bool == true, "step \(name): \(steps[name] ?? [:])")
+        }
+        for name in ["retrieve-kvm-vm", "restored-vm-offers-guest-memfd", "finish-refused-while-vm-unretrieved", "finish-after-vm-retrieved"] {
+            #expect(check(result, name)?["passed"] as? Bool == true, "check \(name): \(check(result, name) ?? [:])")
+        }
+        let diff = try E2E.run(["image", "diff", "linux-7.3-gmem", "linux-7.3-gmem", "--scenario", "vm-guest-memfd"])
+        #expect(diff.status == 0 && diff.stdout.contains("handover possible"), "\(diff.stdout)")
+    }
+
+    @Test("vm-guest-memfd from linux-7.3 to the series kernel is unsupported, as image diff predicts")
+    func unsupportedFromMainline() throws {
+        let diff = try E2E.run(["image", "diff", "linux-7.3", "linux-7.3-gmem", "--scenario", "vm-guest-memfd"])
+        #expect(diff.status == 1 && diff.stdout.contains("unsupported"), "\(diff.stdout)")
+        let (output, result, out) = try run(["Scenarios/vm-guest-memfd.yaml", "--from", "linux-7.3", "--to", "linux-7.3-gmem"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 3, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "unsupported")
+        #expect(result["errno"] as? Int == 2)
+        #expect(E2E.steps(result)["preserve-fd"]?["errnoName"] as? String == "ENOENT")
+        #expect((result["prediction"] as? [String: Any])?["outcome"] as? String == "unsupported")
+    }
+
+    @Test("vm-guest-memfd from the series kernel back to linux-7.3 fails abi-incompatible, as image diff predicts")
+    func abiIncompatibleBackToMainline() throws {
+        let diff = try E2E.run(["image", "diff", "linux-7.3-gmem", "linux-7.3", "--scenario", "vm-guest-memfd"])
+        #expect(diff.status == 1 && diff.stdout.contains("handover impossible"), "\(diff.stdout)")
+        #expect(diff.stdout.contains("no handler for guest_memfd_luo_v1"), "\(diff.stdout)")
+        let (output, result, out) = try run(["Scenarios/vm-guest-memfd.yaml", "--from", "linux-7.3-gmem", "--to", "linux-7.3",
+                                             "--kexec-timeout", "120"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 1, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "fail")
+        #expect(result["failureClass"] as? String == "abi-incompatible", "\(result["reason"] ?? "")")
+        #expect((result["prediction"] as? [String: Any])?["outcome"] as? String == "incompatible")
+    }
+}
+}
