@@ -155,25 +155,29 @@ func describe(_ image: KernelImage) -> String {
     return lines.joined(separator: "\n")
 }
 
-/// `image show`'s patch lines: each series patch with its subject, Message-ID and how it went
-/// on, each of the recipe's own patches with its digest.
+/// `image show`'s patch lines: each series under its thread root, each series patch with how
+/// it went on, its subject and Message-ID, and the fixups that port it beneath it; then the
+/// recipe's other patches with their digests.
 func patchLines(_ patches: [KernelImage.PatchRecord]) -> [String] {
     var lines: [String] = []
     var currentSeries: String?
+    var portedNames: Set<String> = []
     for patch in patches {
-        let how = patch.applied.map { $0 == .ported ? "ported by \(patch.portedBy?.joined(separator: ", ") ?? "a fixup")" : $0.rawValue } ?? "applied"
+        let name = URL(fileURLWithPath: patch.file).lastPathComponent
+        let how = patch.applied?.rawValue ?? "applied"
         if let id = patch.messageID {
             if patch.series != currentSeries {
                 currentSeries = patch.series
                 let count = patches.filter { $0.series == patch.series }.count
                 lines.append("series:         \(patch.series ?? id) (\(count) patches)")
             }
-            var line = "  \(how.padding(toLength: max(5, how.count), withPad: " ", startingAt: 0))  \(patch.subject ?? "(no subject)")  \(id)"
-            if patch.applied != .ported, let fixups = patch.portedBy { line += "  + \(fixups.joined(separator: ", "))" }
-            lines.append(line)
+            lines.append("  \(how.padding(toLength: 7, withPad: " ", startingAt: 0))\(patch.subject ?? "(no subject)")  \(id)")
+            portedNames.formUnion(patch.portedBy ?? [])
+        } else if currentSeries != nil && portedNames.contains(name) {
+            lines.append("    + fixup \(name) (sha256 \(patch.sha256.prefix(12))), \(how)")
         } else {
             currentSeries = nil
-            lines.append("patch:          \(URL(fileURLWithPath: patch.file).lastPathComponent) (sha256 \(patch.sha256.prefix(12)))\(patch.applied.map { ", \($0.rawValue)" } ?? "")")
+            lines.append("patch:          \(name) (sha256 \(patch.sha256.prefix(12)))\(patch.applied.map { ", \($0.rawValue)" } ?? "")")
         }
     }
     return lines
