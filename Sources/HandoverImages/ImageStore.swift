@@ -170,6 +170,9 @@ public struct HandlerNeed: Sendable, Hashable {
         }
     }
 
+    /// Every handler a scenario can need.
+    public static var all: [HandlerNeed] { [of(.guestMemfd)!] + Handle.allCases.map(of) }
+
     public static func of(_ backing: Backing) -> HandlerNeed? {
         switch backing {
         case .memfd: nil

@@ -105,6 +105,14 @@ struct ImageCommand: AsyncParsableCommand {
                     print("  differs: \(difference.family): \(difference.from ?? "absent") -> \(difference.to ?? "absent")")
                 }
                 for reason in prediction.reasons { print("  because \(reason)") }
+                if scenario == nil {
+                    let lost = prediction.differences.filter { difference in
+                        difference.from != nil && difference.to == nil && HandlerNeed.all.contains { $0.abiFamily == difference.family }
+                    }
+                    for difference in lost {
+                        print("  note:    \(b.recipe) has no handler for \(difference.from!): a scenario that preserves it cannot hand over (see --scenario)")
+                    }
+                }
                 if prediction.outcome == .incompatible || prediction.outcome == .unsupported { throw ExitCode(1) }
             }
         }
