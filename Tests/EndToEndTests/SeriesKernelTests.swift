@@ -48,6 +48,20 @@ struct SeriesKernelTests {
         #expect(diff.status == 0 && diff.stdout.contains("handover possible"), "\(diff.stdout)")
     }
 
+    @Test("the series' own guest_memfd_preservation_test passes across linux-7.3-gmem -> linux-7.3-gmem under the selftest kind")
+    func seriesSelftestPasses() throws {
+        let (output, result, out) = try run(["Scenarios/guest-memfd-selftest.yaml", "--from", "linux-7.3-gmem", "--to", "linux-7.3-gmem"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 0, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "pass")
+        let outcome = try #require((result["selftests"] as? [[String: Any]])?.first)
+        #expect(outcome["test"] as? String == "kvm/guest_memfd_preservation_test")
+        let stages = try #require(outcome["stages"] as? [[String: Any]])
+        #expect(stages.map { $0["arguments"] as? [String] ?? ["?"] } == [[], ["--phase2"]])
+        #expect(stages.allSatisfy { $0["exitCode"] as? Int == 0 })
+        #expect((stages.last?["outputTail"] as? [String] ?? []).contains { $0.contains("All 5MB complex data verified intact") })
+    }
+
     @Test("vm-guest-memfd from linux-7.3 to the series kernel is unsupported, as image diff predicts")
     func unsupportedFromMainline() throws {
         let diff = try E2E.run(["image", "diff", "linux-7.3", "linux-7.3-gmem", "--scenario", "vm-guest-memfd"])

@@ -195,11 +195,31 @@ private struct ScenarioTestRNG {
             try Scenario.parse(text: "kind: selftest\ntests: []\nioctl-suite: false\n", file: "s.yaml")
         }
         #expect(empty.message.contains("nothing would run"))
+        let badFolder = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ntests: [{test: ../kvm/x, stage-1: [], stage-2: []}]\n", file: "s.yaml")
+        }
+        #expect(badFolder.keyPath == "tests[0].test" && badFolder.message.contains("FOLDER/NAME"))
+        let noStage = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ntests: [{test: kvm/x, stage-1: []}]\n", file: "s.yaml")
+        }
+        #expect(noStage.keyPath == "tests[0].stage-2" && noStage.message.contains("second kernel"))
+    }
+
+    @Test func aSeriesOwnSelftestTakesItsStageArguments() throws {
+        let scenario = try loadReal("guest-memfd-selftest")
+        let spec = try #require(scenario.selftests)
+        #expect(spec.tests == ["kvm/guest_memfd_preservation_test"])
+        #expect(spec.arguments("kvm/guest_memfd_preservation_test", stage: 1) == [])
+        #expect(spec.arguments("kvm/guest_memfd_preservation_test", stage: 2) == ["--phase2"])
+        #expect(spec.arguments("luo_kexec_simple", stage: 2) == ["-s", "2"])
+        #expect(Scenario.Selftests.folder(of: "kvm/guest_memfd_preservation_test")! == ("kvm", "guest_memfd_preservation_test"))
+        #expect(Scenario.Selftests.folder(of: "luo_kexec_simple") == nil)
+        #expect(!spec.ioctlSuite)
     }
 
     @Test func realScenariosAreAllCovered() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: scenariosFolder.path).filter { $0.hasSuffix(".yaml") }
-        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml", "iommufd-basic.yaml", "guest-memfd-basic.yaml", "vm-basic.yaml", "vm-guest-memfd.yaml", "memfd-minimal.yaml"])
+        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml", "iommufd-basic.yaml", "guest-memfd-basic.yaml", "vm-basic.yaml", "vm-guest-memfd.yaml", "memfd-minimal.yaml", "guest-memfd-selftest.yaml"])
         for file in files { _ = try Scenario.load(from: scenariosFolder.appendingPathComponent(file)) }
     }
 

@@ -20,6 +20,20 @@ public struct Scenario: Sendable, Equatable {
         public var ioctlSuite: Bool
         /// Seconds each program may run.
         public var timeout: Int
+        /// A test's arguments in stage 1 and stage 2 when they are not upstream's `-s 1` / `-s 2`
+        /// (a series' own test, `folder/name` from another selftests folder).
+        public var stageArguments: [String: [[String]]] = [:]
+
+        public func arguments(_ test: String, stage: Int) -> [String] {
+            stageArguments[test]?[stage - 1] ?? ["-s", String(stage)]
+        }
+
+        /// "kvm/guest_memfd_preservation_test" → ("kvm", "guest_memfd_preservation_test"); nil for
+        /// a test of tools/testing/selftests/liveupdate, named alone.
+        public static func folder(of test: String) -> (folder: String, name: String)? {
+            guard let slash = test.firstIndex(of: "/") else { return nil }
+            return (String(test[..<slash]), String(test[test.index(after: slash)...]))
+        }
     }
 
     public var name: String
@@ -127,10 +141,33 @@ extension Scenario {
     private static func parseSelftest(_ top: YAMLMapping, text: String, file: String) throws(InputError) -> Scenario {
         let name = try top["name"]?.nonEmptyString() ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var tests = Selftests.twoStage
+        var stageArguments: [String: [[String]]] = [:]
         if let value = top["tests"] {
-            tests = try value.stringList()
-            for (index, test) in tests.enumerated() where !Selftests.twoStage.contains(test) {
-                throw try value.list()[index].error("expected one of \(Selftests.twoStage.joined(separator: ", ")), found '\(test)'")
+            tests = []
+            for item in try value.list() {
+                if case .scalar = item.node {
+                    let test = try item.nonEmptyString()
+                    guard Selftests.twoStage.contains(test) else {
+                        throw item.error("expected one of \(Selftests.twoStage.joined(separator: ", ")), or {test: FOLDER/NAME, stage-1: [...], stage-2: [...]}, found '\(test)'")
+                    }
+                    tests.append(test)
+                    continue
+                }
+                let fields = try item.mapping(allowedKeys: ["test", "stage-1", "stage-2"])
+                let test = try fields.required("test", "FOLDER/NAME, a test of tools/testing/selftests/FOLDER").nonEmptyString()
+                guard test.range(of: #"^[a-z0-9_-]+/[A-Za-z0-9_-]+$"#, options: .regularExpression) != nil else {
+                    throw fields["test"]!.error("expected FOLDER/NAME (a test of tools/testing/selftests/FOLDER, such as kvm/guest_memfd_preservation_test), found '\(test)'")
+                }
+                var stages: [[String]] = []
+                for (key, what) in [("stage-1", "the first"), ("stage-2", "the second")] {
+                    var words: [String] = []
+                    for word in try fields.required(key, "the test's arguments in \(what) kernel (a list, may be empty)").list() {
+                        words.append(try word.string())
+                    }
+                    stages.append(words)
+                }
+                tests.append(test)
+                stageArguments[test] = stages
             }
             if let duplicate = tests.firstDuplicate { throw value.error("test '\(duplicate)' is listed twice") }
         }
@@ -140,7 +177,7 @@ extension Scenario {
         let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
         return Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: .selftest,
                         objects: [], sessions: [], chunkSize: 1 << 20, reset: [], checks: false,
-                        selftests: Selftests(tests: tests, ioctlSuite: ioctlSuite, timeout: timeout))
+                        selftests: Selftests(tests: tests, ioctlSuite: ioctlSuite, timeout: timeout, stageArguments: stageArguments))
     }
 
     private static func propertyList(_ value: YAMLValue) throws(InputError) -> [String] {

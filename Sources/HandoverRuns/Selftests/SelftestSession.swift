@@ -165,7 +165,7 @@ public struct SelftestSession: Sendable {
         do {
             try await withMachine(from, next: to, binaries: binaries, label: test, deadline: deadline) { driver in
                 _ = try await driver.hello(timeout: options.bootTimeout)
-                let first = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "1"], timeoutSeconds: testTimeout))
+                let first = try await driver.exec(ExecRequest(path: path, arguments: spec.arguments(test, stage: 1), timeoutSeconds: testTimeout))
                 outcome.stages.append(stage(first, kernel: from))
                 guard first.exitCode == 0 else {
                     let skipped = first.exitCode == Self.skipExit
@@ -177,7 +177,7 @@ public struct SelftestSession: Sendable {
                 }
                 let (quiesce, hello, helloTime) = try await driver.kexec(into: to.recipe, timeout: options.kexecTimeout)
                 outcome.blackout = helloTime.seconds - quiesce.seconds
-                let second = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "2"], timeoutSeconds: testTimeout))
+                let second = try await driver.exec(ExecRequest(path: path, arguments: spec.arguments(test, stage: 2), timeoutSeconds: testTimeout))
                 outcome.stages.append(stage(second, kernel: to))
                 if second.exitCode == 0 {
                     outcome.status = .pass
