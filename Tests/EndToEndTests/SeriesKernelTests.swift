@@ -88,5 +88,18 @@ struct SeriesKernelTests {
         #expect(result["failureClass"] as? String == "abi-incompatible", "\(result["reason"] ?? "")")
         #expect((result["prediction"] as? [String: Any])?["outcome"] as? String == "incompatible")
     }
+
+    @Test("a one-line bug in the guest_memfd restore (linux-7.3-gmem-buggy loses the last folio) fails at the lost page's guest-physical address")
+    func buggyRestoreFailsAtTheLostPage() throws {
+        let (output, result, out) = try E2E.runScenario(["Scenarios/vm-guest-memfd.yaml", "--from", "linux-7.3-gmem-buggy",
+                                                         "--to", "linux-7.3-gmem-buggy"], images: ["linux-7.3-gmem-buggy"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 1, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "fail")
+        #expect(result["failureClass"] as? String == "state-mismatch")
+        // 32 MiB of guest RAM at guest-physical 0: the last page starts at 0x1fff000.
+        let reason = result["reason"] as? String ?? ""
+        #expect(reason.contains("guest-physical 0x1fff"), "\(reason)")
+    }
 }
 }
