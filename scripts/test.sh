@@ -11,7 +11,7 @@ swift build
 if [ -z "${HANDOVER_MAIL:-}" ] && [ -d "$PWD/../shared/series" ]; then
     export HANDOVER_MAIL="$PWD/../shared/series"
 fi
-.build/debug/handover image build linux-7.3-gmem linux-7.3-vfio
+.build/debug/handover image build linux-7.3-gmem linux-7.3-gmem-buggy linux-7.3-vfio
 # The arm64 pair (Tests/EndToEndTests/Arm64Tests.swift), cross-built: about 9 minutes each on two
 # idle cores with the cache cold, from the same unpacked sources as linux-7.2 and linux-7.3.
 .build/debug/handover image build linux-7.2-arm64 linux-7.3-arm64
