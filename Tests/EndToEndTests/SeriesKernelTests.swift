@@ -101,5 +101,23 @@ struct SeriesKernelTests {
         let reason = result["reason"] as? String ?? ""
         #expect(reason.contains("guest-physical 0x1fff"), "\(reason)")
     }
+
+    @Test("iommufd-basic on linux-7.3-vfio: the PCI/VFIO series carries no iommufd handler, so unsupported at PRESERVE_FD, as predicted")
+    func iommufdOnTheVFIOKernelIsUnsupported() throws {
+        let diff = try E2E.run(["image", "diff", "linux-7.3-vfio", "linux-7.3-vfio", "--scenario", "iommufd-basic"])
+        #expect(diff.status == 1 && diff.stdout.contains("no handler for iommufd"), "\(diff.stdout)")
+        let show = try E2E.run(["image", "show", "linux-7.3-vfio"])
+        #expect(show.stdout.contains("pci-v2") && show.stdout.contains("vfio-pci-v1"), "\(show.stdout)")
+        let (output, result, out) = try E2E.runScenario(["Scenarios/iommufd-basic.yaml", "--from", "linux-7.3-vfio", "--to", "linux-7.3-vfio"],
+                                                        images: ["linux-7.3-vfio"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 3, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "unsupported")
+        #expect(result["errno"] as? Int == 2)
+        let steps = E2E.steps(result)
+        #expect(steps["bind-vfio-pci"]?["ok"] as? Bool == true)
+        #expect(steps["hwpt-set-preserve"]?["skipped"] as? Bool == true)
+        #expect(steps["preserve-fd"]?["errnoName"] as? String == "ENOENT")
+    }
 }
 }
