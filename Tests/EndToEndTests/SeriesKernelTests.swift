@@ -119,5 +119,23 @@ struct SeriesKernelTests {
         #expect(steps["hwpt-set-preserve"]?["skipped"] as? Bool == true)
         #expect(steps["preserve-fd"]?["errnoName"] as? String == "ENOENT")
     }
+
+    @Test("the VFIO series' own vfio_pci_liveupdate_kexec_test passes across linux-7.3-vfio with edu behind intel-iommu")
+    func vfioSeriesSelftestPasses() throws {
+        let (output, result, out) = try E2E.runScenario(["Scenarios/vfio-selftest.yaml", "--from", "linux-7.3-vfio", "--to", "linux-7.3-vfio"],
+                                                        images: ["linux-7.3-vfio"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 0, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "pass")
+        #expect((result["machine"] as? String)?.contains("intel-iommu") == true, "\(result["machine"] ?? "")")
+        let outcome = try #require((result["selftests"] as? [[String: Any]])?.first)
+        let stages = try #require(outcome["stages"] as? [[String: Any]])
+        #expect(stages.count == 2 && stages.allSatisfy { $0["exitCode"] as? Int == 0 })
+        let second = stages.last?["outputTail"] as? [String] ?? []
+        for line in ["Checking open(/dev/vfio/devices/vfio0) fails", "Finishing the session before retrieving the device (should fail)",
+                     "Retrieving the device FD from LUO", "Binding the device to an iommufd and setting it up", "Finishing the session"] {
+            #expect(second.contains(line), "\(line) not in \(second)")
+        }
+    }
 }
 }

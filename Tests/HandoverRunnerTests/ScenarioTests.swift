@@ -215,11 +215,27 @@ private struct ScenarioTestRNG {
         #expect(Scenario.Selftests.folder(of: "kvm/guest_memfd_preservation_test")! == ("kvm", "guest_memfd_preservation_test"))
         #expect(Scenario.Selftests.folder(of: "luo_kexec_simple") == nil)
         #expect(!spec.ioctlSuite)
+        #expect(scenario.topology == .plain)
+    }
+
+    @Test func aVFIOSelftestGetsItsDeviceBehindTheIOMMUAndItsMemory() throws {
+        let scenario = try loadReal("vfio-selftest")
+        #expect(scenario.topology == .iommu(.edu))
+        #expect(scenario.devices?.iommufd?.pciDevice == "1234:11e8")
+        #expect(scenario.devices?.iommufd?.mappings.isEmpty == true)
+        #expect(scenario.selftests?.memoryMiB == 3072)
+        #expect(scenario.handlerNeeds.isEmpty)
+        let plan = scenario.plan(hops: [], injections: [])
+        #expect(plan.devices?.iommufd?.pciDevice == "1234:11e8")
+        let badDevice = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ndevice: gpu\n", file: "s.yaml")
+        }
+        #expect(badDevice.keyPath == "device" && badDevice.message.contains("edu"))
     }
 
     @Test func realScenariosAreAllCovered() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: scenariosFolder.path).filter { $0.hasSuffix(".yaml") }
-        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml", "iommufd-basic.yaml", "guest-memfd-basic.yaml", "vm-basic.yaml", "vm-guest-memfd.yaml", "memfd-minimal.yaml", "guest-memfd-selftest.yaml"])
+        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml", "iommufd-basic.yaml", "guest-memfd-basic.yaml", "vm-basic.yaml", "vm-guest-memfd.yaml", "memfd-minimal.yaml", "guest-memfd-selftest.yaml", "vfio-selftest.yaml"])
         for file in files { _ = try Scenario.load(from: scenariosFolder.appendingPathComponent(file)) }
     }
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HandoverCore
 import HandoverSupport
+import HandoverMachines
 import HandoverResults
 
 /// A scenario from Scenarios/*.yaml: the objects to create, how they are grouped into
@@ -23,6 +24,8 @@ public struct Scenario: Sendable, Equatable {
         /// A test's arguments in stage 1 and stage 2 when they are not upstream's `-s 1` / `-s 2`
         /// (a series' own test, `folder/name` from another selftests folder).
         public var stageArguments: [String: [[String]]] = [:]
+        /// Guest memory in MiB the tests need (`memory:`), when more than the default 1 GiB.
+        public var memoryMiB: Int? = nil
 
         public func arguments(_ test: String, stage: Int) -> [String] {
             stageArguments[test]?[stage - 1] ?? ["-s", String(stage)]
@@ -74,7 +77,7 @@ extension Scenario {
     public static func parse(text: String, file: String) throws(InputError) -> Scenario {
         let root = try YAMLValue.load(file: file, text: text)
         let memfdKeys = ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks", "iommufd", "kvm", "vm"]
-        let selftestKeys = ["name", "description", "kind", "tests", "ioctl-suite", "timeout"]
+        let selftestKeys = ["name", "description", "kind", "tests", "ioctl-suite", "timeout", "device", "memory"]
         let peek = try root.mapping(allowedKeys: Array(Set(memfdKeys + selftestKeys)).sorted())
         if try peek["kind"]?.choice(Kind.self) == .selftest {
             return try parseSelftest(try root.mapping(allowedKeys: selftestKeys), text: text, file: file)
@@ -174,10 +177,16 @@ extension Scenario {
         let ioctlSuite = try top["ioctl-suite"]?.bool() ?? true
         guard !tests.isEmpty || ioctlSuite else { throw top.owner.error("no tests and no ioctl suite: nothing would run") }
         let timeout = try top["timeout"]?.int(in: 5...3600) ?? 180
+        // A PCI device behind the emulated IOMMU, which the agent hands to vfio-pci in the first
+        // kernel before any test runs (a VFIO test expects it bound).
+        let device = try top["device"]?.choice(AssignableDevice.self)
         let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
-        return Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: .selftest,
-                        objects: [], sessions: [], chunkSize: 1 << 20, reset: [], checks: false,
-                        selftests: Selftests(tests: tests, ioctlSuite: ioctlSuite, timeout: timeout, stageArguments: stageArguments))
+        var scenario = Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: .selftest,
+                                objects: [], sessions: [], chunkSize: 1 << 20, reset: [], checks: false,
+                                selftests: Selftests(tests: tests, ioctlSuite: ioctlSuite, timeout: timeout, stageArguments: stageArguments))
+        if let device { scenario.devices = DevicePlan(iommufd: IommufdSetup(pciDevice: device.pciID, mappings: [], hwptToken: 0)) }
+        if let memory = top["memory"] { scenario.selftests?.memoryMiB = try parseSize(memory, in: (256 << 20)...(64 << 30)) >> 20 }
+        return scenario
     }
 
     private static func propertyList(_ value: YAMLValue) throws(InputError) -> [String] {

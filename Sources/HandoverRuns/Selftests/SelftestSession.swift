@@ -108,7 +108,7 @@ public struct SelftestSession: Sendable {
     func initramfs(in directory: RunDirectory, binaries: SelftestBuilder.Binaries, next: KernelImage?) throws -> URL {
         let agent = try AgentBinary.locate(arch: from.arch)
         let hops = next.map { [Hop(kernel: "/" + Initramfs.Layout.nextKernel(1), initrd: "/" + Initramfs.Layout.nextInitrd(1),
-                                   cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: $0.cmdline + ["luo_stage=2"], arch: $0.arch),
+                                   cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: $0.cmdline + scenario.topology.kernelArguments + ["luo_stage=2"], arch: $0.arch),
                                    expectedRelease: $0.kernelRelease)] } ?? []
         var plan = scenario.plan(hops: hops, injections: [])
         plan.mode = .commands
@@ -138,10 +138,11 @@ public struct SelftestSession: Sendable {
         return try await session.run(configure: { directory in
             let initrd = try initramfs(in: directory, binaries: binaries, next: next)
             var config = VMConfig(kernel: kernel.bzImage, initrd: initrd,
-                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline, arch: kernel.arch),
+                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline + scenario.topology.kernelArguments, arch: kernel.arch),
                                   accelerator: options.accelerator)
+            config.topology = scenario.topology
             config.arch = kernel.arch
-            config.memoryMiB = options.memoryMiB ?? 1024
+            config.memoryMiB = options.memoryMiB ?? spec.memoryMiB ?? 1024
             config.cpus = options.cpus
             return config
         }) { machine, _ in
