@@ -192,7 +192,8 @@ public struct ImageBuilder: Sendable {
         try? fm.removeItem(at: destination)
         try fm.createDirectory(at: destination, withIntermediateDirectories: true)
         progress.step("\(recipe.name): copying \(base.path) to apply \(recipe.series.count) series and \(recipe.patches.count) patch(es)")
-        try await Shell.check("rsync", ["-a", "--exclude=.git", base.path + "/", destination.path + "/"])
+        // Not the other images' object folders (.handover-build-KEY) built inside the shared tree.
+        try await Shell.check("rsync", ["-a", "--exclude=.git", "--exclude=/.handover-build-*", base.path + "/", destination.path + "/"])
         var records: [KernelImage.PatchRecord] = []
         if !recipe.series.isEmpty {
             do {
