@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # x86_64 images, then the arm64 pair (Tests/EndToEndTests/Arm64Tests.swift), cross-built from
 # the same unpacked sources as linux-7.2 and linux-7.3. Kernels of one source after the first
 # are served mostly by the compiler cache.
-x86_images=(linux-7.2 linux-7.3 linux-7.3-luo-v6 linux-6.12 linux-7.3-modules)
+x86_images=(linux-7.2 linux-7.3 linux-7.3-luo-v6 linux-6.12 linux-7.3-modules linux-7.3-gmem linux-7.3-gmem-buggy linux-7.3-vfio)
 arm64_images=(linux-7.2-arm64 linux-7.3-arm64)
 
 parts=()
@@ -28,6 +28,12 @@ summary() {
   scripts/libvirt-daemons.sh stop >/dev/null 2>&1 || true
 }
 trap summary EXIT
+
+# The series kernels read the posted series from the mail folders in HANDOVER_MAIL; by default
+# the archive copy beside the checkout. Without it their build stops with an error that says so.
+if [ -z "${HANDOVER_MAIL:-}" ] && [ -d "$PWD/../shared/series" ]; then
+    export HANDOVER_MAIL="$PWD/../shared/series"
+fi
 
 part setup scripts/setup.sh
 part "import check" scripts/check-imports.py

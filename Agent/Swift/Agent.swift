@@ -135,7 +135,12 @@ enum AgentMain {
         port.send(.hello(agent.hello(cmdline: cmdline, startedAt: startedAt)))
         if plan?.injections.contains(.garbage(stage: stage)) == true { port.sendGarbage() }
 
-        guard let plan, plan.mode == .objects else { agent.serve(restored: nil) }
+        guard let plan, plan.mode == .objects else {
+            // A selftest with a device: every kernel hands it to vfio-pci before a test runs (the
+            // VFIO tests find the device through its vfio-pci cdev, in the second kernel too).
+            if let setup = plan?.devices?.iommufd { agent.bindForCommands(setup) }
+            agent.serve(restored: nil)
+        }
         // Stage 1: the runner says when to begin, so it is listening before anything is timed.
         while let command = port.nextCommand() {
             if command == .start { break }

@@ -18,9 +18,9 @@ public struct ABIStrings: Codable, Sendable, Equatable {
 
     public var sortedValues: [String] { Array(Set(byMacro.values)).sorted() }
 
-    /// "memfd-v2" → "memfd"; "reserve-mem-v1" → "reserve-mem".
+    /// "memfd-v2" → "memfd"; "reserve-mem-v1" → "reserve-mem"; "kvm_vm_luo_v1" → "kvm_vm_luo".
     public static func family(of value: String) -> String {
-        if let range = value.range(of: #"-v[0-9]+$"#, options: .regularExpression) {
+        if let range = value.range(of: #"[-_]v[0-9]+$"#, options: .regularExpression) {
             return String(value[..<range.lowerBound])
         }
         return value

@@ -18,6 +18,9 @@ public struct ImageKeyInputs: Codable, Sendable, Equatable {
     /// Each patch's name and content digest, in order; absent (not empty) for unpatched recipes,
     /// so their keys stay what they were before patches existed.
     public var patches: [String]?
+    /// Each posted series patch's Message-ID and the digest of its message, in the order they
+    /// apply; absent for recipes without series, so their keys stay what they were.
+    public var series: [String]?
     /// The architecture, only when it is not x86_64 (absent, not "x86_64", for x86_64 images,
     /// so their keys stay what they were before architectures existed).
     public var arch: String?
@@ -25,7 +28,8 @@ public struct ImageKeyInputs: Codable, Sendable, Equatable {
     public var modules: String?
 
     public init(source: String, baseConfig: String, fragments: [String], compiler: String, cmdline: [String], patches: [String]? = nil,
-                arch: Architecture = .default, modules: String? = nil) {
+                series: [String]? = nil, arch: Architecture = .default, modules: String? = nil) {
+        self.series = series
         self.source = source
         self.baseConfig = baseConfig
         self.fragments = fragments

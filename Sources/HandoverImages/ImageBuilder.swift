@@ -6,6 +6,8 @@ import HandoverSupport
 public struct ImageBuilder: Sendable {
     public let paths: CachePaths
     public let progress: ProgressReporter
+    /// Where recipes' series are looked up (`HANDOVER_MAIL`).
+    public var mail: MailFolders = .fromEnvironment()
     public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     public init(paths: CachePaths, progress: ProgressReporter) {
@@ -31,9 +33,10 @@ public struct ImageBuilder: Sendable {
         let compiler: String
         if recipe.source.isPrebuilt { compiler = "prebuilt" } else { compiler = try await Self.compilerVersion(recipe.arch) }
         let patches = try recipe.patches.map { "\($0.lastPathComponent):\(try Digest.sha256(file: $0))" }
+        let series = try recipe.postedSeries(in: mail).flatMap(\.keyParts)
         return ImageKeyInputs(source: source.identity, baseConfig: base, fragments: fragments, compiler: compiler,
-                              cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches, arch: recipe.arch,
-                              modules: recipe.modules?.keyText)
+                              cmdline: recipe.cmdline, patches: patches.isEmpty ? nil : patches,
+                              series: series.isEmpty ? nil : series, arch: recipe.arch, modules: recipe.modules?.keyText)
     }
 
     static func compilerVersion(_ arch: Architecture = .default) async throws -> String {
@@ -118,7 +121,7 @@ public struct ImageBuilder: Sendable {
                 tree = path
             } else { fatalError("unreachable") }
             var records: [KernelImage.PatchRecord] = []
-            if !recipe.patches.isEmpty {
+            if !recipe.patches.isEmpty || !recipe.series.isEmpty {
                 (tree, records) = try await patchedTree(recipe, base: tree, key: inputs.key)
             }
             image = try await compile(recipe, tree: tree, inputs: inputs, source: source, staging: staging)
@@ -191,9 +194,20 @@ public struct ImageBuilder: Sendable {
         }
         try? fm.removeItem(at: destination)
         try fm.createDirectory(at: destination, withIntermediateDirectories: true)
-        progress.step("\(recipe.name): copying \(base.path) to apply \(recipe.patches.count) patch(es)")
-        try await Shell.check("rsync", ["-a", "--exclude=.git", base.path + "/", destination.path + "/"])
+        progress.step("\(recipe.name): copying \(base.path) to apply \(recipe.series.count) series and \(recipe.patches.count) patch(es)")
+        // Not the other images' object folders (.handover-build-KEY) built inside the shared tree.
+        try await Shell.check("rsync", ["-a", "--exclude=.git", "--exclude=/.handover-build-*", base.path + "/", destination.path + "/"])
         var records: [KernelImage.PatchRecord] = []
+        if !recipe.series.isEmpty {
+            do {
+                records = try await applySeries(recipe, series: try recipe.postedSeries(in: mail), to: destination, base: base)
+            } catch {
+                try? fm.removeItem(at: destination)
+                throw error
+            }
+            try AtomicFile.write(try JSONEncoder().encode(records), to: done)
+            return (destination, records)
+        }
         for (index, patch) in recipe.patches.enumerated() {
             let output = try await Shell.capture("patch", ["-p1", "--forward", "--batch", "-d", destination.path, "-i", patch.path])
             let text = (output.stdout + output.stderr).trimmingCharacters(in: .whitespacesAndNewlines)

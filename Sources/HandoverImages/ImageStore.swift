@@ -1,4 +1,5 @@
 import Foundation
+import HandoverCore
 import HandoverSupport
 
 /// The images in the cache, by recipe name or key.
@@ -49,6 +50,8 @@ public struct HandoverPrediction: Codable, Sendable, Equatable {
     public enum Outcome: String, Codable, Sendable {
         case compatible
         case incompatible
+        /// The first kernel cannot preserve what the scenario needs (no handler for it).
+        case unsupported
         case unknown
     }
 
@@ -65,7 +68,9 @@ public struct HandoverPrediction: Codable, Sendable, Equatable {
     public var differences: [Difference]
     public var shared: [String]
 
-    public init(from: KernelImage, to: KernelImage) {
+    /// `needs`: the LUO file handlers the scenario's sessions need beyond memfd's (see
+    /// `HandlerNeed`); both kernels must have each, with the same format.
+    public init(from: KernelImage, to: KernelImage, needs: [HandlerNeed] = []) {
         self.from = from.recipe
         self.to = to.recipe
         var reasons: [String] = []
@@ -102,6 +107,24 @@ public struct HandoverPrediction: Codable, Sendable, Equatable {
                 reasons.append("\(difference.family) format differs: \(from.recipe) writes \(old), \(to.recipe) reads \(new)")
                 if outcome == .compatible { outcome = .incompatible }
             }
+            let lacking = needs.filter { !Self.has($0, from) }
+            if !lacking.isEmpty {
+                for need in lacking {
+                    reasons.append("\(from.recipe) (the first kernel) has no handler for \(need.what) (\(need.described)): it cannot preserve it")
+                }
+                if outcome == .compatible { outcome = .unsupported }
+            } else {
+                for need in needs {
+                    let written = a[need.abiFamily] ?? need.abiFamily
+                    if !Self.has(need, to) {
+                        reasons.append("\(to.recipe) (the second kernel) has no handler for \(written) (\(need.described)): it cannot take back the \(need.what)")
+                        outcome = .incompatible
+                    } else if a[need.abiFamily] != b[need.abiFamily] {
+                        reasons.append("\(need.what) format differs: \(from.recipe) writes \(written), \(to.recipe) reads \(b[need.abiFamily]!)")
+                        outcome = .incompatible
+                    }
+                }
+            }
         } else {
             reasons.append("ABI strings unknown for \(from.abi == nil ? from.recipe : to.recipe) (no source tree): cannot predict")
             if outcome == .compatible { outcome = .unknown }
@@ -110,5 +133,50 @@ public struct HandoverPrediction: Codable, Sendable, Equatable {
         self.reasons = reasons
         self.differences = differences
         self.shared = shared
+    }
+
+    /// Whether an image has a handler: its tree declares the format and, where the image
+    /// recorded its live update options, the option that builds the handler is on.
+    static func has(_ need: HandlerNeed, _ image: KernelImage) -> Bool {
+        guard image.abi?.byFamily[need.abiFamily] != nil else { return false }
+        guard let option = need.configOption, let enabled = image.capabilities.liveUpdateOptions else { return true }
+        return enabled.contains(option)
+    }
+}
+
+/// A LUO file handler a scenario needs besides memfd's: the files of a not-yet-merged series.
+public struct HandlerNeed: Sendable, Hashable {
+    /// What is preserved, for reasons ("guest_memfd", "KVM VM file").
+    public var what: String
+    /// The family of the handler's compatible string ("guest_memfd_luo" of guest_memfd_luo_v1).
+    public var abiFamily: String
+    /// The kernel option that builds the handler, when known.
+    public var configOption: String?
+
+    public init(what: String, abiFamily: String, configOption: String?) {
+        self.what = what
+        self.abiFamily = abiFamily
+        self.configOption = configOption
+    }
+
+    var described: String { abiFamily + (configOption.map { ", CONFIG_\($0)" } ?? "") }
+
+    public static func of(_ handle: Handle) -> HandlerNeed {
+        switch handle {
+        case .kvmVM: HandlerNeed(what: "KVM VM file", abiFamily: "kvm_vm_luo", configOption: "LIVEUPDATE_GUEST_MEMFD")
+        case .vfioDevice: HandlerNeed(what: "VFIO device cdev", abiFamily: "vfio-pci", configOption: "VFIO_PCI_LIVEUPDATE")
+        // The IOMMU series for a current base is not public; its option name is not known.
+        case .iommufd: HandlerNeed(what: "iommufd", abiFamily: "iommufd", configOption: nil)
+        }
+    }
+
+    /// Every handler a scenario can need.
+    public static var all: [HandlerNeed] { [of(.guestMemfd)!] + Handle.allCases.map(of) }
+
+    public static func of(_ backing: Backing) -> HandlerNeed? {
+        switch backing {
+        case .memfd: nil
+        case .guestMemfd: HandlerNeed(what: "guest_memfd", abiFamily: "guest_memfd_luo", configOption: "LIVEUPDATE_GUEST_MEMFD")
+        }
     }
 }

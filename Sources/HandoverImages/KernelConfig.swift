@@ -112,6 +112,9 @@ public struct Capabilities: Codable, Sendable, Equatable {
     public var liveUpdate: Bool
     public var memfdPreservation: Bool
     public var khoEnabledByDefault: Bool
+    /// The enabled options that build live update file handlers (LIVEUPDATE_*, *_LIVEUPDATE),
+    /// sorted; nil for images recorded before it was.
+    public var liveUpdateOptions: [String]?
 
     public init(config: KernelConfig) {
         kexecFile = config.isEnabled("KEXEC_FILE")
@@ -120,6 +123,9 @@ public struct Capabilities: Codable, Sendable, Equatable {
         liveUpdate = config.isEnabled("LIVEUPDATE")
         memfdPreservation = config.isEnabled("LIVEUPDATE_MEMFD")
         khoEnabledByDefault = config.isEnabled("KEXEC_HANDOVER_ENABLE_DEFAULT")
+        liveUpdateOptions = config.values.keys.filter { name in
+            (name.hasPrefix("LIVEUPDATE_") || name.hasSuffix("_LIVEUPDATE")) && config.isEnabled(name)
+        }.sorted()
     }
 
     /// kexec_file_load refuses a bzImage without RELOCATABLE (no XLF_CAN_BE_LOADED_ABOVE_4G).

@@ -45,9 +45,38 @@ public struct KernelImage: Codable, Sendable, Equatable {
 
     /// A patch applied to the tree before the build, and what `patch` said.
     public struct PatchRecord: Codable, Sendable, Equatable {
+        /// How a patch went onto the tree.
+        public enum Applied: String, Codable, Sendable {
+            case clean
+            /// `patch` needed fuzz (context lines that differ) for a hunk.
+            case fuzz
+            /// Some hunks did not apply; the project's port fixups (`portedBy`) stand in for them.
+            case ported
+        }
+
+        /// The patch file, or for a series patch the message file it was read from.
         public var file: String
         public var sha256: String
         public var output: String
+        /// Set for a posted series' patch: its subject, Message-ID and the series' thread root.
+        public var subject: String? = nil
+        public var messageID: String? = nil
+        public var series: String? = nil
+        public var applied: Applied? = nil
+        /// The recipe's fixups that port this series patch (their file names).
+        public var portedBy: [String]? = nil
+
+        package init(file: String, sha256: String, output: String, subject: String? = nil, messageID: String? = nil,
+                     series: String? = nil, applied: Applied? = nil, portedBy: [String]? = nil) {
+            self.file = file
+            self.sha256 = sha256
+            self.output = output
+            self.subject = subject
+            self.messageID = messageID
+            self.series = series
+            self.applied = applied
+            self.portedBy = portedBy
+        }
     }
 
     public var recipe: String

@@ -45,7 +45,12 @@ public struct Recipe: Sendable, Equatable {
     public var fragments: [URL]
     /// Extra words for the kernel command line this image boots with.
     public var cmdline: [String]
-    /// Patches (unified diffs or mbox files) applied in order with `patch -p1` to a copy of the tree.
+    /// Posted series, by the Message-ID of their thread root (see `PostedSeries`), applied in
+    /// order to a copy of the tree before `patches`.
+    public var series: [String] = []
+    /// Patches (unified diffs or mbox files) applied in order with `patch -p1` to a copy of the
+    /// tree: the project's own port fixups. One whose preamble says `Ports: <Message-ID>` is
+    /// applied right after that series patch, and stands in for the hunks of it that do not apply.
     public var patches: [URL] = []
     /// The architecture it is built for (`arch:`, x86_64 when absent).
     public var arch: Architecture = .default
@@ -53,7 +58,7 @@ public struct Recipe: Sendable, Equatable {
     /// are built.
     public var modules: ModuleSelection? = nil
 
-    public static let keys = ["description", "source", "config", "cmdline", "patches", "arch", "modules"]
+    public static let keys = ["description", "source", "config", "cmdline", "series", "patches", "arch", "modules"]
 
     package init(
         name: String,
@@ -63,9 +68,11 @@ public struct Recipe: Sendable, Equatable {
         base: BaseConfig,
         fragments: [URL],
         cmdline: [String],
+        series: [String] = [],
         patches: [URL] = [],
         arch: Architecture = .default
     ) {
+        self.series = series
         self.arch = arch
         self.name = name
         self.file = file
@@ -145,11 +152,24 @@ extension Recipe {
                 patches.append(url)
             }
         }
+        var series: [String] = []
+        if let list = top["series"] {
+            if source.isPrebuilt { throw list.error("a prebuilt image cannot carry a series; series apply to source trees") }
+            for item in try list.list() {
+                let text = try item.nonEmptyString()
+                guard PostedSeries.isMessageID(text) else {
+                    throw item.error("expected the Message-ID of a series' cover letter, such as <20260101000000.1-1-someone@example.org>, found '\(text)'")
+                }
+                let id = PostedSeries.normalizedID(text)
+                if series.contains(id) { throw item.error("the series \(id) is listed twice") }
+                series.append(id)
+            }
+        }
         if source.isPrebuilt, let config = top["config"] {
             throw config.error("a prebuilt image has its own .config (source.prebuilt.config); config does not apply")
         }
         var recipe = Recipe(name: name, file: file, description: description, source: source, base: base,
-                            fragments: fragments, cmdline: cmdline, patches: patches, arch: arch)
+                            fragments: fragments, cmdline: cmdline, series: series, patches: patches, arch: arch)
         if let value = top["modules"] {
             if case .prebuilt = source { throw value.error("a prebuilt image has no module tree to take modules from; build from a source or a package") }
             recipe.modules = try ModuleSelection.parse(value)

@@ -30,7 +30,7 @@ extension MatrixPlan {
                 if scenario.kind == .selftest && chain.count != 2 { continue }
                 cells.append(Cell(scenario: scenario.name, kind: scenario.kind.rawValue, scenarioFile: scenario.file, chain: chain,
                                   releases: kernels.map(\.kernelRelease), direction: direction(kernels),
-                                  prediction: HandoverPrediction(from: kernels[0], to: kernels[1]),
+                                  prediction: HandoverPrediction(from: kernels[0], to: kernels[1], needs: scenario.handlerNeeds),
                                   arch: kernels[0].arch == .default ? nil : kernels[0].arch.rawValue))
             }
         }

@@ -220,6 +220,7 @@ enum ReportData {
         switch prediction.outcome {
         case .compatible: return cell.verdict == .fail && cell.failureClass == .abiIncompatible
         case .incompatible: return cell.verdict == .pass
+        case .unsupported: return cell.verdict == .pass || cell.verdict == .fail
         case .unknown: return false
         }
     }

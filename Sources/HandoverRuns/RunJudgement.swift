@@ -202,7 +202,7 @@ extension RunTracker {
         switch check {
         case .newKernelRelease: .kexecLoadFailed
         case .finishNonzeroReserved, .finishSession, .retrieveAfterFinish, .finishRefusedBeforeHWPTReclaim, .finishAfterReclaim,
-             .finishRefusedWhileVMUnretrieved, .finishAfterVMRetrieved:
+             .finishAfterVMRetrieved:
             .finishFailed
         case .liveUpdateNumberIncremented, .retrieveUnknownToken, .retrieveTokenTwiceSameFile, .retrieveUnknownSession,
              .retrieveIommufdAndCdev, .vfioCdevBindsRestoredIommufd, .hwptRestore, .mappedMemfdSizeFrozen, .retrieveKVMVM,

@@ -12,7 +12,7 @@ extension RunResult {
             scenario: scenario.name, scenarioFile: scenario.file, scenarioDigest: scenario.digest,
             from: ImageRef(chain[0]), to: ImageRef(chain[chain.count - 1]), accelerator: options.accelerator,
             acceleratorReason: options.acceleratorReason, verdict: .error, failureClass: .infrastructure,
-            reason: "the run did not finish", prediction: HandoverPrediction(from: chain[0], to: chain[1]), startedAt: Date())
+            reason: "the run did not finish", prediction: HandoverPrediction(from: chain[0], to: chain[1], needs: scenario.handlerNeeds), startedAt: Date())
         result.via = chain.dropFirst().dropLast().map(ImageRef.init)
         result.backend = options.backend.label
         result.timing = options.timing

@@ -12,6 +12,13 @@ public enum Shell {
         public var stdout: String
         public var stderr: String
         public var succeeded: Bool { status.isSuccess }
+        /// The exit code, or 128 + the signal that ended the process.
+        public var exitCode: Int32 {
+            switch status {
+            case .exited(let code): Int32(code)
+            case .signaled(let signal): 128 + Int32(signal)
+            }
+        }
     }
 
     /// `name arguments…` bound to a new lifeline (see `Lifeline`): it dies with handover even

@@ -3,6 +3,7 @@ import Foundation
 import HandoverCore
 import HandoverSupport
 import HandoverImages
+import HandoverRuns
 
 struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -111,6 +112,7 @@ struct ImageCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The first kernel (recipe name, recipe file path or image key).") var from: String
         @Argument(help: "The second kernel.") var to: String
+        @Option(help: "A scenario (name or file): also predict from the LUO file handlers its sessions need.") var scenario: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
@@ -120,18 +122,36 @@ struct ImageCommand: AsyncParsableCommand {
                 if a.arch != b.arch {
                     throw HarnessError(.configRejected, "cannot predict: " + HandoverPrediction.crossArchitectureReason(from: a, to: b))
                 }
-                let prediction = HandoverPrediction(from: a, to: b)
+                var needs: [HandlerNeed] = []
+                if let scenario {
+                    needs = try Scenario.load(from: try ScenarioCatalog.locate().file(for: scenario)).handlerNeeds
+                }
+                let prediction = HandoverPrediction(from: a, to: b, needs: needs)
                 if json {
                     print(String(decoding: try JSONCoding.encode(prediction), as: UTF8.self))
                     return
                 }
-                print("\(a.recipe) (\(a.kernelRelease)) -> \(b.recipe) (\(b.kernelRelease)): \(prediction.outcome == .compatible ? "handover possible" : prediction.outcome == .incompatible ? "handover impossible" : "cannot predict")")
+                let verdict = switch prediction.outcome {
+                case .compatible: "handover possible"
+                case .incompatible: "handover impossible"
+                case .unsupported: "unsupported: the first kernel cannot preserve what the scenario needs"
+                case .unknown: "cannot predict"
+                }
+                print("\(a.recipe) (\(a.kernelRelease)) -> \(b.recipe) (\(b.kernelRelease))\(scenario.map { " for \($0)" } ?? ""): \(verdict)")
                 if !prediction.shared.isEmpty { print("  same:    \(prediction.shared.joined(separator: " "))") }
                 for difference in prediction.differences {
                     print("  differs: \(difference.family): \(difference.from ?? "absent") -> \(difference.to ?? "absent")")
                 }
                 for reason in prediction.reasons { print("  because \(reason)") }
-                if prediction.outcome == .incompatible { throw ExitCode(1) }
+                if scenario == nil {
+                    let lost = prediction.differences.filter { difference in
+                        difference.from != nil && difference.to == nil && HandlerNeed.all.contains { $0.abiFamily == difference.family }
+                    }
+                    for difference in lost {
+                        print("  note:    \(b.recipe) has no handler for \(difference.from!): a scenario that preserves it cannot hand over (see --scenario)")
+                    }
+                }
+                if prediction.outcome == .incompatible || prediction.outcome == .unsupported { throw ExitCode(1) }
             }
         }
     }
@@ -165,9 +185,7 @@ func describe(_ image: KernelImage) -> String {
     default: lines.append("source:         prebuilt \(image.source.prebuiltFrom ?? "")")
     }
     lines.append("config:         \(image.baseConfig) + \(image.fragments.joined(separator: ", "))")
-    for patch in image.patches ?? [] {
-        lines.append("patch:          \(URL(fileURLWithPath: patch.file).lastPathComponent) (sha256 \(patch.sha256.prefix(12)))")
-    }
+    lines += patchLines(image.patches ?? [])
     lines.append("compiler:       \(image.compiler)")
     let c = image.capabilities
     lines.append("KHO:            \(yes(c.kexecHandover))\(c.khoEnabledByDefault ? " (on by default)" : c.kexecHandover ? " (boot with kho=on)" : "")")
@@ -188,6 +206,34 @@ func describe(_ image: KernelImage) -> String {
     }
     lines.append("files:          \(image.folder?.path ?? "")")
     return lines.joined(separator: "\n")
+}
+
+/// `image show`'s patch lines: each series under its thread root, each series patch with how
+/// it went on, its subject and Message-ID, and the fixups that port it beneath it; then the
+/// recipe's other patches with their digests.
+func patchLines(_ patches: [KernelImage.PatchRecord]) -> [String] {
+    var lines: [String] = []
+    var currentSeries: String?
+    var portedNames: Set<String> = []
+    for patch in patches {
+        let name = URL(fileURLWithPath: patch.file).lastPathComponent
+        let how = patch.applied?.rawValue ?? "applied"
+        if let id = patch.messageID {
+            if patch.series != currentSeries {
+                currentSeries = patch.series
+                let count = patches.filter { $0.series == patch.series }.count
+                lines.append("series:         \(patch.series ?? id) (\(count) patches)")
+            }
+            lines.append("  \(how.padding(toLength: 7, withPad: " ", startingAt: 0))\(patch.subject ?? "(no subject)")  \(id)")
+            portedNames.formUnion(patch.portedBy ?? [])
+        } else if currentSeries != nil && portedNames.contains(name) {
+            lines.append("    + fixup \(name) (sha256 \(patch.sha256.prefix(12))), \(how)")
+        } else {
+            currentSeries = nil
+            lines.append("patch:          \(name) (sha256 \(patch.sha256.prefix(12)))\(patch.applied.map { ", \($0.rawValue)" } ?? "")")
+        }
+    }
+    return lines
 }
 
 /// `image list`'s table: every column as wide as its widest value, so nothing is cut.

@@ -42,6 +42,14 @@ enum E2E {
         return nil
     }
 
+    /// HANDOVER_MAIL for the series kernels' recipes, as scripts/test.sh sets it: the archive
+    /// copy beside the checkout (../shared/series) when the caller set none.
+    static var mailEnvironment: [String: String] {
+        if let set = ProcessInfo.processInfo.environment["HANDOVER_MAIL"], !set.isEmpty { return [:] }
+        let beside = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/series")
+        return FileManager.default.fileExists(atPath: beside.path) ? ["HANDOVER_MAIL": beside.path] : [:]
+    }
+
     static func requirePrerequisites() throws {
         if let missing = missingPrerequisite { throw PrerequisiteMissing(what: missing) }
     }
@@ -126,8 +134,9 @@ enum E2E {
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let withMail = mailEnvironment.merging(environment) { $1 }
+        if !withMail.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(withMail) { $1 }
         }
         let running = Running(process: process, stdout: stdout, stderr: stderr)
         try process.run()
@@ -161,8 +170,8 @@ enum E2E {
     }
 
     /// `handover run ARGUMENTS` under TCG into a new folder, with its exit, its JSON result and the folder.
-    static func runScenario(_ arguments: [String]) throws -> (Output, [String: Any], URL) {
-        try requirePrerequisites()
+    static func runScenario(_ arguments: [String], images: [String]? = nil) throws -> (Output, [String: Any], URL) {
+        if let images { try requirePrerequisites(images: images) } else { try requirePrerequisites() }
         let out = temporaryFolder()
         let output = try run(["run"] + arguments + ["--accel", "tcg", "--out", out.path, "--json"])
         return (output, try json(output.stdout), out)

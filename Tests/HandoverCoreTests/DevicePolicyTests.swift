@@ -88,14 +88,17 @@ struct SeriesCatalogTests {
         #expect(SeriesRevision.carried(byABIStrings: ["luo-v5", "iommufd-v1"]) == [.iommufdLU202602])
         #expect(SeriesRevision.carried(byABIStrings: ["kvm_vm_luo_v1", "guest_memfd_luo_v1"]) == [.guestMemfdRFC1])
         #expect(SeriesRevision.carried(byABIStrings: ["luo-v5", "memfd-v2;guest_memfd_luo_v1"]) == [.guestMemfdRFC1])
-        #expect(SeriesRevision.carried(byABIStrings: ["vfio-pci-v1", "pci-v2"]) == [.iommufdLU202602])
+        // The PCI and VFIO series carry no iommufd handler: a kernel with them alone must not be
+        // sent the IOMMU series' ioctls.
+        #expect(SeriesRevision.carried(byABIStrings: ["vfio-pci-v1", "pci-v2"]) == [.vfioPCI202607])
+        #expect(SeriesRevision.carried(byABIStrings: ["iommufd-v1", "vfio-pci-v1", "pci-v2"]) == [.iommufdLU202602, .vfioPCI202607])
         // Guesses an earlier version made, which no posted series uses.
         #expect(SeriesRevision.carried(byABIStrings: ["kvm-v1", "guest-memfd-v1", "gmem-v1"]).isEmpty)
     }
 
     @Test func eachDeviceFileHasTheSeriesThatHandlesIt() {
         #expect(SeriesRevision.handling(Handle.iommufd) == .iommufdLU202602)
-        #expect(SeriesRevision.handling(Handle.vfioDevice) == .iommufdLU202602)
+        #expect(SeriesRevision.handling(Handle.vfioDevice) == .vfioPCI202607)
         #expect(SeriesRevision.handling(Handle.kvmVM) == .guestMemfdRFC1)
         #expect(SeriesRevision.handling(Backing.guestMemfd) == .guestMemfdRFC1)
         #expect(SeriesRevision.handling(Backing.memfd) == nil)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import HandoverSupport
 @testable import HandoverImages
+import HandoverCore
 
 
 private let liveUpdateConfig = """
@@ -48,8 +49,65 @@ private let luoV6 = image("linux-next", release: "7.4.0-rc1", config: liveUpdate
     "MEMFD_LUO_FH_COMPATIBLE": "memfd-v2",
 ]))
 
+private let gmemABI: ABIStrings = {
+    var abi = currentABI
+    abi.byMacro["KVM_LUO_FH_COMPATIBLE"] = "kvm_vm_luo_v1"
+    abi.byMacro["GUEST_MEMFD_LUO_FH_COMPATIBLE"] = "guest_memfd_luo_v1"
+    return abi
+}()
+private let gmem = image("linux-7.3-gmem", release: "7.3.4", config: liveUpdateConfig + "\nCONFIG_LIVEUPDATE_GUEST_MEMFD=y\n", abi: gmemABI)
+private let guestMemfdNeeds = [HandlerNeed.of(.guestMemfd)!, HandlerNeed.of(.kvmVM)]
+
 @Suite("HandoverPrediction")
 struct PredictionTests {
+    @Test func seriesHandlersAreFamiliesWithUnderscores() {
+        #expect(ABIStrings.family(of: "kvm_vm_luo_v1") == "kvm_vm_luo")
+        #expect(ABIStrings.family(of: "guest_memfd_luo_v1") == "guest_memfd_luo")
+        #expect(ABIStrings.family(of: "vfio-pci-v1") == "vfio-pci")
+        #expect(gmem.capabilities.liveUpdateOptions == ["LIVEUPDATE_GUEST_MEMFD", "LIVEUPDATE_MEMFD"])
+    }
+
+    @Test func guestMemfdBetweenSeriesKernelsIsPossible() {
+        let prediction = HandoverPrediction(from: gmem, to: gmem, needs: guestMemfdNeeds)
+        #expect(prediction.outcome == .compatible)
+        #expect(prediction.reasons.isEmpty)
+    }
+
+    @Test func guestMemfdToAKernelWithoutTheHandlersIsImpossible() {
+        let prediction = HandoverPrediction(from: gmem, to: linux73, needs: guestMemfdNeeds)
+        #expect(prediction.outcome == .incompatible)
+        #expect(prediction.reasons.contains { $0.contains("linux-7.3 (the second kernel) has no handler for guest_memfd_luo_v1") })
+        #expect(prediction.reasons.contains { $0.contains("kvm_vm_luo_v1") && $0.contains("KVM VM file") })
+        // Without the scenario's needs the two differ only in families nobody asked for.
+        #expect(HandoverPrediction(from: gmem, to: linux73).outcome == .compatible)
+    }
+
+    @Test func guestMemfdFromAKernelWithoutTheHandlersIsUnsupported() {
+        let prediction = HandoverPrediction(from: linux73, to: gmem, needs: guestMemfdNeeds)
+        #expect(prediction.outcome == .unsupported)
+        #expect(prediction.reasons.contains { $0.contains("linux-7.3 (the first kernel) has no handler for guest_memfd") && $0.contains("cannot preserve") })
+        #expect(!prediction.reasons.contains { $0.contains("second kernel") })
+    }
+
+    @Test func aHandlerDeclaredInTheTreeButNotBuiltDoesNotCount() {
+        let headersOnly = image("linux-7.3-gmem-off", release: "7.3.4", config: liveUpdateConfig, abi: gmemABI)
+        #expect(HandoverPrediction(from: headersOnly, to: gmem, needs: guestMemfdNeeds).outcome == .unsupported)
+        #expect(HandoverPrediction(from: gmem, to: headersOnly, needs: guestMemfdNeeds).outcome == .incompatible)
+        // An image recorded before the options were: its ABI strings decide.
+        var older = headersOnly
+        older.capabilities.liveUpdateOptions = nil
+        #expect(HandoverPrediction(from: gmem, to: older, needs: guestMemfdNeeds).outcome == .compatible)
+    }
+
+    @Test func aChangedHandlerFormatIsImpossible() {
+        var abi = gmemABI
+        abi.byMacro["GUEST_MEMFD_LUO_FH_COMPATIBLE"] = "guest_memfd_luo_v2"
+        let newer = image("linux-7.4-gmem", release: "7.4.0", config: liveUpdateConfig + "\nCONFIG_LIVEUPDATE_GUEST_MEMFD=y\n", abi: abi)
+        let prediction = HandoverPrediction(from: gmem, to: newer, needs: guestMemfdNeeds)
+        #expect(prediction.outcome == .incompatible)
+        #expect(prediction.reasons == ["guest_memfd format differs: linux-7.3-gmem writes guest_memfd_luo_v1, linux-7.4-gmem reads guest_memfd_luo_v2"])
+    }
+
     @Test func sameABIIsCompatible() {
         let prediction = HandoverPrediction(from: linux72, to: linux73)
         #expect(prediction.outcome == .compatible)

@@ -195,11 +195,47 @@ private struct ScenarioTestRNG {
             try Scenario.parse(text: "kind: selftest\ntests: []\nioctl-suite: false\n", file: "s.yaml")
         }
         #expect(empty.message.contains("nothing would run"))
+        let badFolder = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ntests: [{test: ../kvm/x, stage-1: [], stage-2: []}]\n", file: "s.yaml")
+        }
+        #expect(badFolder.keyPath == "tests[0].test" && badFolder.message.contains("FOLDER/NAME"))
+        let noStage = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ntests: [{test: kvm/x, stage-1: []}]\n", file: "s.yaml")
+        }
+        #expect(noStage.keyPath == "tests[0].stage-2" && noStage.message.contains("second kernel"))
+    }
+
+    @Test func aSeriesOwnSelftestTakesItsStageArguments() throws {
+        let scenario = try loadReal("guest-memfd-selftest")
+        let spec = try #require(scenario.selftests)
+        #expect(spec.tests == ["kvm/guest_memfd_preservation_test"])
+        #expect(spec.arguments("kvm/guest_memfd_preservation_test", stage: 1) == [])
+        #expect(spec.arguments("kvm/guest_memfd_preservation_test", stage: 2) == ["--phase2"])
+        #expect(spec.arguments("luo_kexec_simple", stage: 2) == ["-s", "2"])
+        #expect(Scenario.Selftests.folder(of: "kvm/guest_memfd_preservation_test")! == ("kvm", "guest_memfd_preservation_test"))
+        #expect(Scenario.Selftests.folder(of: "luo_kexec_simple") == nil)
+        #expect(!spec.ioctlSuite)
+        #expect(scenario.topology == .plain)
+    }
+
+    @Test func aVFIOSelftestGetsItsDeviceBehindTheIOMMUAndItsMemory() throws {
+        let scenario = try loadReal("vfio-selftest")
+        #expect(scenario.topology == .iommu(.edu))
+        #expect(scenario.devices?.iommufd?.pciDevice == "1234:11e8")
+        #expect(scenario.devices?.iommufd?.mappings.isEmpty == true)
+        #expect(scenario.selftests?.memoryMiB == 3072)
+        #expect(scenario.handlerNeeds.isEmpty)
+        let plan = scenario.plan(hops: [], injections: [])
+        #expect(plan.devices?.iommufd?.pciDevice == "1234:11e8")
+        let badDevice = try #require(throws: InputError.self) {
+            try Scenario.parse(text: "kind: selftest\ndevice: gpu\n", file: "s.yaml")
+        }
+        #expect(badDevice.keyPath == "device" && badDevice.message.contains("edu"))
     }
 
     @Test func realScenariosAreAllCovered() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: scenariosFolder.path).filter { $0.hasSuffix(".yaml") }
-        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml", "iommufd-basic.yaml", "guest-memfd-basic.yaml", "vm-basic.yaml", "vm-guest-memfd.yaml", "memfd-minimal.yaml"])
+        #expect(Set(files) == ["memfd-basic.yaml", "memfd-properties.yaml", "memfd-many.yaml", "upstream-selftests.yaml", "iommufd-basic.yaml", "guest-memfd-basic.yaml", "vm-basic.yaml", "vm-guest-memfd.yaml", "memfd-minimal.yaml", "guest-memfd-selftest.yaml", "vfio-selftest.yaml"])
         for file in files { _ = try Scenario.load(from: scenariosFolder.appendingPathComponent(file)) }
     }
 
@@ -720,5 +756,17 @@ struct VMScenarioTests {
         let withHandle = gmem.replacingOccurrences(of: "{object: state, token: 2}]", with: "{object: state, token: 2}, {handle: kvm-vm, token: 3}]")
         let scenario = try Scenario.parse(text: withHandle, file: "vm.yaml")
         #expect(scenario.objects.first { $0.name == "ram" }?.backing == .guestMemfd)
+    }
+}
+
+@Suite("Handlers a scenario needs")
+struct HandlerNeedTests {
+    @Test func theRepositoryScenariosNeedWhatTheirSessionsHold() throws {
+        #expect(try loadReal("memfd-basic").handlerNeeds.isEmpty)
+        // vm-basic's RAM and vCPU state are memfds: memfd's handler is all it needs.
+        #expect(try loadReal("vm-basic").handlerNeeds.isEmpty)
+        #expect(try loadReal("vm-guest-memfd").handlerNeeds.map(\.abiFamily) == ["guest_memfd_luo", "kvm_vm_luo"])
+        #expect(try loadReal("vm-guest-memfd").handlerNeeds.allSatisfy { $0.configOption == "LIVEUPDATE_GUEST_MEMFD" })
+        #expect(try loadReal("iommufd-basic").handlerNeeds.map(\.abiFamily) == ["iommufd", "vfio-pci"])
     }
 }

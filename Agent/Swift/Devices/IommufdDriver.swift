@@ -116,3 +116,23 @@ struct IommufdDriver {
         return cdev
     }
 }
+
+extension Agent {
+    /// Commands mode: find the plan's device and bind it to vfio-pci, reported as setup steps; a
+    /// refusal is reported and left to the tests, which then fail or skip on their own.
+    func bindForCommands(_ setup: IommufdSetup) {
+        let driver = IommufdDriver(agent: self)
+        do throws(SetupRefusal) {
+            let address = try setupStep(.findDevice) { () throws(SetupRefusal) in
+                let address = try driver.findDevice(setup.pciDevice)
+                return (address, "\(setup.pciDevice) at \(address)")
+            }
+            try setupStep(.bindVFIO) { () throws(SetupRefusal) in
+                let name = try driver.bindToVFIO(address: address, device: "/sys/bus/pci/devices/\(address)")
+                return ((), "\(address) bound to vfio-pci, cdev /dev/vfio/devices/\(name)")
+            }
+        } catch {
+            port.send(.log("selftest device setup: \(error.detail)"))
+        }
+    }
+}

@@ -8,6 +8,9 @@ public enum SeriesRevision: String, Sendable, CaseIterable {
     /// The guest_memfd preservation RFC posted 2026-06-05 ([RFC PATCH v1 0/10]): LUO handlers for
     /// KVM VM files and guest_memfd; no new ioctl.
     case guestMemfdRFC1 = "guest-memfd-rfc-v1"
+    /// The PCI core (v7, 2026-07-10) and VFIO (v5, 2026-07-14) live update series: a LUO file
+    /// handler for VFIO device cdevs and a PCI FLB; no iommufd handler and no new ioctl.
+    case vfioPCI202607 = "vfio-pci-2026-07"
 
     /// Prefixes of the KHO compatible strings the series' handlers register, as the posted
     /// series spell them: `iommufd-v1` and `iommu-liveupdate` (the IOMMU FLB), `vfio-pci-v1`
@@ -15,8 +18,9 @@ public enum SeriesRevision: String, Sendable, CaseIterable {
     /// design document, `kvm_vcpu_luo_v1` (with underscores).
     public var abiPrefixes: [String] {
         switch self {
-        case .iommufdLU202602: ["iommufd-", "iommu-liveupdate", "vfio-pci-", "pci-v"]
+        case .iommufdLU202602: ["iommufd-", "iommu-liveupdate"]
         case .guestMemfdRFC1: ["kvm_vm_luo_", "kvm_vcpu_luo_", "guest_memfd_luo_"]
+        case .vfioPCI202607: ["vfio-pci-", "pci-v"]
         }
     }
 
@@ -24,13 +28,15 @@ public enum SeriesRevision: String, Sendable, CaseIterable {
         switch self {
         case .iommufdLU202602: "IOMMU preservation series (2026-02)"
         case .guestMemfdRFC1: "guest_memfd preservation RFC v1 (2026-06)"
+        case .vfioPCI202607: "PCI v7 and VFIO v5 live update series (2026-07)"
         }
     }
 
     /// The series whose LUO handler takes this kind of file.
     public static func handling(_ handle: Handle) -> SeriesRevision {
         switch handle {
-        case .iommufd, .vfioDevice: .iommufdLU202602
+        case .iommufd: .iommufdLU202602
+        case .vfioDevice: .vfioPCI202607
         case .kvmVM: .guestMemfdRFC1
         }
     }

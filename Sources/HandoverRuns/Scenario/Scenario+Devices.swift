@@ -1,6 +1,7 @@
 import HandoverCore
 import HandoverSupport
 import HandoverMachines
+import HandoverImages
 
 extension Scenario {
     /// The machine the scenario needs: an IOMMU with a device to assign for iommufd.
@@ -119,5 +120,18 @@ extension Scenario {
         }
         guard !mappings.isEmpty else { throw list.error("expected at least one mapping") }
         return IommufdSetup(pciDevice: device.pciID, mappings: mappings, hwptToken: hwptToken)
+    }
+}
+
+extension Scenario {
+    /// The LUO file handlers beyond memfd's that the scenario's sessions need in both kernels,
+    /// in the order the sessions name them.
+    public var handlerNeeds: [HandlerNeed] {
+        var needs: [HandlerNeed] = []
+        for member in sessions.flatMap(\.members) {
+            let need = member.handle.map(HandlerNeed.of) ?? objects.first { $0.name == member.object }.flatMap { $0.backing.flatMap(HandlerNeed.of) }
+            if let need, !needs.contains(need) { needs.append(need) }
+        }
+        return needs
     }
 }

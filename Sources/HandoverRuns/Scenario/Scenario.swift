@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HandoverCore
 import HandoverSupport
+import HandoverMachines
 import HandoverResults
 
 /// A scenario from Scenarios/*.yaml: the objects to create, how they are grouped into
@@ -20,6 +21,22 @@ public struct Scenario: Sendable, Equatable {
         public var ioctlSuite: Bool
         /// Seconds each program may run.
         public var timeout: Int
+        /// A test's arguments in stage 1 and stage 2 when they are not upstream's `-s 1` / `-s 2`
+        /// (a series' own test, `folder/name` from another selftests folder).
+        public var stageArguments: [String: [[String]]] = [:]
+        /// Guest memory in MiB the tests need (`memory:`), when more than the default 1 GiB.
+        public var memoryMiB: Int? = nil
+
+        public func arguments(_ test: String, stage: Int) -> [String] {
+            stageArguments[test]?[stage - 1] ?? ["-s", String(stage)]
+        }
+
+        /// "kvm/guest_memfd_preservation_test" → ("kvm", "guest_memfd_preservation_test"); nil for
+        /// a test of tools/testing/selftests/liveupdate, named alone.
+        public static func folder(of test: String) -> (folder: String, name: String)? {
+            guard let slash = test.firstIndex(of: "/") else { return nil }
+            return (String(test[..<slash]), String(test[test.index(after: slash)...]))
+        }
     }
 
     public var name: String
@@ -60,7 +77,7 @@ extension Scenario {
     public static func parse(text: String, file: String) throws(InputError) -> Scenario {
         let root = try YAMLValue.load(file: file, text: text)
         let memfdKeys = ["name", "description", "kind", "chunk-size", "objects", "sessions", "expect", "checks", "iommufd", "kvm", "vm"]
-        let selftestKeys = ["name", "description", "kind", "tests", "ioctl-suite", "timeout"]
+        let selftestKeys = ["name", "description", "kind", "tests", "ioctl-suite", "timeout", "device", "memory"]
         let peek = try root.mapping(allowedKeys: Array(Set(memfdKeys + selftestKeys)).sorted())
         if try peek["kind"]?.choice(Kind.self) == .selftest {
             return try parseSelftest(try root.mapping(allowedKeys: selftestKeys), text: text, file: file)
@@ -133,20 +150,49 @@ extension Scenario {
     private static func parseSelftest(_ top: YAMLMapping, text: String, file: String) throws(InputError) -> Scenario {
         let name = try top["name"]?.nonEmptyString() ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var tests = Selftests.twoStage
+        var stageArguments: [String: [[String]]] = [:]
         if let value = top["tests"] {
-            tests = try value.stringList()
-            for (index, test) in tests.enumerated() where !Selftests.twoStage.contains(test) {
-                throw try value.list()[index].error("expected one of \(Selftests.twoStage.joined(separator: ", ")), found '\(test)'")
+            tests = []
+            for item in try value.list() {
+                if case .scalar = item.node {
+                    let test = try item.nonEmptyString()
+                    guard Selftests.twoStage.contains(test) else {
+                        throw item.error("expected one of \(Selftests.twoStage.joined(separator: ", ")), or {test: FOLDER/NAME, stage-1: [...], stage-2: [...]}, found '\(test)'")
+                    }
+                    tests.append(test)
+                    continue
+                }
+                let fields = try item.mapping(allowedKeys: ["test", "stage-1", "stage-2"])
+                let test = try fields.required("test", "FOLDER/NAME, a test of tools/testing/selftests/FOLDER").nonEmptyString()
+                guard test.range(of: #"^[a-z0-9_-]+/[A-Za-z0-9_-]+$"#, options: .regularExpression) != nil else {
+                    throw fields["test"]!.error("expected FOLDER/NAME (a test of tools/testing/selftests/FOLDER, such as kvm/guest_memfd_preservation_test), found '\(test)'")
+                }
+                var stages: [[String]] = []
+                for (key, what) in [("stage-1", "the first"), ("stage-2", "the second")] {
+                    var words: [String] = []
+                    for word in try fields.required(key, "the test's arguments in \(what) kernel (a list, may be empty)").list() {
+                        words.append(try word.string())
+                    }
+                    stages.append(words)
+                }
+                tests.append(test)
+                stageArguments[test] = stages
             }
             if let duplicate = tests.firstDuplicate { throw value.error("test '\(duplicate)' is listed twice") }
         }
         let ioctlSuite = try top["ioctl-suite"]?.bool() ?? true
         guard !tests.isEmpty || ioctlSuite else { throw top.owner.error("no tests and no ioctl suite: nothing would run") }
         let timeout = try top["timeout"]?.int(in: 5...3600) ?? 180
+        // A PCI device behind the emulated IOMMU, which the agent hands to vfio-pci in the first
+        // kernel before any test runs (a VFIO test expects it bound).
+        let device = try top["device"]?.choice(AssignableDevice.self)
         let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
-        return Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: .selftest,
-                        objects: [], sessions: [], chunkSize: 1 << 20, reset: [], checks: false,
-                        selftests: Selftests(tests: tests, ioctlSuite: ioctlSuite, timeout: timeout))
+        var scenario = Scenario(name: name, file: file, digest: digest, description: try top["description"]?.string(), kind: .selftest,
+                                objects: [], sessions: [], chunkSize: 1 << 20, reset: [], checks: false,
+                                selftests: Selftests(tests: tests, ioctlSuite: ioctlSuite, timeout: timeout, stageArguments: stageArguments))
+        if let device { scenario.devices = DevicePlan(iommufd: IommufdSetup(pciDevice: device.pciID, mappings: [], hwptToken: 0)) }
+        if let memory = top["memory"] { scenario.selftests?.memoryMiB = try parseSize(memory, in: (256 << 20)...(64 << 30)) >> 20 }
+        return scenario
     }
 
     private static func propertyList(_ value: YAMLValue) throws(InputError) -> [String] {

@@ -40,7 +40,7 @@ public struct SelftestBuilder: Sendable {
             return cached
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        progress.step("\(image.recipe): building selftests \(tests.joined(separator: ", ")) from \(sources.path)")
+        progress.step("\(image.recipe): building selftests \(tests.joined(separator: ", ")) from \(tree.path)")
         let headers = image.headers.appendingPathComponent("include").path
         // 7.3 keeps the helpers in lib/, 7.2 beside the tests.
         let libFolder = sources.appendingPathComponent("lib")
@@ -52,6 +52,27 @@ public struct SelftestBuilder: Sendable {
         var binaries = Binaries(folder: folder.path, tests: [:], linkage: [:], sourceTree: tree.path, image: image.recipe)
         var log = ""
         for test in tests {
+            if let (folderName, name) = Scenario.Selftests.folder(of: test) {
+                // Another selftests folder (a series' own test): its Makefile knows its
+                // libraries; built statically against the image's headers, into the image.
+                let testFolder = tree.appendingPathComponent("tools/testing/selftests/\(folderName)")
+                guard FileManager.default.fileExists(atPath: testFolder.appendingPathComponent("\(name).c").path) else {
+                    throw HarnessError(.notFound, "\(image.recipe) has no selftest \(test) (\(testFolder.path)/\(name).c)")
+                }
+                let output = folder.appendingPathComponent(folderName)
+                let arguments = ["-C", testFolder.path, "-j2", "OUTPUT=\(output.path)", "KHDR_INCLUDES=-isystem \(headers)",
+                                 "LDFLAGS=-static", "CC=\(image.arch.compiler)", output.appendingPathComponent(name).path]
+                let result = try await Shell.capture("make", arguments)
+                log += "$ make \(arguments.joined(separator: " "))\n\(result.stdout.suffix(4000))\n\(result.stderr)\n"
+                guard result.succeeded else {
+                    try? AtomicFile.write(log, to: folder.appendingPathComponent("build.log"))
+                    throw HarnessError(.buildFailed, "cannot build selftest \(test) from \(image.recipe)'s tree; see \(folder.path)/build.log",
+                                       tail: result.stderr.split(separator: "\n").suffix(8).map(String.init))
+                }
+                binaries.tests[test] = output.appendingPathComponent(name).path
+                binaries.linkage[test] = "glibc-static"
+                continue
+            }
             let source = sources.appendingPathComponent("\(test).c")
             guard FileManager.default.fileExists(atPath: source.path) else {
                 throw HarnessError(.notFound, "\(image.recipe) has no selftest \(test) (\(source.path))")

@@ -122,7 +122,7 @@ public struct SelftestSession: Sendable {
     func initramfs(in directory: RunDirectory, binaries: SelftestBuilder.Binaries, next: KernelImage?) throws -> URL {
         let agent = try AgentBinary.locate(arch: from.arch)
         let hops = next.map { [Hop(kernel: "/" + Initramfs.Layout.nextKernel(1), initrd: "/" + Initramfs.Layout.nextInitrd(1),
-                                   cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: $0.cmdline + ["luo_stage=2"], arch: $0.arch),
+                                   cmdline: QemuCommand.kernelCommandLine(stage: 2, extra: $0.cmdline + scenario.topology.kernelArguments + ["luo_stage=2"], arch: $0.arch),
                                    expectedRelease: $0.kernelRelease)] } ?? []
         var plan = scenario.plan(hops: hops, injections: [])
         plan.mode = .commands
@@ -152,10 +152,11 @@ public struct SelftestSession: Sendable {
         return try await session.run(configure: { directory in
             let initrd = try initramfs(in: directory, binaries: binaries, next: next)
             var config = VMConfig(kernel: kernel.bzImage, initrd: initrd,
-                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline, arch: kernel.arch),
+                                  cmdline: QemuCommand.kernelCommandLine(stage: 1, extra: kernel.cmdline + scenario.topology.kernelArguments, arch: kernel.arch),
                                   accelerator: options.accelerator)
+            config.topology = scenario.topology
             config.arch = kernel.arch
-            config.memoryMiB = options.memoryMiB ?? 1024
+            config.memoryMiB = options.memoryMiB ?? spec.memoryMiB ?? 1024
             config.cpus = options.cpus
             return config
         }) { machine, _ in
@@ -179,7 +180,7 @@ public struct SelftestSession: Sendable {
         do {
             try await withMachine(from, next: to, binaries: binaries, label: test, deadline: deadline) { driver in
                 _ = try await driver.hello(timeout: options.bootTimeout)
-                let first = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "1"], timeoutSeconds: testTimeout))
+                let first = try await driver.exec(ExecRequest(path: path, arguments: spec.arguments(test, stage: 1), timeoutSeconds: testTimeout))
                 outcome.stages.append(stage(first, kernel: from))
                 guard first.exitCode == 0 else {
                     let skipped = first.exitCode == Self.skipExit
@@ -191,7 +192,7 @@ public struct SelftestSession: Sendable {
                 }
                 let (quiesce, hello, helloTime) = try await driver.kexec(into: to.recipe, timeout: options.kexecTimeout)
                 outcome.blackout = helloTime.seconds - quiesce.seconds
-                let second = try await driver.exec(ExecRequest(path: path, arguments: ["-s", "2"], timeoutSeconds: testTimeout))
+                let second = try await driver.exec(ExecRequest(path: path, arguments: spec.arguments(test, stage: 2), timeoutSeconds: testTimeout))
                 outcome.stages.append(stage(second, kernel: to))
                 if second.exitCode == 0 {
                     outcome.status = .pass
