@@ -306,7 +306,7 @@ struct RecipeTests {
         let error = try #require(loadFailure(file))
         #expect(error.file == file.path)
         #expect(error.keyPath == "source")
-        #expect(error.message.contains("expected exactly one of debian, tree or prebuilt"))
+        #expect(error.message.contains("expected exactly one of debian, tree, prebuilt or package"))
         #expect(error.message.contains("debian and tree"))
     }
 
@@ -320,7 +320,7 @@ struct RecipeTests {
             """)
         let error = try #require(loadFailure(file))
         #expect(error.keyPath == "source")
-        #expect(error.message.contains("expected exactly one of debian, tree or prebuilt, found none"))
+        #expect(error.message.contains("expected exactly one of debian, tree, prebuilt or package, found none"))
     }
 
     @Test func missingSource() throws {
