@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PHASES = ["total", "shutdown", "kernelBoot", "agentStart", "restore", "unaccounted"]
 
 
-def one_run(handover, scenario, first, second):
+def one_run(handover, scenario, first, second, extra=(), blackout_key="blackout"):
+    """One passing run's blackout phases (`blackout_key`: guestBlackout with --timing guest)."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [handover, "run", scenario, "--from", first, "--to", second, "--accel", "tcg", "--json", "--out", out]
+        cmd = [handover, "run", scenario, "--from", first, "--to", second, "--accel", "tcg", "--json", "--out", out, *extra]
         process = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True)
         try:
             result = json.loads(process.stdout)
@@ -29,7 +30,7 @@ def one_run(handover, scenario, first, second):
             sys.exit(f"{' '.join(cmd)} gave no result (exit {process.returncode}): {process.stderr[-800:]}")
         if result.get("verdict") != "pass":
             sys.exit(f"{first} -> {second}: {result.get('verdict')} ({result.get('reason')}); benchmarks need passing runs")
-        blackout = result.get("blackout") or {}
+        blackout = result.get(blackout_key) or {}
         return {phase: blackout.get(phase) for phase in PHASES}, result.get("wallSeconds")
 
 

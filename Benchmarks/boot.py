@@ -5,7 +5,7 @@ image to itself, interleaved run by run so both see the same host, and prints th
 the blackout's kernelBoot phase (the new kernel's start to `Run /init`) and of the whole
 blackout, with the difference. Writes everything to Benchmarks/results/boot-<time>.json.
 
-Usage: Benchmarks/boot.py [--repeats 5] BEFORE AFTER
+Usage: Benchmarks/boot.py [--repeats 5] [--timing guest|host] BEFORE AFTER
   BEFORE, AFTER: recipe names or files, e.g.
   Benchmarks/boot/linux-7.3-legacy-ptys.yaml linux-7.3
   Benchmarks/boot/linux-7.3-arm64-legacy-ptys.yaml linux-7.3-arm64
@@ -25,6 +25,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--scenario", default="Scenarios/memfd-minimal.yaml")
     parser.add_argument("--handover", default=str(ROOT / ".build/debug/handover"))
+    parser.add_argument("--timing", choices=["guest", "host"], default="guest",
+                        help="guest: icount guest time, reproducible whatever the host does (default); host: the host clock")
     args = parser.parse_args()
     for image in (args.before, args.after):
         built = subprocess.run([args.handover, "image", "build", image], cwd=ROOT, text=True, capture_output=True)
@@ -34,7 +36,8 @@ def main():
     samples = {args.before: [], args.after: []}
     for index in range(args.repeats):
         for image in (args.before, args.after):
-            phases, _ = one_run(args.handover, args.scenario, image, image)
+            phases, _ = one_run(args.handover, args.scenario, image, image, extra=["--timing", args.timing],
+                                blackout_key="guestBlackout" if args.timing == "guest" else "blackout")
             samples[image].append({"kernelBoot": phases["kernelBoot"], "total": phases["total"]})
             print(f"run {index + 1}/{args.repeats} {image}: kernel boot {samples[image][-1]['kernelBoot']:.3f} s", file=sys.stderr)
 
@@ -46,7 +49,7 @@ def main():
     results = ROOT / "Benchmarks" / "results"
     results.mkdir(exist_ok=True)
     file = results / f"boot-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    file.write_text(json.dumps({"scenario": args.scenario, "samples": samples, "medians": medians}, indent=2))
+    file.write_text(json.dumps({"scenario": args.scenario, "timing": args.timing, "samples": samples, "medians": medians}, indent=2))
     print(f"written to {file}")
 
 
