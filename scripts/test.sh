@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # x86_64 images, then the arm64 pair (Tests/EndToEndTests/Arm64Tests.swift), cross-built from
 # the same unpacked sources as linux-7.2 and linux-7.3. Kernels of one source after the first
 # are served mostly by the compiler cache.
-x86_images=(linux-7.2 linux-7.3 linux-7.3-luo-v6 linux-6.12 linux-7.3-modules linux-7.3-gmem linux-7.3-gmem-buggy linux-7.3-vfio)
+x86_images=(linux-7.2 linux-7.3 linux-7.3-luo-v6 linux-7.3-gmem linux-7.3-gmem-buggy linux-7.3-vfio linux-7.3-kvm-regs-bug linux-7.3-modules linux-6.12)
 arm64_images=(linux-7.2-arm64 linux-7.3-arm64)
 
 parts=()

@@ -45,6 +45,23 @@ struct VMTests {
         }
     }
 
+    @Test("a KVM that restores one register wrongly (linux-7.3-kvm-regs-bug: rbx off by one) ends in fail, vm-discontinuity, naming the register and both values")
+    func wrongRegisterRestore() throws {
+        try E2E.requirePrerequisites(images: ["linux-7.2", "linux-7.3-kvm-regs-bug"])
+        let (output, result, out) = try run(["Scenarios/vm-basic.yaml", "--from", "linux-7.2", "--to", "linux-7.3-kvm-regs-bug"])
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(output.status == 1, "\(result["reason"] ?? "") \(output.stderr)")
+        #expect(result["verdict"] as? String == "fail")
+        #expect(result["failureClass"] as? String == "vm-discontinuity")
+        let reason = result["reason"] as? String ?? ""
+        #expect(reason.contains("rbx"), "\(reason)")
+        let pause = try #require(reason.range(of: #"it was 0x([0-9a-f]+) at the pause"#, options: .regularExpression))
+        let back = try #require(reason.range(of: #"rbx 0x([0-9a-f]+) after the restore"#, options: .regularExpression))
+        let paused = UInt64(reason[pause].split(separator: " ")[2].dropFirst(2), radix: 16)
+        let restored = UInt64(reason[back].split(separator: " ")[1].dropFirst(2), radix: 16)
+        #expect(paused != nil && restored == paused! + 1, "\(reason)")
+    }
+
     @Test("vm-basic hands the running guest on at every hop of linux-7.2 -> linux-7.3 -> linux-7.2")
     func chain() throws {
         let (output, result, out) = try run(["Scenarios/vm-basic.yaml", "--from", "linux-7.2", "--via", "linux-7.3", "--to", "linux-7.2"])
