@@ -13,6 +13,8 @@ enum Modules {
             let path = "/" + String(line)
             var name = String(line.split(separator: "/").last ?? Substring(line))
             if name.hasSuffix(".ko") { name = String(name.dropLast(3)) }
+            // The module's own name: kbuild names its file with dashes or underscores alike.
+            name = String(name.map { $0 == "-" ? "_" : $0 })
             let fd = hv_open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 loads.append(ModuleLoad(name: name, errno: errno))
