@@ -23,7 +23,7 @@ struct ModuleTests {
         let modules = try #require(second["modules"] as? [[String: Any]])
         let names = modules.compactMap { $0["name"] as? String }
         for name in ["kvm", "kvm_amd", "vfio", "vfio_pci"] { #expect(names.contains(name), "\(names)") }
-        #expect(names.firstIndex(of: "kvm")! < names.firstIndex(of: "kvm_amd")!)
+        if let kvm = names.firstIndex(of: "kvm"), let amd = names.firstIndex(of: "kvm_amd") { #expect(kvm < amd, "\(names)") }
         #expect(modules.allSatisfy { $0["errno"] == nil }, "\(modules)")
     }
 }
