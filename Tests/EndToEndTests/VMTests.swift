@@ -23,9 +23,17 @@ struct VMTests {
         }
         let stages = try #require(vm["stages"] as? [[String: Any]], sourceLocation: sourceLocation)
         let last = try #require(stages.last, sourceLocation: sourceLocation)
-        let ram = try #require(last["ram"] as? [String: Any], sourceLocation: sourceLocation)
-        #expect(ram["differingBytes"] as? Int == 0, sourceLocation: sourceLocation)
+        // The runner's own comparison of the agent's digests with its model of the RAM.
+        let ram = try #require(vm["ram"] as? [String: Any], sourceLocation: sourceLocation)
+        #expect((ram["differingChunks"] as? [Int])?.isEmpty == true, sourceLocation: sourceLocation)
+        #expect(ram["modelDigest"] as? String != nil && ram["modelDigest"] as? String == ram["reportedDigest"] as? String,
+                sourceLocation: sourceLocation)
         #expect(ram["bytes"] as? Int == 32 << 20, sourceLocation: sourceLocation)
+        #expect(ram["stage"] as? Int == hops + 1 && ram["counter"] as? Int == last["counterEnd"] as? Int, sourceLocation: sourceLocation)
+        for hop in hopList {
+            let continuity = try #require(hop["continuity"] as? [String: Any], sourceLocation: sourceLocation)
+            #expect((continuity["differingRegisters"] as? [String])?.isEmpty == true, sourceLocation: sourceLocation)
+        }
         #expect((last["counterEnd"] as? Int ?? 0) > (last["counterStart"] as? Int ?? 0) + 1024, "the guest ran on after the resume", sourceLocation: sourceLocation)
         let hopResults = try #require(result["hops"] as? [[String: Any]], sourceLocation: sourceLocation)
         #expect(hopResults.allSatisfy { $0["vmBlackout"] is Double }, sourceLocation: sourceLocation)
