@@ -19,8 +19,8 @@ export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_NOHASHDIR=1 CCA
 export KBUILD_BUILD_USER=handover KBUILD_BUILD_HOST=handover
 make=(make -C "$tree" O="$objects" CC="ccache gcc" HOSTCC="ccache gcc")
 "${make[@]}" olddefconfig >&2
-# -d: the build dependencies the generated control file names (debhelper-compat, libdw-dev)
-# are for packaging policy and debug info; this configuration needs neither.
+# -d: of the build dependencies the generated control file names, debhelper is installed
+# (scripts/setup.sh) and libdw-dev is for debug info, which this configuration has none of.
 "${make[@]}" -j"$(nproc)" bindeb-pkg KDEB_PKGVERSION=1handover DPKG_FLAGS=-d >&2
 package=$(ls "$tree"/linux-image-*.deb | grep -v -- -dbg_ | head -n1)
 mv "$package" "$out/"

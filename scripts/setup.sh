@@ -6,8 +6,9 @@ set -euo pipefail
 packages=(
   # building kernels from Debian's linux-source packages
   build-essential flex bison bc libelf-dev libssl-dev cpio rsync xz-utils dpkg-dev
-  # modules_install runs depmod (recipes with modules:)
-  kmod
+  # modules_install runs depmod (recipes with modules:); the kernel's bindeb-pkg runs
+  # debhelper's dh_listpackages (scripts/deb-fixture.sh, the package-source test)
+  kmod debhelper
   # bisect: compiler cache for the incremental builds of a tree's commits
   ccache
   # running them
