@@ -30,9 +30,18 @@ summary() {
 trap summary EXIT
 
 # The series kernels read the posted series from the mail folders in HANDOVER_MAIL; by default
-# the archive copy beside the checkout. Without it their build stops with an error that says so.
-if [ -z "${HANDOVER_MAIL:-}" ] && [ -d "$PWD/../shared/series" ]; then
-    export HANDOVER_MAIL="$PWD/../shared/series"
+# the archive copy in a shared/series folder beside the checkout or beside one of its parents
+# (the workplace that develops handover keeps it at /work/shared/series, the last place looked
+# at). Without it their build stops with an error that says so.
+if [ -z "${HANDOVER_MAIL:-}" ]; then
+  folder=$PWD
+  while [ "$folder" != / ] && [ ! -d "$folder/../shared/series" ]; do folder=$(dirname "$folder"); done
+  if [ -d "$folder/../shared/series" ]; then
+    HANDOVER_MAIL=$(cd "$folder/../shared/series" && pwd)
+  elif [ -d /work/shared/series ]; then
+    HANDOVER_MAIL=/work/shared/series
+  fi
+  [ -n "${HANDOVER_MAIL:-}" ] && export HANDOVER_MAIL && echo "test: posted series from $HANDOVER_MAIL"
 fi
 
 part setup scripts/setup.sh
