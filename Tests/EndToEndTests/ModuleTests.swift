@@ -39,11 +39,11 @@ extension EndToEnd.ModuleTests {
         let paths = CachePaths.fromEnvironment()
         let folder = paths.images.appendingPathComponent(try #require(image["key"] as? String))
         let fixtures = paths.root.appendingPathComponent("fixtures/deb")
-        let made = try Shell.captureSync("bash", ["scripts/deb-fixture.sh", tree, folder.appendingPathComponent("config").path, fixtures.path],
-                                         in: E2E.packageRoot)
-        #expect(made.status == 0, "\(made.stderr.suffix(2000))")
-        let deb = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        try #require(deb.hasSuffix(".deb"), "\(made.stdout)")
+        // The script logs the build on stderr and prints the package's path as its last line.
+        let made = try ToolingTests.run("/bin/bash", ["scripts/deb-fixture.sh", tree, folder.appendingPathComponent("config").path, fixtures.path])
+        #expect(made.status == 0, "\(made.output.suffix(2000))")
+        let deb = made.output.split(separator: "\n").last.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+        try #require(deb.hasSuffix(".deb"), "\(made.output.suffix(2000))")
 
         let recipes = E2E.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: recipes) }
@@ -66,26 +66,5 @@ extension EndToEnd.ModuleTests {
         let second = try #require(hellos.first { $0["stage"] as? Int == 2 })
         let names = (second["modules"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         #expect(names.contains("kvm_amd") && names.contains("kvm"), "\(names)")
-    }
-}
-
-extension Shell {
-    /// Runs a command to its end (tests only), with its output.
-    static func captureSync(_ name: String, _ arguments: [String], in folder: URL) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [name] + arguments
-        process.currentDirectoryURL = folder
-        let out = Pipe()
-        let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: errFile.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errFile) }
-        process.standardOutput = out
-        process.standardError = try FileHandle(forWritingTo: errFile)
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let errData = (try? Data(contentsOf: errFile)) ?? Data()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 }
